@@ -1,0 +1,1 @@
+"""HTTP surface: /v1 provider endpoints, /health endpoints, /metrics and the /status page."""

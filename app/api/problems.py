@@ -1,0 +1,83 @@
+"""Errors as RFC 9457 ``application/problem+json`` answers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from opentelemetry import trace
+
+from ..resilience.errors import TITLES, ErrorType, GatewayError
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://gateway.local/problems/"
+
+
+def problem(
+    status: int, title: str, detail: str, error_type: str, *,
+    headers: dict[str, str] | None = None, **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + error_type.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "error_type": error_type,
+    }
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        body["trace_id"] = format(span_context.trace_id, "032x")
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def gateway_error_response(error: GatewayError) -> Response[dict[str, Any]]:
+    headers: dict[str, str] = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if error.provider:
+        headers["X-Provider"] = error.provider
+    return problem(error.status, TITLES[error.error_type], error.detail, error.error_type.value,
+                   headers=headers, provider=error.provider, operation=error.operation)
+
+
+def _gateway_error_handler(_: Request[Any, Any, Any], exc: GatewayError) -> Response[dict[str, Any]]:
+    return gateway_error_response(exc)
+
+
+def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    return problem(exc.status_code, TITLES[ErrorType.INVALID_INPUT], str(exc.detail),
+                   ErrorType.INVALID_INPUT.value, errors=exc.extra or None)
+
+
+def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    error_type = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                  413: "invalid_input", 415: "invalid_input"}.get(exc.status_code, "http_error")
+    return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), error_type,
+                   headers=dict(exc.headers or {}))
+
+
+def _unexpected_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Never echo the exception text: it may carry request data.
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error",
+                   "the gateway failed unexpectedly; the trace id finds the details", "internal")
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    GatewayError: _gateway_error_handler,
+    ValidationException: _validation_handler,
+    HTTPException: _http_handler,
+    Exception: _unexpected_handler,
+}

@@ -1,0 +1,412 @@
+"""Settings from the environment, validated once at start-up.
+
+Every variable of the seed keeps its name and meaning, generalised per provider
+(``SARVAM_RATE_LIMIT``, ``DEEPGRAM_MAX_FAILURES``, ...). An empty variable counts as unset.
+A bad value raises :class:`ConfigError` naming the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+PROVIDERS: tuple[str, ...] = ("sarvam", "deepgram", "openai", "rag")
+Environment = Literal["development", "production"]
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the gateway cannot use; the message names the variable."""
+
+    def __init__(self, variable: str, accepts: str, value: str | None = None, secret: bool = False) -> None:
+        shown = "" if value is None or secret else f" (got {value!r})"
+        super().__init__(f"{variable}: expected {accepts}{shown}")
+        self.variable = variable
+
+
+class Secret:
+    """A secret string that never shows itself in ``repr``, ``str``, logs or JSON."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("secrets are not serialisable")
+
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d)?)+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from a Prometheus duration (``30s``, ``5m``, ``1h30m``, ``500ms``) or plain seconds."""
+    text = text.strip()
+    if not text or not _DURATION.match(text):
+        raise ValueError(text)
+    return sum(float(n) * _UNIT_SECONDS[u or None] for n, u in _DURATION_PART.findall(text))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Prometheus duration for a number of seconds (``300`` -> ``5m``)."""
+    ms = round(seconds * 1000)
+    if ms % 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    for unit, size in (("h", 3600), ("m", 60)):
+        if s and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+class _Env:
+    """Reads typed values from an environment mapping; empty values count as unset."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        return value if value is not None and value.strip() != "" else None
+
+    def _get(self, name: str, default: T, parse: Callable[[str], T], accepts: str) -> T:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw.strip())
+        except (ValueError, TypeError):
+            raise ConfigError(name, accepts, raw) from None
+
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if value < minimum:
+                raise ValueError(raw)
+            return value
+
+        return self._get(name, default, parse, f"an integer >= {minimum}")
+
+    def number(self, name: str, default: float, minimum: float = 0.0, exclusive: bool = True) -> float:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if not math.isfinite(value) or value < minimum or (exclusive and value == minimum):
+                raise ValueError(raw)
+            return value
+
+        bound = ">" if exclusive else ">="
+        return self._get(name, default, parse, f"a number {bound} {minimum:g}")
+
+    def ratio(self, name: str, default: float) -> float:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if not 0.0 < value < 1.0:
+                raise ValueError(raw)
+            return value
+
+        return self._get(name, default, parse, "a ratio between 0 and 1, exclusive (e.g. 0.95)")
+
+    def duration(self, name: str, default: float) -> float:
+        def parse(raw: str) -> float:
+            value = parse_duration(raw)
+            if value <= 0:
+                raise ValueError(raw)
+            return value
+
+        return self._get(name, default, parse, "a duration such as 30s, 5m, 1h or plain seconds, > 0")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+
+        return self._get(name, default, parse, "true or false")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        def parse(raw: str) -> str:
+            if raw.lower() not in choices:
+                raise ValueError(raw)
+            return raw.lower()
+
+        return self._get(name, default, parse, " or ".join(choices))
+
+    def url(self, name: str) -> str | None:
+        def parse(raw: str) -> str:
+            if not re.match(r"^https?://[^\s/]+", raw):
+                raise ValueError(raw)
+            return raw.rstrip("/")
+
+        return self._get(name, None, parse, "an http:// or https:// URL")
+
+    def secret(self, name: str) -> Secret | None:
+        raw = self.raw(name)
+        return Secret(raw.strip()) if raw is not None else None
+
+    def secrets(self, name: str) -> tuple[Secret, ...]:
+        raw = self.raw(name)
+        if raw is None:
+            return ()
+        return tuple(Secret(part.strip()) for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Settings of one provider (``config.get_service_config('sarvam')``)."""
+
+    name: str
+    rate_limit: int
+    """Calls per rate-limit window (one minute unless ``RATE_LIMIT_WINDOW`` says otherwise)."""
+    max_failures: int
+    """Consecutive failures that open the circuit breaker."""
+    circuit_reset_time: float
+    """Seconds an open breaker waits before letting one trial call through."""
+    timeout: float
+    """Seconds one HTTP attempt may take (connect to last byte of a non-streamed answer)."""
+    max_retries: int
+    """Further attempts after a failed one (0: fail fast; callers retry on ``Retry-After``)."""
+    max_text_length: int
+    max_audio_size_mb: float
+    max_audio_duration_sec: float
+    api_key: Secret | None = field(repr=False)
+    base_url: str | None
+    """The provider's URL; for a simulated provider, the simulator's (filled in at start-up)."""
+
+    @property
+    def mode(self) -> Literal["live", "simulated"]:
+        return "live" if self.api_key is not None else "simulated"
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.api_key is None
+
+    @property
+    def max_audio_size_bytes(self) -> int:
+        return int(self.max_audio_size_mb * 1024 * 1024)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Everything but the key, for ``/health/configuration``."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "api_key"}
+        data["mode"] = self.mode
+        data["api_key"] = "configured" if self.api_key is not None else None
+        return data
+
+
+# The seed's numbers where it gives them, our choices elsewhere.
+_SERVICE_DEFAULTS: dict[str, dict[str, float]] = {  # rate limits per the seed
+    "sarvam": {"rate_limit": 60, "timeout": 30.0},
+    "deepgram": {"rate_limit": 100, "timeout": 30.0},
+    "openai": {"rate_limit": 1000, "timeout": 60.0},
+    "rag": {"rate_limit": 200, "timeout": 60.0},
+}
+LIVE_BASE_URLS: dict[str, str] = {
+    "sarvam": "https://api.sarvam.ai",
+    "deepgram": "https://api.deepgram.com",
+    "openai": "https://api.openai.com/v1",
+}
+SIMULATOR_PATHS: dict[str, str] = {"sarvam": "/sarvam", "deepgram": "/deepgram", "openai": "/openai/v1"}
+
+
+def _service(env: _Env, name: str) -> ServiceConfig:
+    p = name.upper()
+    defaults = _SERVICE_DEFAULTS[name]
+    return ServiceConfig(
+        name=name,
+        rate_limit=env.integer(f"{p}_RATE_LIMIT", int(defaults["rate_limit"]), minimum=1),
+        max_failures=env.integer(f"{p}_MAX_FAILURES", 5, minimum=1),
+        circuit_reset_time=env.number(f"{p}_CIRCUIT_RESET_TIME", 60.0),
+        timeout=env.number(f"{p}_TIMEOUT", defaults["timeout"]),
+        max_retries=env.integer(f"{p}_MAX_RETRIES", 0),
+        max_text_length=env.integer(f"{p}_MAX_TEXT_LENGTH", 10000, minimum=1),
+        max_audio_size_mb=env.number(f"{p}_MAX_AUDIO_SIZE_MB", 50.0),
+        max_audio_duration_sec=env.number(f"{p}_MAX_AUDIO_DURATION_SEC", 300.0),
+        api_key=env.secret(f"{p}_API_KEY"),
+        base_url=env.url(f"{p}_BASE_URL") or (LIVE_BASE_URLS.get(name) if env.raw(f"{p}_API_KEY") else None),
+    )
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Thresholds and timing shared by the in-app evaluator and the rendered rule files."""
+
+    window: float = 300.0
+    """Seconds of history each alert looks at (``ALERT_WINDOW``, default 5m)."""
+    for_: float = 60.0
+    """Seconds a condition must hold before the alert fires (``ALERT_FOR``, default 1m)."""
+    eval_interval: float = 15.0
+    """Seconds between evaluations (``ALERT_EVAL_INTERVAL``, default 15s)."""
+    min_requests: int = 10
+    """Attempted calls the window must hold before rate and latency alerts may fire."""
+    success_rate_warning: float = 0.95
+    success_rate_critical: float = 0.80
+    latency_p95_warning: float = 5.0
+    """Seconds; a histogram bucket boundary so that the alert is exact."""
+    latency_p95_critical: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration, read once from the environment."""
+
+    environment: Environment
+    services: Mapping[str, ServiceConfig]
+    enable_metrics: bool
+    metrics_interval: float
+    health_check_interval: float
+    rate_limit_window: float
+    """Seconds of the moving rate-limit window; 60 makes ``P_RATE_LIMIT`` a per-minute limit."""
+    alerts: AlertSettings
+    alertmanager_url: str | None
+    monitoring_bucket: float
+    """Seconds per time bucket of the in-app recorder."""
+    monitoring_horizon: float
+    """Seconds of history the in-app recorder keeps."""
+    state_redis_url: str | None = field(repr=False)
+    gateway_api_keys: tuple[Secret, ...] = field(repr=False)
+    admin_api_key: Secret | None = field(repr=False)
+    metrics_require_auth: bool
+    fallbacks_enabled: bool
+    openai_model: str
+    rag_db_path: str
+    log_format: Literal["json", "text"]
+    log_level: str
+    shutdown_grace: float
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def get_service_config(self, provider: str) -> ServiceConfig:
+        try:
+            return self.services[provider.lower()]
+        except KeyError:
+            raise KeyError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}") from None
+
+    def with_simulator(self, simulator_url: str) -> Settings:
+        """Point every simulated provider without its own base URL at the simulator."""
+        services = {
+            name: svc if svc.base_url or name not in SIMULATOR_PATHS
+            else dataclasses.replace(svc, base_url=simulator_url.rstrip("/") + SIMULATOR_PATHS[name])
+            for name, svc in self.services.items()
+        }
+        return dataclasses.replace(self, services=services)
+
+    @property
+    def needs_simulator(self) -> bool:
+        return any(svc.is_simulated and svc.base_url is None for svc in self.services.values())
+
+    def public_dict(self) -> dict[str, Any]:
+        """The configuration with every secret redacted, for ``/health/configuration``."""
+        return {
+            "environment": self.environment,
+            "enable_metrics": self.enable_metrics,
+            "metrics_interval": self.metrics_interval,
+            "health_check_interval": self.health_check_interval,
+            "rate_limit_window": self.rate_limit_window,
+            "alerts": dataclasses.asdict(self.alerts),
+            "alertmanager_url": self.alertmanager_url,
+            "monitoring": {"bucket": self.monitoring_bucket, "horizon": self.monitoring_horizon},
+            "state": "redis" if self.state_redis_url else "memory",
+            "client_auth": bool(self.gateway_api_keys),
+            "admin_auth": self.admin_api_key is not None,
+            "metrics_require_auth": self.metrics_require_auth,
+            "fallbacks_enabled": self.fallbacks_enabled,
+            "openai_model": self.openai_model,
+            "log_format": self.log_format,
+            "services": {name: svc.public_dict() for name, svc in self.services.items()},
+        }
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raises :class:`ConfigError` on the first bad one."""
+    env = _Env(os.environ if environ is None else environ)
+    environment: Environment = "production" if env.choice(
+        "ENVIRONMENT", "development", ("development", "production")) == "production" else "development"
+    production = environment == "production"
+    alerts = AlertSettings(
+        window=env.duration("ALERT_WINDOW", 300.0),
+        for_=env.duration("ALERT_FOR", 60.0),
+        eval_interval=env.duration("ALERT_EVAL_INTERVAL", 15.0),
+        min_requests=env.integer("ALERT_MIN_REQUESTS", 10, minimum=1),
+        success_rate_warning=env.ratio("ALERT_SUCCESS_RATE_WARNING", 0.95),
+        success_rate_critical=env.ratio("ALERT_SUCCESS_RATE_CRITICAL", 0.80),
+        latency_p95_warning=env.duration("ALERT_LATENCY_P95_WARNING", 5.0),
+        latency_p95_critical=env.duration("ALERT_LATENCY_P95_CRITICAL", 10.0),
+    )
+    if alerts.success_rate_critical >= alerts.success_rate_warning:
+        raise ConfigError("ALERT_SUCCESS_RATE_CRITICAL", "a ratio below ALERT_SUCCESS_RATE_WARNING")
+    if alerts.latency_p95_critical <= alerts.latency_p95_warning:
+        raise ConfigError("ALERT_LATENCY_P95_CRITICAL", "a duration above ALERT_LATENCY_P95_WARNING")
+    redis_url = env.raw("STATE_REDIS_URL")
+    if redis_url is not None and not re.match(r"^(redis|rediss|unix)://", redis_url.strip()):
+        raise ConfigError("STATE_REDIS_URL", "a redis://, rediss:// or unix:// URL", secret=True)
+    bucket = env.duration("MONITORING_BUCKET", 10.0)
+    horizon = env.duration("MONITORING_HORIZON", 3600.0)
+    if horizon < max(bucket, alerts.window):
+        raise ConfigError("MONITORING_HORIZON", "a duration at least ALERT_WINDOW and MONITORING_BUCKET")
+    return Settings(
+        environment=environment,
+        services={name: _service(env, name) for name in PROVIDERS},
+        enable_metrics=env.boolean("ENABLE_METRICS", True),
+        metrics_interval=env.number("METRICS_INTERVAL", 60.0),
+        health_check_interval=env.number("HEALTH_CHECK_INTERVAL", 30.0),
+        rate_limit_window=env.duration("RATE_LIMIT_WINDOW", 60.0),
+        alerts=alerts,
+        alertmanager_url=env.url("ALERTMANAGER_URL"),
+        monitoring_bucket=bucket,
+        monitoring_horizon=horizon,
+        state_redis_url=redis_url.strip() if redis_url else None,
+        gateway_api_keys=env.secrets("GATEWAY_API_KEYS"),
+        admin_api_key=env.secret("ADMIN_API_KEY"),
+        metrics_require_auth=env.boolean("METRICS_REQUIRE_AUTH", False),
+        fallbacks_enabled=env.boolean("FALLBACKS_ENABLED", True),
+        openai_model=env.raw("OPENAI_MODEL") or "gpt-4o-mini",
+        rag_db_path=env.raw("RAG_DB_PATH") or ":memory:",
+        log_format="json" if env.choice("LOG_FORMAT", "json" if production else "text", ("json", "text")) == "json"
+        else "text",
+        log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        shutdown_grace=env.duration("SHUTDOWN_GRACE", 10.0),
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from ``os.environ`` on first use."""
+    return load_settings()
+
+
+def get_service_config(provider: str) -> ServiceConfig:
+    """The seed's API: ``config.get_service_config('sarvam')``."""
+    return get_settings().get_service_config(provider)
+
+
+def __getattr__(name: str) -> Any:
+    # ``from app.config import config`` gives the seed's ``config`` object, read lazily.
+    if name == "config":
+        return get_settings()
+    raise AttributeError(name)

@@ -1,0 +1,389 @@
+"""The one door every provider call passes through.
+
+Order: input validation (invalid input costs nothing and never reaches a provider), then for each
+attempt: rate limit -> circuit breaker -> the HTTP call under the provider's timeout -> error
+categorisation -> telemetry and the in-app recorder, through :class:`CallObserver` hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+import pybreaker
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes import error_attributes
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from ..config import Settings
+from ..resilience.breaker import AsyncCircuitBreaker, Permit
+from ..resilience.errors import ErrorType, GatewayError
+from ..resilience.ratelimit import RateLimiter
+from .upstream import categorize
+
+T = TypeVar("T")
+Outcome = Literal["success", "error"]
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """What is being called: names that become span names, attributes and metric labels."""
+
+    provider: str
+    operation: str
+    model: str | None = None
+    gen_ai_operation: str | None = None
+    """GenAI operation (``chat``, ``embeddings``) for calls that follow the GenAI conventions."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}.{self.operation}"
+
+    @property
+    def span_name(self) -> str:
+        if self.gen_ai_operation:
+            return f"{self.gen_ai_operation} {self.model}" if self.model else self.gen_ai_operation
+        return f"{self.operation} {self.provider}"
+
+
+@dataclass
+class CallContext:
+    """Mutable facts about one call, filled in by the service as it learns them."""
+
+    spec: CallSpec
+    span: Span
+    attempt: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    characters: int = 0
+    """Text characters sent (translate, TTS)."""
+    audio_seconds: float = 0.0
+    """Seconds of audio received (STT) or produced (TTS)."""
+    response_model: str | None = None
+    ttfb: float | None = None
+    """Seconds to the first byte of a streamed answer."""
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One attempt that reached the provider, as telemetry and monitoring see it."""
+
+    spec: CallSpec
+    outcome: Outcome
+    error_type: ErrorType | None
+    duration: float
+    context: CallContext
+    health_check: bool = False
+
+
+class CallObserver(Protocol):
+    """Hooks for telemetry and monitoring; they must be cheap and must not raise."""
+
+    def on_call(self, event: CallEvent) -> None: ...
+
+    def on_rejection(self, spec: CallSpec, reason: ErrorType) -> None: ...
+
+    def on_breaker_change(self, spec: CallSpec, old: str, new: str) -> None: ...
+
+
+class _BreakerEvents(pybreaker.CircuitBreakerListener):
+    """Turns pybreaker's state changes into span events and observer calls."""
+
+    def __init__(self, spec: CallSpec, observers: Sequence[CallObserver]) -> None:
+        self.spec = spec
+        self.observers = observers
+
+    def state_change(self, cb: pybreaker.CircuitBreaker, old: Any, new: Any) -> None:
+        old_name = old.name if old is not None else "closed"
+        trace.get_current_span().add_event(
+            "circuit_breaker.state_change",
+            {"provider": self.spec.provider, "operation": self.spec.operation,
+             "circuit.state.from": old_name, "circuit.state.to": new.name},
+        )
+        for observer in self.observers:
+            observer.on_breaker_change(self.spec, old_name, new.name)
+
+
+@dataclass
+class Pipeline:
+    """Owns the breakers, the rate limiter and the observers every provider call goes through."""
+
+    settings: Settings
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    observers: list[CallObserver] = field(default_factory=list)
+    breakers: dict[str, AsyncCircuitBreaker] = field(default_factory=dict)
+    upstream_blocked_until: dict[str, float] = field(default_factory=dict)
+    """Monotonic time before which a provider that answered 429 with Retry-After is not called."""
+    clock: Callable[[], float] = time.monotonic
+    tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer("app.providers"))
+
+    def breaker(self, spec: CallSpec) -> AsyncCircuitBreaker:
+        found = self.breakers.get(spec.key)
+        if found is None:
+            cfg = self.settings.get_service_config(spec.provider)
+            found = AsyncCircuitBreaker(
+                spec.key, cfg.max_failures, cfg.circuit_reset_time,
+                listeners=[_BreakerEvents(spec, self.observers)],
+            )
+            self.breakers[spec.key] = found
+        return found
+
+    async def call(
+        self,
+        spec: CallSpec,
+        attempt: Callable[[CallContext], Awaitable[T]],
+        *,
+        validate: Callable[[], object] | None = None,
+        health_check: bool = False,
+    ) -> T:
+        """Run ``attempt`` through the door; raises :class:`GatewayError` on failure."""
+        with self._span(spec) as ctx:
+            self._validate(ctx, validate)
+            attempts = 1 + self.settings.get_service_config(spec.provider).max_retries
+            for n in range(attempts):
+                ctx.attempt = n
+                permit = await self._admit(ctx, health_check)
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(self._timeout(spec)):
+                        result = await attempt(ctx)
+                except BaseException as exc:
+                    error = self._failed(ctx, permit, exc, started, health_check)
+                    if n + 1 < attempts and error.counts_as_breaker_failure:
+                        continue
+                    raise error from exc
+                self._succeeded(ctx, permit, started, health_check)
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def stream(
+        self,
+        spec: CallSpec,
+        open_stream: Callable[[CallContext], Awaitable[AsyncIterator[bytes]]],
+        *,
+        validate: Callable[[], object] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Open a streamed call and wait for its first chunk (fallbacks can still happen until
+        then); the returned iterator relays the rest and records the outcome when it ends."""
+        span = self.tracer.start_span(spec.span_name, kind=SpanKind.CLIENT, attributes=self._attributes(spec))
+        ctx = CallContext(spec=spec, span=span)
+        try:
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                self._validate(ctx, validate)
+                attempts = 1 + self.settings.get_service_config(spec.provider).max_retries
+                for n in range(attempts):
+                    ctx.attempt = n
+                    permit = await self._admit(ctx, False)
+                    started = time.perf_counter()
+                    try:
+                        async with asyncio.timeout(self._timeout(spec)):
+                            chunks = await open_stream(ctx)
+                            first = await anext(chunks, b"")
+                    except BaseException as exc:
+                        error = self._failed(ctx, permit, exc, started, False)
+                        if n + 1 < attempts and error.counts_as_breaker_failure:
+                            continue
+                        raise error from exc
+                    ctx.ttfb = time.perf_counter() - started
+                    return _Relay(self, ctx, permit, started, first, chunks)
+        except BaseException as exc:
+            _end_span(span, exc)
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def _timeout(self, spec: CallSpec) -> float:
+        return self.settings.get_service_config(spec.provider).timeout
+
+    def _validate(self, ctx: CallContext, validate: Callable[[], object] | None) -> None:
+        if validate is None:
+            return
+        try:
+            validate()
+        except GatewayError as error:
+            self._rejected(ctx, error)
+            raise
+
+    async def _admit(self, ctx: CallContext, health_check: bool) -> Permit | None:
+        """Rate limit then breaker; active health checks skip both (they must see a provider
+        recover while its breaker is open, and must not spend the clients' budget)."""
+        spec = ctx.spec
+        if health_check:
+            return None
+        cfg = self.settings.get_service_config(spec.provider)
+        try:
+            blocked = self.upstream_blocked_until.get(spec.provider, 0.0) - self.clock()
+            if blocked > 0:
+                raise GatewayError(
+                    ErrorType.UPSTREAM_RATE_LIMITED,
+                    f"{spec.provider} asked us to wait before calling it again",
+                    retry_after=float(max(1, round(blocked))),
+                )
+            await self.limiter.hit(spec.provider, cfg.rate_limit, self.settings.rate_limit_window)
+            permit = self.breaker(spec).acquire()
+        except GatewayError as error:
+            self._rejected(ctx, error)
+            raise
+        ctx.span.set_attribute("provider.circuit.state", self.breaker(spec).state)
+        return permit
+
+    def _rejected(self, ctx: CallContext, error: GatewayError) -> None:
+        error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
+        ctx.span.add_event(f"rejected.{error.error_type.value}", {"reason": error.error_type.value})
+        if error.is_rejection:
+            for observer in self.observers:
+                observer.on_rejection(ctx.spec, error.error_type)
+
+    def _failed(
+        self, ctx: CallContext, permit: Permit | None, exc: BaseException, started: float, health_check: bool
+    ) -> GatewayError:
+        breaker = self.breaker(ctx.spec)
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt | SystemExit):
+            if permit is not None:
+                breaker.release(permit)
+            raise exc
+        error = categorize(exc, ctx.spec.provider)
+        error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
+        if error.error_type is ErrorType.UPSTREAM_RATE_LIMITED and error.retry_after:
+            self.upstream_blocked_until[ctx.spec.provider] = self.clock() + error.retry_after
+        if permit is None:
+            pass
+        elif error.counts_as_breaker_failure:
+            breaker.record_failure(permit, exc)
+        else:
+            breaker.release(permit)
+        self._emit(ctx, "error", error.error_type, started, health_check)
+        return error
+
+    def _succeeded(self, ctx: CallContext, permit: Permit | None, started: float, health_check: bool) -> None:
+        if permit is not None:
+            self.breaker(ctx.spec).record_success(permit)
+        self._emit(ctx, "success", None, started, health_check)
+
+    def _emit(
+        self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, started: float, health_check: bool
+    ) -> None:
+        event = CallEvent(ctx.spec, outcome, error_type, time.perf_counter() - started, ctx, health_check)
+        for observer in self.observers:
+            observer.on_call(event)
+
+    @staticmethod
+    def _attributes(spec: CallSpec) -> dict[str, Any]:
+        attributes: dict[str, Any] = {"provider": spec.provider, "operation": spec.operation}
+        if spec.gen_ai_operation:
+            attributes[gen_ai.GEN_AI_OPERATION_NAME] = spec.gen_ai_operation
+            attributes[gen_ai.GEN_AI_PROVIDER_NAME] = spec.provider
+            if spec.model:
+                attributes[gen_ai.GEN_AI_REQUEST_MODEL] = spec.model
+        return attributes
+
+    @contextlib.contextmanager
+    def _span(self, spec: CallSpec) -> Iterator[CallContext]:
+        with self.tracer.start_as_current_span(
+            spec.span_name, kind=SpanKind.CLIENT, attributes=self._attributes(spec),
+            record_exception=False, set_status_on_exception=False,
+        ) as span:
+            ctx = CallContext(spec=spec, span=span)
+            try:
+                yield ctx
+            except BaseException as exc:
+                _mark_span(span, exc)
+                raise
+            finally:
+                _usage_attributes(ctx)
+
+
+class _Relay:
+    """Relays a stream after its first chunk; records the call when the stream ends.
+
+    A class rather than an async generator so that ``aclose`` before the first ``__anext__``
+    (a caller that went away at once) still ends the call and frees a half-open trial.
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, ctx: CallContext, permit: Permit | None, started: float,
+        first: bytes, chunks: AsyncIterator[bytes],
+    ) -> None:
+        self._pipeline, self._ctx, self._permit, self._started = pipeline, ctx, permit, started
+        self._first: bytes | None = first
+        self._chunks = chunks
+        self._done = False
+
+    def __aiter__(self) -> _Relay:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        if self._first is not None:
+            first, self._first = self._first, None
+            if first:
+                return first
+        try:
+            with trace.use_span(self._ctx.span, end_on_exit=False, record_exception=False,
+                                set_status_on_exception=False):
+                return await anext(self._chunks)
+        except StopAsyncIteration:
+            self._finish(None)
+            raise
+        except BaseException as exc:
+            error = self._finish(exc)
+            raise (error or exc) from exc
+
+    async def aclose(self) -> None:
+        self._finish(asyncio.CancelledError())
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def _finish(self, exc: BaseException | None) -> GatewayError | None:
+        """Record the call once; returns the categorised error of a failed stream."""
+        if self._done:
+            return None
+        self._done = True
+        pipeline, ctx = self._pipeline, self._ctx
+        error: GatewayError | None = None
+        with trace.use_span(ctx.span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            if exc is None:
+                pipeline._succeeded(ctx, self._permit, self._started, False)
+            elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+                if self._permit is not None:
+                    pipeline.breaker(ctx.spec).release(self._permit)
+            else:
+                error = pipeline._failed(ctx, self._permit, exc, self._started, False)
+        _usage_attributes(ctx)
+        _end_span(ctx.span, error or exc)
+        return error
+
+
+def _usage_attributes(ctx: CallContext) -> None:
+    span = ctx.span
+    if ctx.input_tokens is not None:
+        span.set_attribute(gen_ai.GEN_AI_USAGE_INPUT_TOKENS, ctx.input_tokens)
+    if ctx.output_tokens is not None:
+        span.set_attribute(gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, ctx.output_tokens)
+    if ctx.response_model:
+        span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, ctx.response_model)
+
+
+def _mark_span(span: Span, exc: BaseException) -> None:
+    if isinstance(exc, GatewayError):
+        span.set_attribute(error_attributes.ERROR_TYPE, exc.error_type.value)
+        span.set_status(Status(StatusCode.ERROR, exc.detail))
+    elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        span.set_attribute(error_attributes.ERROR_TYPE, "cancelled")
+    else:
+        span.set_attribute(error_attributes.ERROR_TYPE, type(exc).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+
+
+def _end_span(span: Span, exc: BaseException | None) -> None:
+    if exc is not None:
+        _mark_span(span, exc)
+    span.end()

@@ -1,0 +1,1 @@
+"""Circuit breaking, rate limiting, validation and the closed set of error types."""

@@ -1,0 +1,88 @@
+"""The closed set of error types every failed or rejected provider call ends in."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorType(StrEnum):
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    UPSTREAM_5XX = "upstream_5xx"
+    UPSTREAM_4XX = "upstream_4xx"
+    UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+    UPSTREAM_MALFORMED = "upstream_malformed"
+    AUTH = "auth"
+    INVALID_INPUT = "invalid_input"
+    CIRCUIT_OPEN = "circuit_open"
+    RATE_LIMITED = "rate_limited"
+
+
+STATUS: dict[ErrorType, int] = {
+    ErrorType.TIMEOUT: 504,
+    ErrorType.CONNECTION: 502,
+    ErrorType.UPSTREAM_5XX: 502,
+    ErrorType.UPSTREAM_4XX: 422,
+    ErrorType.UPSTREAM_RATE_LIMITED: 429,
+    ErrorType.UPSTREAM_MALFORMED: 502,
+    ErrorType.AUTH: 502,
+    ErrorType.INVALID_INPUT: 400,
+    ErrorType.CIRCUIT_OPEN: 503,
+    ErrorType.RATE_LIMITED: 429,
+}
+
+TITLES: dict[ErrorType, str] = {
+    ErrorType.TIMEOUT: "Upstream timeout",
+    ErrorType.CONNECTION: "Upstream unreachable",
+    ErrorType.UPSTREAM_5XX: "Upstream error",
+    ErrorType.UPSTREAM_4XX: "Upstream rejected the request",
+    ErrorType.UPSTREAM_RATE_LIMITED: "Upstream rate limit",
+    ErrorType.UPSTREAM_MALFORMED: "Malformed upstream response",
+    ErrorType.AUTH: "Upstream rejected the gateway's credentials",
+    ErrorType.INVALID_INPUT: "Invalid input",
+    ErrorType.CIRCUIT_OPEN: "Circuit open",
+    ErrorType.RATE_LIMITED: "Rate limited",
+}
+
+# Failures that say the provider is unwell; the caller's own mistakes never open a breaker.
+BREAKER_FAILURES = frozenset({
+    ErrorType.TIMEOUT, ErrorType.CONNECTION, ErrorType.UPSTREAM_5XX, ErrorType.UPSTREAM_RATE_LIMITED,
+    ErrorType.UPSTREAM_MALFORMED, ErrorType.AUTH,
+})
+# Rejections by the gateway itself, before any provider is called.
+REJECTIONS = frozenset({ErrorType.INVALID_INPUT, ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED})
+
+
+class GatewayError(Exception):
+    """A provider call that failed or was refused, with everything its problem answer needs."""
+
+    def __init__(
+        self,
+        error_type: ErrorType,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.error_type = error_type
+        self.detail = detail
+        self.status = status or STATUS[error_type]
+        self.retry_after = retry_after
+        self.provider = provider
+        self.operation = operation
+
+    @property
+    def counts_as_breaker_failure(self) -> bool:
+        return self.error_type in BREAKER_FAILURES
+
+    @property
+    def is_rejection(self) -> bool:
+        return self.error_type in REJECTIONS
+
+
+def invalid(detail: str, status: int = 400) -> GatewayError:
+    """Invalid input: 400/422 bad values, 413 too large, 415 unsupported media type."""
+    return GatewayError(ErrorType.INVALID_INPUT, detail, status=status)

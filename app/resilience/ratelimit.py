@@ -1,0 +1,54 @@
+"""Per-provider moving-window rate limits on the ``limits`` library."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, Storage
+from limits.storage import storage_from_string
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from .errors import ErrorType, GatewayError
+
+
+class RateLimiter:
+    """``limit`` calls per ``window`` seconds for each key, in memory or in a shared storage."""
+
+    def __init__(self, storage: Storage | None = None) -> None:
+        self.storage = storage or MemoryStorage()
+        self._strategy = MovingWindowRateLimiter(self.storage)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> RateLimiter:
+        """A limiter on a ``limits`` storage URI such as ``async+redis://host:6379``."""
+        storage = storage_from_string(uri)
+        if not isinstance(storage, Storage):
+            raise ValueError(f"{uri.split(':', 1)[0]}: not an async storage; use an async+ URI")
+        return cls(storage)
+
+    @staticmethod
+    def item(limit: int, window: float) -> RateLimitItemPerSecond:
+        return RateLimitItemPerSecond(limit, max(1, math.ceil(window)))
+
+    async def hit(self, key: str, limit: int, window: float) -> None:
+        """Spend one token or raise ``rate_limited`` with the seconds until one is free."""
+        item = self.item(limit, window)
+        if await self._strategy.hit(item, key):
+            return
+        stats = await self._strategy.get_window_stats(item, key)
+        retry_after = max(1.0, math.ceil(stats.reset_time - time.time()))
+        raise GatewayError(
+            ErrorType.RATE_LIMITED,
+            f"rate limit of {limit} calls per {window:g}s reached for {key}",
+            retry_after=retry_after,
+        )
+
+    async def remaining(self, key: str, limit: int, window: float) -> int:
+        """Calls still admitted in the current window (rate-limit headroom)."""
+        stats = await self._strategy.get_window_stats(self.item(limit, window), key)
+        return int(stats.remaining)
+
+    async def clear(self, key: str, limit: int, window: float) -> None:
+        await self._strategy.clear(self.item(limit, window), key)
