@@ -57,9 +57,21 @@ def audio_duration_sec(data: bytes) -> float | None:
         return None
     try:
         parsed = mutagen.File(io.BytesIO(data))
-    except Exception:  # mutagen raises many types (MutagenError, struct.error, EOFError...) on bad input
+    except Exception:  # noqa: BLE001 - on bad input mutagen raises MutagenError, struct.error, EOFError, ...
         return None
     length = getattr(getattr(parsed, "info", None), "length", None)
     if not isinstance(length, (int, float)) or length <= 0 or math.isinf(length) or math.isnan(length):
         return None
     return float(length)
+
+
+def wav_without_header(wav: bytes) -> bytes:
+    """The bare PCM of a WAV made by :func:`synth_wav`: what a broken upstream sends instead of a WAV file."""
+    return wav[WAV_HEADER_BYTES:]
+
+
+def wav_chunks(wav: bytes, sample_rate: int, chunk_sec: float = 0.25) -> list[bytes]:
+    """Stream pieces of a WAV: the header with the first ``chunk_sec`` of PCM, then ``chunk_sec`` per piece."""
+    size = max(2, int(sample_rate * chunk_sec) * 2)
+    first = WAV_HEADER_BYTES + size
+    return [wav[:first]] + [wav[start : start + size] for start in range(first, len(wav), size)]

@@ -1,0 +1,262 @@
+"""OpenAI (https://api.openai.com/v1): chat completions (JSON and SSE), embeddings, and the models list.
+
+Errors are ``{"error": {"message", "type", "param", "code"}}``; missing credentials are a 401 ``invalid_api_key``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from litestar import Response, Router, get, post
+
+from app.simulator import content
+from app.simulator.gate import AnyRequest, Effects, ProviderWire, admit, json_response, stream_response
+from app.simulator.payload import InvalidRequest, json_object
+from app.simulator.state import SimulatorState
+
+MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small", "text-embedding-3-large")
+EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}
+DEFAULT_EMBEDDING_DIMENSIONS = 1536
+MODELS_CREATED = 1_700_000_000
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request.", "invalid_request_error", None),
+    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    403: ("You are not allowed to sample from this model.", "invalid_request_error", None),
+    404: (
+        "The model does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
+    429: (
+        "Rate limit reached for requests. Please try again in 1s.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
+}
+_SERVER_ERROR = (
+    "The server had an error while processing your request. Sorry about that!",
+    "server_error",
+    None,
+)
+
+
+def openai_error(
+    status_code: int,
+    message: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    param: str | None = None,
+) -> Response[Any]:
+    default_message, kind, code = _ERRORS.get(
+        status_code, _SERVER_ERROR if status_code >= 500 else _ERRORS[400]
+    )
+    body = {"error": {"message": message or default_message, "type": kind, "param": param, "code": code}}
+    return Response(body, status_code=status_code, headers={"x-request-id": _request_id(), **(headers or {})})
+
+
+def _request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def _authorized(request: AnyRequest) -> bool:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(key.strip())
+
+
+OPENAI = ProviderWire(name="openai", authorized=_authorized, auth_status=401, error=openai_error)
+
+
+class _BadParam(InvalidRequest):
+    """An invalid request parameter, named in the error's ``param``."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def _message_text(message: Any) -> str:
+    """The text of a message whose content is a string or a list of content parts."""
+    value = message.get("content")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(part.get("text", "") for part in value if isinstance(part, dict))
+    return ""
+
+
+def _chat_request(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], int | None]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _BadParam("model", "you must provide a model parameter")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _BadParam("messages", "'messages' must be a non-empty array of message objects.")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise _BadParam(f"messages[{index}]", f"Invalid value for 'messages[{index}].role'.")
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise _BadParam("max_tokens", "max_tokens must be a positive integer.")
+    return model, messages, limit
+
+
+@post("/v1/chat/completions", include_in_schema=False)
+async def chat_completions(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+    gate = await admit(request, sim_state, OPENAI, "chat")
+    if not isinstance(gate, Effects):
+        return gate
+    try:
+        body = json_object(await request.body())
+        model, messages, limit = _chat_request(body)
+    except _BadParam as exc:
+        return openai_error(400, str(exc), param=exc.param)
+    except InvalidRequest as exc:
+        return openai_error(400, str(exc))
+    last_user: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    pieces = content.reply_pieces(content.chat_reply(_message_text(last_user)))
+    finish = "stop"
+    if limit is not None and len(pieces) > limit:  # one piece per word: a fair stand-in for the token budget
+        pieces, finish = pieces[:limit], "length"
+    reply = "".join(pieces)
+    prompt_tokens = sum(content.count_tokens(_message_text(m)) + 4 for m in messages) + 3
+    completion_tokens = content.count_tokens(reply)
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": model}
+    if body.get("stream") is True:
+        stream_options = body.get("stream_options") or {}
+        include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+        events = _chat_events(head, pieces, finish, usage if include_usage else None, gate.malformed)
+        return stream_response(
+            events, gate, media_type="text/event-stream", headers={"x-request-id": _request_id()}
+        )
+    completion = {
+        **head,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+        ],
+        "usage": usage,
+        "system_fingerprint": "fp_simulator",
+    }
+    return json_response(completion, gate, headers={"x-request-id": _request_id()})
+
+
+def _chat_events(
+    head: dict[str, Any], pieces: list[str], finish: str, usage: dict[str, int] | None, malformed: bool
+) -> list[bytes]:
+    """The SSE events of a streamed completion: role, one delta per piece, finish reason, optional usage, [DONE]."""
+    chunk = {**head, "object": "chat.completion.chunk", "system_fingerprint": "fp_simulator"}
+    if usage is not None:
+        chunk["usage"] = None
+
+    def choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            **chunk,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        }
+
+    payloads = [choice({"role": "assistant", "content": "", "refusal": None})]
+    payloads += [choice({"content": piece}) for piece in pieces]
+    payloads.append(choice({}, finish))
+    if usage is not None:
+        payloads.append({**chunk, "choices": [], "usage": usage})
+    events = [json.dumps(payload, ensure_ascii=False, separators=(",", ":")) for payload in payloads]
+    if malformed:
+        events = [event[: len(event) // 2] for event in events]
+    return [f"data: {event}\n\n".encode() for event in [*events, "[DONE]"]]
+
+
+def _is_token_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(type(v) is int for v in value)
+
+
+def _embedding_inputs(value: Any) -> list[list[str]]:
+    """Each input as the tokens its vector is built from: a string's words, or a token array's numbers."""
+    if isinstance(value, str) or _is_token_array(value):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise _BadParam(
+            "input", "'input' must be a non-empty string, array of strings, or array of token arrays."
+        )
+    inputs = []
+    for item in value:
+        if isinstance(item, str) and item:
+            inputs.append(content.text_tokens(item) or [item])
+        elif _is_token_array(item):
+            inputs.append([f"#{token}" for token in item])
+        else:
+            raise _BadParam(
+                "input", "'$.input' is invalid: every input must be a non-empty string or token array."
+            )
+    return inputs
+
+
+@post("/v1/embeddings", include_in_schema=False)
+async def embeddings(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+    gate = await admit(request, sim_state, OPENAI, "embeddings")
+    if not isinstance(gate, Effects):
+        return gate
+    try:
+        body = json_object(await request.body())
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _BadParam("model", "you must provide a model parameter")
+        inputs = _embedding_inputs(body.get("input"))
+        native = EMBEDDING_DIMENSIONS.get(model, DEFAULT_EMBEDDING_DIMENSIONS)
+        dimensions = body.get("dimensions", native)
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or not 1 <= dimensions <= native:
+            raise _BadParam("dimensions", f"'dimensions' must be an integer between 1 and {native}.")
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ("float", "base64"):
+            raise _BadParam("encoding_format", "'encoding_format' must be 'float' or 'base64'.")
+    except _BadParam as exc:
+        return openai_error(400, str(exc), param=exc.param)
+    except InvalidRequest as exc:
+        return openai_error(400, str(exc))
+    data = []
+    for index, tokens in enumerate(inputs):
+        vector = content.embedding(tokens, dimensions)
+        encoded: Any = (
+            base64.b64encode(content.float32_le(vector)).decode() if encoding == "base64" else vector
+        )
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens_used = sum(len(tokens) for tokens in inputs)
+    result = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens_used, "total_tokens": tokens_used},
+    }
+    return json_response(result, gate, headers={"x-request-id": _request_id()})
+
+
+@get("/v1/models", include_in_schema=False)
+async def models(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+    gate = await admit(request, sim_state, OPENAI, "health")
+    if not isinstance(gate, Effects):
+        return gate
+    data = [
+        {"id": model, "object": "model", "created": MODELS_CREATED, "owned_by": "system"} for model in MODELS
+    ]
+    return json_response({"object": "list", "data": data}, gate, headers={"x-request-id": _request_id()})
+
+
+def openai_router() -> Router:
+    return Router("/openai", route_handlers=[chat_completions, embeddings, models])
