@@ -1,0 +1,1 @@
+"""In-app monitoring: recorder, alert rules, evaluator and trends."""

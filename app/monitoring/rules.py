@@ -1,0 +1,218 @@
+"""The single source of alert rules: thresholds, windows and the canonical PromQL.
+
+The Prometheus and Grafana rule files under ``alerts/`` are rendered from :func:`alert_rules`
+and :func:`recording_rules`; the in-app evaluator (:mod:`app.monitoring.evaluator`) applies the
+same rules to the in-app recorder. Both engines compute, per ``provider`` and ``operation``:
+
+* attempted calls: ``increase(provider_client_request_duration_seconds_count[w])`` summed over
+  ``outcome`` and ``error_type``. Only calls that reached the provider are observed in that
+  histogram; rejections by our breaker, limiter or validation go to
+  ``provider_client_rejections_total`` and active health checks to neither.
+* success rate: successful attempts / attempted. The numerator falls back to ``attempted * 0`` so
+  that 0% (no ``outcome="success"`` series at all) is a value rather than absent data.
+* p95: ``histogram_quantile(0.95, ...)`` over the summed bucket rates: linear within the bucket,
+  the lowest bucket interpolates from 0, a quantile in ``+Inf`` answers the highest finite bound.
+  The rate and latency alerts need ``attempted >= min_requests``.
+* circuit open: ``provider_circuit_state == 2`` now, or ``increase(provider_circuit_opened_total[w])
+  > 0``; rate limited: ``increase(provider_client_rejections_total{reason="rate_limited"}[w]) > 0``.
+
+Extrapolation. Prometheus's ``increase()``/``rate()`` see only scraped samples: they take the
+difference between the first and last sample inside ``[t - w, t]`` (both ends included in
+Prometheus 2.x, the version promtool tests run with here; 3.x excludes the left end), add counter
+resets, and extrapolate that difference towards the window's edges (by the gap to the edge when
+it is under 1.1 average sample intervals, else by half an interval; never below the counter's
+extrapolated zero). So ``increase()`` of an exact count of 10 calls can be 10.7, and a series that
+appears mid-window contributes nothing for its first sample. The in-app recorder counts exactly.
+How the two agree:
+
+* ratios and quantiles are invariant to an extrapolation factor shared by numerator and
+  denominator (series scraped together), so success rate and p95 agree;
+* ``> 0`` tests agree as long as every counter series exists at 0 before its first event (the
+  telemetry module initialises them), otherwise Prometheus misses a series' first increment;
+* the ``min_requests`` gate compares an extrapolated count in Prometheus, an exact one in-app:
+  they can disagree only when the count is within one extrapolation step of the minimum.
+
+For exact parity on recorded inputs (promtool's ``input_series``), the evaluator also accepts
+samples (:class:`app.monitoring.samples.SampleSource`) and then computes ``increase()`` with
+Prometheus 2.x's extrapolation (:mod:`app.monitoring.promql`), so the same input series give the
+same alerts, values and annotations in both engines.
+
+Runbook links are ``alerts/RUNBOOK.md#<alertname lowercased>`` joined to a base URL: ``""`` by
+default (repository-relative links, which Grafana and Markdown viewers of the repository resolve),
+or e.g. ``https://github.com/acme/ai-gateway/blob/main/`` for absolute links in notifications.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import AlertSettings, format_duration
+
+Severity = Literal["warning", "critical"]
+Kind = Literal["success_rate", "latency_p95", "circuit_open", "rate_limited"]
+
+DEFAULT_RUNBOOK_BASE_URL = ""
+RUNBOOK_PATH = "alerts/RUNBOOK.md"
+LABELS = ("provider", "operation")
+"""The labels every alert carries besides ``alertname`` and ``severity``."""
+
+_BY = "by (provider, operation)"
+_ON = "on (provider, operation)"
+_DURATION = "provider_client_request_duration_seconds"
+_TARGET = "{{ $labels.provider }}.{{ $labels.operation }}"
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    """A Prometheus recording rule named ``level:metric:operations``."""
+
+    record: str
+    expr: str
+
+
+def _attempted(w: str) -> RecordingRule:
+    return RecordingRule(
+        f"provider_operation:{_DURATION}_count:increase{w}",
+        f"sum {_BY} (increase({_DURATION}_count[{w}]))",
+    )
+
+
+def _success_ratio(w: str) -> RecordingRule:
+    attempted = _attempted(w).record
+    return RecordingRule(
+        f"provider_operation:provider_client_request_success:ratio{w}",
+        f'(sum {_BY} (increase({_DURATION}_count{{outcome="success"}}[{w}])) or {attempted} * 0)'
+        f" / {attempted}",
+    )
+
+
+def _p95(w: str) -> RecordingRule:
+    return RecordingRule(
+        f"provider_operation:{_DURATION}:p95_rate{w}",
+        f"histogram_quantile(0.95, sum by (provider, operation, le) (rate({_DURATION}_bucket[{w}])))",
+    )
+
+
+def _opened(w: str) -> RecordingRule:
+    return RecordingRule(
+        f"provider_operation:provider_circuit_opened:increase{w}",
+        f"sum {_BY} (increase(provider_circuit_opened_total[{w}]))",
+    )
+
+
+def _rejections(w: str) -> RecordingRule:
+    return RecordingRule(
+        f"provider_operation_reason:provider_client_rejections:increase{w}",
+        f"sum by (provider, operation, reason) (increase(provider_client_rejections_total[{w}]))",
+    )
+
+
+def recording_rules(alerts: AlertSettings) -> tuple[RecordingRule, ...]:
+    """The recording rules the alert expressions use, in dependency order (one rule group)."""
+    w = format_duration(alerts.window)
+    return (_attempted(w), _success_ratio(w), _p95(w), _opened(w), _rejections(w))
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One alert of DESIGN.md's table at one severity."""
+
+    name: str
+    severity: Severity
+    kind: Kind
+    threshold: float
+    """Success ratio (below fires), p95 seconds (above fires), or 0 for the ``> 0`` tests."""
+    window: float
+    """Seconds of history the condition looks at."""
+    for_: float
+    """Seconds the condition must hold before the alert fires."""
+    min_requests: int
+    """Attempted calls the window must hold; 0 for the alerts that are not gated."""
+    summary: str
+    description: str
+    """A Prometheus template over ``$labels.provider``, ``$labels.operation`` and ``$value``."""
+    runbook_url: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Static labels the rule adds to its alerts."""
+        return {"severity": self.severity}
+
+    def breached(self, value: float) -> bool:
+        """Whether ``value`` (the expression's value before the comparison) meets the condition."""
+        if self.kind == "success_rate":
+            return value < self.threshold
+        return value > self.threshold
+
+    def promql(self, recorded: bool = True) -> str:
+        """The canonical alert expression; with ``recorded=False`` the recording rules are
+        inlined, for engines that do not load them."""
+        w = format_duration(self.window)
+
+        def ref(rule: RecordingRule) -> str:
+            return rule.record if recorded else f"({rule.expr})"
+
+        gate = f"{ref(_attempted(w))} >= {self.min_requests}"
+        if self.kind == "success_rate":
+            return f"{ref(_success_ratio(w))} < {_num(self.threshold)} and {_ON} {gate}"
+        if self.kind == "latency_p95":
+            return f"{ref(_p95(w))} > {_num(self.threshold)} and {_ON} {gate}"
+        if self.kind == "circuit_open":
+            return f"max {_BY} (provider_circuit_state) == 2 or {ref(_opened(w))} > 0"
+        if recorded:
+            return f'sum {_BY} ({_rejections(w).record}{{reason="rate_limited"}}) > 0'
+        return f'sum {_BY} (increase(provider_client_rejections_total{{reason="rate_limited"}}[{w}])) > 0'
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> tuple[AlertRule, ...]:
+    """The six rules of DESIGN.md's alert table with the configured thresholds and timing."""
+    w = format_duration(alerts.window)
+
+    def runbook(name: str) -> str:
+        return f"{runbook_base_url}{RUNBOOK_PATH}#{name.lower()}"
+
+    def success(severity: Severity, threshold: float) -> AlertRule:
+        return AlertRule(
+            "ProviderSuccessRateLow", severity, "success_rate", threshold, alerts.window, alerts.for_,
+            alerts.min_requests,
+            summary=f"Provider success rate below {threshold:.0%}",
+            description=f"{_TARGET}: {{{{ $value | humanizePercentage }}}} of attempted calls succeeded "
+                        f"over the last {w} (threshold {threshold:.0%}).",
+            runbook_url=runbook("ProviderSuccessRateLow"),
+        )
+
+    def latency(severity: Severity, threshold: float) -> AlertRule:
+        return AlertRule(
+            "ProviderLatencyHigh", severity, "latency_p95", threshold, alerts.window, alerts.for_,
+            alerts.min_requests,
+            summary=f"Provider p95 latency above {_num(threshold)}s",
+            description=f"{_TARGET}: p95 latency of attempted calls is {{{{ $value | humanizeDuration }}}} "
+                        f"over the last {w} (threshold {_num(threshold)}s).",
+            runbook_url=runbook("ProviderLatencyHigh"),
+        )
+
+    return (
+        success("warning", alerts.success_rate_warning),
+        success("critical", alerts.success_rate_critical),
+        latency("warning", alerts.latency_p95_warning),
+        latency("critical", alerts.latency_p95_critical),
+        AlertRule(
+            "ProviderCircuitOpen", "critical", "circuit_open", 0.0, alerts.window, alerts.for_, 0,
+            summary="Provider circuit breaker open",
+            description=f"{_TARGET}: the circuit breaker is open now or opened during the last {w}; "
+                        "calls are rejected with 503 until a trial call succeeds.",
+            runbook_url=runbook("ProviderCircuitOpen"),
+        ),
+        AlertRule(
+            "ProviderRateLimited", "warning", "rate_limited", 0.0, alerts.window, alerts.for_, 0,
+            summary="Calls rejected by the gateway's rate limit",
+            description=f'{_TARGET}: {{{{ $value | printf "%.0f" }}}} calls rejected by the rate limit '
+                        f"over the last {w}.",
+            runbook_url=runbook("ProviderRateLimited"),
+        ),
+    )
