@@ -1,12 +1,388 @@
-"""OpenTelemetry: providers, exporters and instruments (placeholder; the telemetry work fills it)."""
+"""OpenTelemetry for the gateway: providers, exporters, instruments and the call observer.
+
+Each :class:`Telemetry` owns its TracerProvider and MeterProvider (tests build several apps per
+process); the first enabled one also becomes the global pair, for third-party instrumentation.
+
+Choices, each documented here once:
+
+* OTLP protocol: ``http/protobuf`` unless ``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]PROTOCOL`` says
+  ``grpc``. That is the specification's default (the Python SDK's own auto-configuration still
+  defaults to gRPC); the collector listens for it on 4318.
+* OTLP is used for a signal when an endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or the
+  per-signal variable) and ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``, when set, name
+  ``otlp``. The exporters read the remaining ``OTEL_EXPORTER_OTLP_*`` variables themselves.
+* ``error_type`` is recorded on failed calls only. The Prometheus exporter fills a missing label
+  with ``""``, so success series read ``error_type=""``, which PromQL treats as absent.
+* Active health checks go to ``provider.health_check.duration``, never to the request metrics.
+* Per (provider, operation), the first sighting publishes ``provider_circuit_state`` 0 and the
+  opened and rejection counters at 0, so that ``increase()`` sees their first real increment.
+* ``gen_ai.request.model`` is bounded: the configured chat model plus at most
+  :data:`MAX_MODEL_LABELS` other values; later ones are recorded as :data:`OTHER_MODEL`.
+* Histogram bounds are floats, so Prometheus reads ``le="5.0"`` and ``le="10.0"`` (the spelling
+  Prometheus 3 normalises every ``le`` to).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
 
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+from opentelemetry.metrics import Meter
+from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import (
+    SERVICE_INSTANCE_ID,
+    SERVICE_NAME,
+    SERVICE_VERSION,
+    OTELResourceDetector,
+    Resource,
+)
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from prometheus_client import CollectorRegistry, generate_latest
+
+from . import __version__
+from .config import ConfigError, Settings
+from .resilience.breaker import STATE_VALUES
+from .resilience.errors import ErrorType
+
+if TYPE_CHECKING:
+    from .providers.base import CallEvent, CallSpec
+
+SERVICE_NAME_DEFAULT: Final = "ai-gateway"
+SCOPE: Final = "app.providers"
+PROMETHEUS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+LATENCY_BUCKETS: Final[tuple[float, ...]] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
+)
+"""Seconds; shared with the in-app recorder so that both compute the same quantiles."""
+GEN_AI_DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+"""The GenAI semantic conventions' advice for ``gen_ai.client.operation.duration``."""
+GEN_AI_TOKEN_BUCKETS: Final[tuple[float, ...]] = tuple(float(4**n) for n in range(14))
+"""The GenAI semantic conventions' advice for ``gen_ai.client.token.usage`` (1, 4, ... 4**13)."""
+
+# Instrument names (Prometheus names after translation in the comments).
+REQUEST_DURATION: Final = "provider.client.request.duration"  # provider_client_request_duration_seconds
+REJECTIONS: Final = "provider.client.rejections"  # provider_client_rejections_total
+CIRCUIT_STATE: Final = "provider.circuit.state"  # provider_circuit_state
+CIRCUIT_OPENED: Final = "provider.circuit.opened"  # provider_circuit_opened_total
+TIME_TO_FIRST_BYTE: Final = "provider.client.time_to_first_byte"  # provider_client_time_to_first_byte_seconds
+AUDIO_DURATION: Final = "provider.client.audio_duration"  # provider_client_audio_duration_seconds_total
+CHARACTERS: Final = "provider.client.characters"  # provider_client_characters_total
+HEALTH_CHECK_DURATION: Final = "provider.health_check.duration"  # provider_health_check_duration_seconds
+
+# Attribute keys of the provider metrics: plain names, identical in OTLP and in Prometheus.
+PROVIDER: Final = "provider"
+OPERATION: Final = "operation"
+OUTCOME: Final = "outcome"
+ERROR_TYPE_LABEL: Final = "error_type"
+REASON: Final = "reason"
+TOKEN_INPUT: Final = "input"
+TOKEN_OUTPUT: Final = "output"
+REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT)
+
+MAX_MODEL_LABELS: Final = 10
+OTHER_MODEL: Final = "_other"
 
 
-def instrument_http_client(client: Any) -> None:
-    """HTTP client spans (and ``traceparent`` upstream) for a client with a custom transport."""
-    HTTPX2ClientInstrumentor.instrument_client(client)
+class Instruments:
+    """Every instrument of the provider calls, created in this one place."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.request_duration = meter.create_histogram(
+            REQUEST_DURATION, unit="s", description="Duration of provider call attempts.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.rejections = meter.create_counter(
+            REJECTIONS, unit="{rejection}", description="Calls refused before reaching the provider.")
+        self.circuit_state = meter.create_gauge(
+            CIRCUIT_STATE, unit="1", description="Circuit breaker state: 0 closed, 1 half-open, 2 open.")
+        self.circuit_opened = meter.create_counter(
+            CIRCUIT_OPENED, unit="{transition}", description="Times a circuit breaker opened.")
+        self.time_to_first_byte = meter.create_histogram(
+            TIME_TO_FIRST_BYTE, unit="s", description="Time to the first byte of streamed answers.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.audio_duration = meter.create_counter(
+            AUDIO_DURATION, unit="s", description="Seconds of audio sent to or received from providers.")
+        self.characters = meter.create_counter(
+            CHARACTERS, unit="{character}", description="Text characters sent to providers.")
+        self.health_check_duration = meter.create_histogram(
+            HEALTH_CHECK_DURATION, unit="s", description="Duration of active health checks.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.gen_ai_duration = meter.create_histogram(
+            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=GEN_AI_DURATION_BUCKETS)
+        self.gen_ai_tokens = meter.create_histogram(
+            gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=GEN_AI_TOKEN_BUCKETS)
+
+
+class _BoundedModels:
+    """Model names as metric labels, bounded whatever the callers put in a :class:`CallSpec`."""
+
+    def __init__(self, configured: str) -> None:
+        self._allowed = {configured}
+        self._lock = threading.Lock()
+
+    def label(self, model: str) -> str:
+        if model in self._allowed:
+            return model
+        with self._lock:
+            if len(self._allowed) <= MAX_MODEL_LABELS:
+                self._allowed.add(model)
+                return model
+        return OTHER_MODEL
+
+
+class TelemetryObserver:
+    """A :class:`~app.providers.base.CallObserver` that records the provider metrics."""
+
+    def __init__(self, instruments: Instruments, configured_model: str) -> None:
+        self._i = instruments
+        self._models = _BoundedModels(configured_model)
+        self._labels: dict[tuple[str, str], dict[str, str]] = {}
+
+    def on_call(self, event: CallEvent) -> None:
+        base = self._known(event.spec)
+        attributes = {**base, OUTCOME: event.outcome}
+        if event.error_type is not None:
+            attributes[ERROR_TYPE_LABEL] = event.error_type.value
+        if event.health_check:
+            self._i.health_check_duration.record(event.duration, attributes)
+            return
+        self._i.request_duration.record(event.duration, attributes)
+        ctx = event.context
+        if ctx.ttfb is not None:
+            self._i.time_to_first_byte.record(ctx.ttfb, base)
+        if ctx.audio_seconds > 0:
+            self._i.audio_duration.add(ctx.audio_seconds, base)
+        if ctx.characters > 0:
+            self._i.characters.add(ctx.characters, base)
+        if event.spec.gen_ai_operation:
+            self._gen_ai(event)
+
+    def on_rejection(self, spec: CallSpec, reason: ErrorType) -> None:
+        self._i.rejections.add(1, {**self._known(spec), REASON: reason.value})
+
+    def on_breaker_change(self, spec: CallSpec, old: str, new: str) -> None:
+        base = self._known(spec)
+        self._i.circuit_state.set(STATE_VALUES[new], base)
+        if new == "open":
+            self._i.circuit_opened.add(1, base)
+
+    def _known(self, spec: CallSpec) -> dict[str, str]:
+        """The base labels of ``spec``; publishes its zero-valued series on first sight."""
+        key = (spec.provider, spec.operation)
+        base = self._labels.get(key)
+        if base is None:
+            base = self._labels[key] = {PROVIDER: spec.provider, OPERATION: spec.operation}
+            self._i.circuit_state.set(0, base)
+            self._i.circuit_opened.add(0, base)
+            for reason in REJECTION_REASONS:
+                self._i.rejections.add(0, {**base, REASON: reason.value})
+        return base
+
+    def _gen_ai(self, event: CallEvent) -> None:
+        spec, ctx = event.spec, event.context
+        attributes: dict[str, str] = {
+            gen_ai.GEN_AI_OPERATION_NAME: spec.gen_ai_operation or "",
+            gen_ai.GEN_AI_PROVIDER_NAME: spec.provider,
+        }
+        if spec.model:
+            attributes[gen_ai.GEN_AI_REQUEST_MODEL] = self._models.label(spec.model)
+        if event.error_type is not None:
+            attributes[ERROR_TYPE] = event.error_type.value
+        self._i.gen_ai_duration.record(event.duration, attributes)
+        for kind, tokens in ((TOKEN_INPUT, ctx.input_tokens), (TOKEN_OUTPUT, ctx.output_tokens)):
+            if tokens is not None:
+                self._i.gen_ai_tokens.record(tokens, {**attributes, gen_ai.GEN_AI_TOKEN_TYPE: kind})
+
+
+class Telemetry:
+    """The gateway's tracer and meter providers, their exporters, and the call observer.
+
+    ``span_exporter`` is fed synchronously (tests, debugging); ``metric_readers`` are added to the
+    meter provider as they are. ``OTEL_SDK_DISABLED=true`` leaves both providers no-op: nothing
+    is recorded or exported and ``/metrics`` is off.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        span_exporter: SpanExporter | None = None,
+        metric_readers: Sequence[MetricReader] = (),
+    ) -> None:
+        self.settings = settings
+        self.enabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+        self.resource = build_resource(settings)
+        self.tracer_provider = TracerProvider(resource=self.resource, shutdown_on_exit=False)
+        readers = list(metric_readers)
+        self._registry: CollectorRegistry | None = None
+        if self.enabled:
+            if span_exporter is not None:
+                self.tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+            otlp_spans = _otlp_span_exporter()
+            if otlp_spans is not None:
+                self.tracer_provider.add_span_processor(BatchSpanProcessor(otlp_spans))
+            otlp_metrics = _otlp_metric_reader(settings)
+            if otlp_metrics is not None:
+                readers.append(otlp_metrics)
+            if settings.enable_metrics:
+                readers.append(self._prometheus_reader())
+        self.meter_provider = MeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
+        self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
+        self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__))
+        self.observer = TelemetryObserver(self.instruments, settings.openai_model)
+        self._shutdown = False
+        if self.enabled:
+            _adopt_as_global(self.tracer_provider, self.meter_provider)
+
+    def _prometheus_reader(self) -> MetricReader:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+        self._registry = CollectorRegistry(auto_describe=False)
+        # Scope labels would add three constant labels to every series; target_info keeps the resource.
+        return PrometheusMetricReader(scope_info_enabled=False, registry=self._registry)
+
+    @property
+    def metrics_enabled(self) -> bool:
+        """Whether ``/metrics`` has anything to serve (``ENABLE_METRICS`` and the SDK enabled)."""
+        return self._registry is not None
+
+    def metrics_text(self) -> bytes:
+        """The Prometheus text exposition (format 0.0.4) of every metric of this app."""
+        if self._registry is None:
+            raise RuntimeError("metrics are disabled (ENABLE_METRICS=false or OTEL_SDK_DISABLED=true)")
+        return generate_latest(self._registry)
+
+    def instrument_http_client(self, client: Any) -> None:
+        """HTTP client spans and metrics (and ``traceparent`` upstream) on this app's providers.
+
+        Replaces an instrumentation already attached to ``client``; with the SDK disabled the
+        client is left bare, which is the cheapest.
+        """
+        if getattr(client, "_is_instrumented_by_opentelemetry", False):
+            HTTPX2ClientInstrumentor.uninstrument_client(client)
+        if self.enabled:
+            instrument_http_client(client, self.tracer_provider, self.meter_provider)
+
+    def litestar_plugins(self) -> list[OpenTelemetryPlugin]:
+        """Server spans for the app (none when disabled), without the per-message ASGI
+        ``send``/``receive`` spans, and none for Prometheus scraping ``/metrics``."""
+        if not self.enabled:
+            return []
+        return [OpenTelemetryPlugin(OpenTelemetryConfig(
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            exclude_spans=["receive", "send"],
+            exclude=[r"^/metrics$"],
+        ))]
+
+    def shutdown(self) -> None:
+        """Flush and shut down both providers; later calls do nothing."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def instrument_http_client(
+    client: Any, tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+) -> None:
+    """HTTP client spans (and ``traceparent`` upstream) for a client with a custom transport;
+    without providers, the global ones."""
+    HTTPX2ClientInstrumentor.instrument_client(client, tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+
+def build_resource(settings: Settings) -> Resource:
+    """Our defaults, overridden by ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``."""
+    attributes: dict[str, Any] = {
+        SERVICE_NAME: SERVICE_NAME_DEFAULT,
+        SERVICE_VERSION: __version__,
+        DEPLOYMENT_ENVIRONMENT_NAME: settings.environment,
+        SERVICE_INSTANCE_ID: str(uuid.uuid4()),
+    }
+    attributes.update(OTELResourceDetector().detect().attributes)
+    return Resource.create(attributes)
+
+
+_globals_lock = threading.Lock()
+
+
+def _adopt_as_global(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
+    """Make these the global providers unless some are set already (the API warns on a second set)."""
+    with _globals_lock:
+        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            trace.set_tracer_provider(tracer_provider)
+        if isinstance(metrics.get_meter_provider(), _ProxyMeterProvider):
+            metrics.set_meter_provider(meter_provider)
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _otlp_protocol(signal: str) -> str:
+    name = f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"
+    if _env(name) is None:
+        name = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    protocol = _env(name) or "http/protobuf"
+    if protocol not in ("grpc", "http/protobuf"):
+        raise ConfigError(name, "grpc or http/protobuf", protocol)
+    return protocol
+
+
+def _otlp_wanted(signal: str) -> bool:
+    exporters = _env(f"OTEL_{signal}_EXPORTER")
+    if exporters is not None and "otlp" not in [e.strip() for e in exporters.split(",")]:
+        return False
+    return _env("OTEL_EXPORTER_OTLP_ENDPOINT") is not None or _env(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") is not None
+
+
+def _otlp_span_exporter() -> SpanExporter | None:
+    if not _otlp_wanted("TRACES"):
+        return None
+    if _otlp_protocol("TRACES") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+
+        return GrpcSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
+    if not _otlp_wanted("METRICS"):
+        return None
+    exporter: Any
+    if _otlp_protocol("METRICS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetricExporter,
+        )
+
+        exporter = GrpcMetricExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter()
+    # OTEL_METRIC_EXPORT_INTERVAL (ms), read by the reader, wins over METRICS_INTERVAL (s).
+    interval = None if _env("OTEL_METRIC_EXPORT_INTERVAL") else settings.metrics_interval * 1000
+    return PeriodicExportingMetricReader(exporter, export_interval_millis=interval)

@@ -1,0 +1,30 @@
+"""``GET /metrics``: the Prometheus text exposition of the gateway's OpenTelemetry metrics."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar import Request, Response, Router, get
+
+from ..telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry
+from .problems import problem
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
+    """404 when metrics are off; 401 without the admin key when ``METRICS_REQUIRE_AUTH`` is set."""
+    telemetry: Telemetry = request.app.state.service_manager.telemetry
+    if not telemetry.metrics_enabled:
+        return problem(404, "Not Found", "metrics are disabled on this gateway", "not_found")
+    admin_key = telemetry.settings.admin_api_key
+    if telemetry.settings.metrics_require_auth and admin_key is not None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode(), admin_key.get_secret_value().encode()):
+            return problem(401, "Unauthorized", "/metrics needs 'Authorization: Bearer <admin key>'",
+                           "unauthorized", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    return Response(telemetry.metrics_text(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+
+router = Router(path="/metrics", route_handlers=[metrics])
