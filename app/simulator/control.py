@@ -7,8 +7,9 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, put
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from app.simulator.faults import FaultSpec, ProviderName, UnknownOperation, check_operation
 from app.simulator.state import RecordedRequest, SimulatorState
@@ -43,7 +44,7 @@ def _validation_problem(_: Request[Any, Any, Any], exc: ClientException) -> Resp
 
 
 @put("/faults", summary="Set a fault", tags=["simulator"])
-async def put_fault(data: FaultSpec, sim_state: SimulatorState) -> list[FaultSpec]:
+async def put_fault(data: JSONBody[FaultSpec], sim_state: NamedDependency[SimulatorState]) -> list[FaultSpec]:
     """Set the fault for a provider, or for one of its operations; returns the whole fault table.
 
     Setting a fault replaces the previous one for the same provider and operation and restarts its request
@@ -57,19 +58,19 @@ async def put_fault(data: FaultSpec, sim_state: SimulatorState) -> list[FaultSpe
 
 
 @get("/faults", summary="List faults", tags=["simulator"])
-async def get_faults(sim_state: SimulatorState) -> list[FaultSpec]:
+async def get_faults(sim_state: NamedDependency[SimulatorState]) -> list[FaultSpec]:
     """The fault table."""
     return sim_state.faults.rows()
 
 
 @delete("/faults", status_code=200, summary="Clear faults", tags=["simulator"])
 async def clear_faults(
-    sim_state: SimulatorState,
+    sim_state: NamedDependency[SimulatorState],
     provider: Annotated[
-        ProviderName | None, Parameter(description="Clear only this provider's faults.")
+        ProviderName | None, QueryParameter(description="Clear only this provider's faults.")
     ] = None,
     operation: Annotated[
-        str | None, Parameter(description="With provider: clear only this operation's fault.")
+        str | None, QueryParameter(description="With provider: clear only this operation's fault.")
     ] = None,
 ) -> list[FaultSpec]:
     """Clear faults (all, one provider's, or one operation's); returns what is left of the table."""
@@ -85,13 +86,15 @@ async def clear_faults(
 
 
 @get("/requests", include_in_schema=False)
-async def list_requests(sim_state: SimulatorState, provider: str | None = None) -> list[RecordedRequest]:
+async def list_requests(
+    sim_state: NamedDependency[SimulatorState], provider: FromQuery[str | None] = None
+) -> list[RecordedRequest]:
     """Provider requests received, oldest first, optionally for one provider."""
     return sim_state.requests.entries(provider)
 
 
 @delete("/requests", status_code=200, include_in_schema=False)
-async def clear_requests(sim_state: SimulatorState) -> list[RecordedRequest]:
+async def clear_requests(sim_state: NamedDependency[SimulatorState]) -> list[RecordedRequest]:
     sim_state.requests.clear()
     return []
 

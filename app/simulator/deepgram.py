@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Response, Router, get, post
+from litestar.di import NamedDependency
 
 from app.simulator import content
 from app.simulator.audio import audio_duration_sec, synth_wav, wav_chunks, wav_without_header
@@ -78,7 +79,7 @@ def _model_id(model: str) -> str:
 
 
 @post("/v1/listen", include_in_schema=False, request_max_body_size=100 * 1024 * 1024)
-async def listen(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def listen(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, DEEPGRAM, "stt")
     if not isinstance(gate, Effects):
         return gate
@@ -134,7 +135,7 @@ def _words(text: str, duration: float) -> list[dict[str, Any]]:
 
 
 @post("/v1/speak", include_in_schema=False)
-async def speak(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def speak(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, DEEPGRAM, "tts")
     if not isinstance(gate, Effects):
         return gate
@@ -161,7 +162,7 @@ async def speak(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]
 
 
 @get("/v1/projects", include_in_schema=False)
-async def projects(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def projects(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, DEEPGRAM, "health")
     if not isinstance(gate, Effects):
         return gate

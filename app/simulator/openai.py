@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from litestar import Response, Router, get, post
+from litestar.di import NamedDependency
 
 from app.simulator import content
 from app.simulator.gate import AnyRequest, Effects, ProviderWire, admit, json_response, stream_response
@@ -109,7 +110,7 @@ def _chat_request(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], int 
 
 
 @post("/v1/chat/completions", include_in_schema=False)
-async def chat_completions(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def chat_completions(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, OPENAI, "chat")
     if not isinstance(gate, Effects):
         return gate
@@ -209,7 +210,7 @@ def _embedding_inputs(value: Any) -> list[list[str]]:
 
 
 @post("/v1/embeddings", include_in_schema=False)
-async def embeddings(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def embeddings(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, OPENAI, "embeddings")
     if not isinstance(gate, Effects):
         return gate
@@ -248,7 +249,7 @@ async def embeddings(request: AnyRequest, sim_state: SimulatorState) -> Response
 
 
 @get("/v1/models", include_in_schema=False)
-async def models(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def models(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, OPENAI, "health")
     if not isinstance(gate, Effects):
         return gate

@@ -8,6 +8,7 @@ module turns into its error body.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection
 from typing import Any
 
@@ -57,14 +58,19 @@ def text_field(
 
 
 def int_choice(value: object, name: str, choices: Collection[int], default: int) -> int:
-    """An integer (JSON number or numeric string, as in query strings and forms) out of ``choices``."""
+    """A whole number out of ``choices``, given as a JSON number or a numeric string (query strings, forms);
+    ``24000.0`` counts, as clients that type sample rates as floats send that."""
     if value is None or value == "":
         return default
     try:
-        number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value))
+        number = (
+            float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else math.nan
+        )
     except ValueError:
-        raise InvalidRequest(f"{name}: Input should be a valid integer") from None
-    if number not in choices:
+        number = math.nan
+    if not number.is_integer():
+        raise InvalidRequest(f"{name}: Input should be a valid integer")
+    if int(number) not in choices:
         allowed = ", ".join(str(c) for c in sorted(choices))
         raise InvalidRequest(f"{name}: Input should be one of {allowed}; got {value!r}")
-    return number
+    return int(number)

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Response, Router, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 
 from app.simulator import content
@@ -83,7 +84,7 @@ def speech_seconds(text: str) -> float:
 
 
 @post("/translate", include_in_schema=False)
-async def translate(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def translate(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "translate")
     if not isinstance(gate, Effects):
         return gate
@@ -131,7 +132,7 @@ def _tts_request(body: dict[str, Any]) -> tuple[list[str], int]:
 
 
 @post("/text-to-speech", include_in_schema=False)
-async def text_to_speech(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def text_to_speech(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "tts")
     if not isinstance(gate, Effects):
         return gate
@@ -144,7 +145,9 @@ async def text_to_speech(request: AnyRequest, sim_state: SimulatorState) -> Resp
 
 
 @post("/text-to-speech/stream", include_in_schema=False)
-async def text_to_speech_stream(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def text_to_speech_stream(
+    request: AnyRequest, sim_state: NamedDependency[SimulatorState]
+) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "tts")
     if not isinstance(gate, Effects):
         return gate
@@ -158,7 +161,7 @@ async def text_to_speech_stream(request: AnyRequest, sim_state: SimulatorState) 
 
 
 @post("/speech-to-text", include_in_schema=False, request_max_body_size=100 * 1024 * 1024)
-async def speech_to_text(request: AnyRequest, sim_state: SimulatorState) -> Response[Any]:
+async def speech_to_text(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "stt")
     if not isinstance(gate, Effects):
         return gate
