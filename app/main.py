@@ -34,11 +34,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         from .simulator import create_simulator_router
 
         route_handlers.append(create_simulator_router())
+    # Uploads may be as large as the largest configured audio; JSON bodies are far smaller.
+    max_body = max(svc.max_audio_size_bytes for svc in settings.services.values()) + 1024 * 1024
     app = Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="AI provider gateway", version=__version__),
+        plugins=manager.telemetry.litestar_plugins(),
+        request_max_body_size=max_body,
         debug=False,
     )
     app.state.service_manager = manager

@@ -164,7 +164,7 @@ class Pipeline:
     async def stream(
         self,
         spec: CallSpec,
-        open_stream: Callable[[CallContext], Awaitable[AsyncIterator[bytes]]],
+        open_stream: Callable[[CallContext], AsyncIterator[bytes]],
         *,
         validate: Callable[[], object] | None = None,
     ) -> AsyncIterator[bytes]:
@@ -182,7 +182,7 @@ class Pipeline:
                     started = time.perf_counter()
                     try:
                         async with asyncio.timeout(self._timeout(spec)):
-                            chunks = await open_stream(ctx)
+                            chunks = open_stream(ctx)
                             first = await anext(chunks, b"")
                     except BaseException as exc:
                         error = self._failed(ctx, permit, exc, started, False)

@@ -12,9 +12,10 @@ import openai
 from openai import DefaultAioHttpClient
 
 from ..resilience.errors import ErrorType, GatewayError
+from ..telemetry import Telemetry
 
 
-def make_http_client(max_connections: int = 512) -> httpx2.AsyncClient:
+def make_http_client(telemetry: Telemetry, max_connections: int = 512) -> httpx2.AsyncClient:
     """One pooled ``httpx2`` client on the aiohttp transport (the fastest measured here), with
     the OpenTelemetry HTTP client instrumentation attached to it."""
     client: httpx2.AsyncClient = DefaultAioHttpClient(
@@ -22,10 +23,13 @@ def make_http_client(max_connections: int = 512) -> httpx2.AsyncClient:
         timeout=httpx2.Timeout(None),  # the pipeline owns timeouts
         follow_redirects=False,
     )
-    from ..telemetry import instrument_http_client
-
-    instrument_http_client(client)
+    telemetry.instrument_http_client(client)
     return client
+
+
+def wav_seconds(size: int, sample_rate: int) -> float:
+    """Seconds in a 16-bit mono PCM WAV of ``size`` bytes (44-byte header)."""
+    return max(0, size - 44) / (2 * sample_rate)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

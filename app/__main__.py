@@ -1,0 +1,84 @@
+"""CLI: ``python -m app serve | simulate | rules ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import ConfigError, load_settings
+
+log = logging.getLogger("app")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .main import create_app
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    base = f"http://{local}:{args.port}"
+    settings = settings.with_simulator(f"{base}/_sim")
+    app = create_app(settings)
+    for name, svc in settings.services.items():
+        where = svc.base_url or "embedded"
+        log.info("provider %s: %s (%s)", name, svc.mode, where)
+    log.info("health: %s/health/  metrics: %s/metrics  API docs: %s/schema  status: %s/status",
+             base, base, base, base)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False,
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=int(settings.shutdown_grace))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .simulator import create_simulator_app
+
+    log.info("simulator on http://%s:%d/_sim (faults: PUT /_sim/faults)", args.host, args.port)
+    uvicorn.run(create_simulator_app(), host=args.host, port=args.port, log_level="warning",
+                loop="uvloop", http="httptools")
+    return 0
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from .monitoring.render import main as render_main
+
+    return render_main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="AI provider gateway")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,simulate,rules}")
+    serve = commands.add_parser("serve", help="run the gateway (simulated providers when no API key is set)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+    simulate = commands.add_parser("simulate", help="run the provider simulator alone")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8100)
+    simulate.set_defaults(run=_simulate)
+    rules = commands.add_parser("rules", help="render or check the Prometheus and Grafana rule files",
+                                add_help=False)
+    rules.add_argument("rest", nargs=argparse.REMAINDER)
+    rules.set_defaults(run=_rules)
+    args = parser.parse_args(argv)
+    from .config import get_settings
+    from .logging_setup import setup_logging
+
+    try:
+        setup_logging(get_settings())
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

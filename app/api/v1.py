@@ -1,0 +1,201 @@
+"""The ``/v1`` provider endpoints: translate, TTS, STT, OpenAI-compatible chat and embeddings, RAG."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Body
+from litestar.response import Stream
+
+from ..providers.rag import Document
+from ..providers.service_manager import Served, ServiceManager
+from ..resilience.errors import invalid
+
+
+class TranslateRequest(msgspec.Struct, forbid_unknown_fields=False):
+    input: str
+    target_language_code: str
+    source_language_code: str = "auto"
+
+
+class TranslateResponse(msgspec.Struct):
+    translated_text: str
+    source_language_code: str
+    provider: str
+    request_id: str
+
+
+class TTSRequest(msgspec.Struct):
+    text: str
+    language_code: str
+    speaker: str | None = None
+    provider: str | None = None
+
+
+class STTForm(msgspec.Struct):
+    file: UploadFile
+    language_code: str
+    provider: str | None = None
+
+
+class STTResponse(msgspec.Struct):
+    transcript: str
+    language_code: str
+    provider: str
+    audio_duration_sec: float
+
+
+class RAGDocument(msgspec.Struct):
+    id: str
+    text: str
+    metadata: dict[str, Any] | None = None
+
+
+class IngestRequest(msgspec.Struct):
+    documents: list[RAGDocument]
+
+
+class IngestResponse(msgspec.Struct):
+    ingested: int
+
+
+class QueryRequest(msgspec.Struct):
+    query: str
+    top_k: int = 4
+
+
+class Source(msgspec.Struct):
+    id: str
+    score: float
+    text: str
+
+
+class QueryResponse(msgspec.Struct):
+    answer: str | None
+    sources: list[Source]
+    degraded: bool
+    degraded_reason: str | None = None
+
+
+def manager(request: Request[Any, Any, Any]) -> ServiceManager:
+    found: ServiceManager = request.app.state.service_manager
+    return found
+
+
+def served_headers(served: Served) -> dict[str, str]:
+    headers = {"X-Provider": served.provider}
+    if served.fallback:
+        headers["X-Fallback"] = "true"
+    return headers
+
+
+def request_id(request: Request[Any, Any, Any]) -> str:
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else format(id(request), "x")
+
+
+def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """``Authorization: Bearer <key>`` when ``GATEWAY_API_KEYS`` is set (constant-time compare)."""
+    keys = connection.app.state.service_manager.settings.gateway_api_keys
+    if not keys:
+        return
+    header = connection.headers.get("authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    matched = False
+    for key in keys:  # compare with every key so the time says nothing about which matched
+        matched |= hmac.compare_digest(token.encode(), key.get_secret_value().encode())
+    if not matched:
+        raise NotAuthorizedException("a valid client API key is required: Authorization: Bearer <key>",
+                                     headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
+
+
+@post("/translate", status_code=200, summary="Translate text (Sarvam; falls back to OpenAI chat)")
+async def translate(request: Request[Any, Any, Any], data: TranslateRequest) -> Response[TranslateResponse]:
+    served = await manager(request).translate(data.input, data.source_language_code, data.target_language_code)
+    body = TranslateResponse(served.value["translated_text"], served.value["source_language_code"],
+                             served.provider, request_id(request))
+    return Response(body, headers=served_headers(served))
+
+
+@post("/tts", status_code=200, summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
+      response_description="WAV audio, streamed as it is produced")
+async def tts(request: Request[Any, Any, Any], data: TTSRequest) -> Stream:
+    served = await manager(request).tts(data.text, data.language_code, data.speaker, data.provider)
+    audio: AsyncIterator[bytes] = served.value
+    return Stream(audio, media_type="audio/wav", headers=served_headers(served))
+
+
+@post("/stt", status_code=200, summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)")
+async def stt(
+    request: Request[Any, Any, Any],
+    data: Annotated[STTForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+) -> Response[STTResponse]:
+    gateway = manager(request)
+    audio = gateway.check_audio(await data.file.read(), data.file.content_type, data.provider)
+    served = await gateway.stt(audio, data.language_code, data.provider, data.file.filename or "audio")
+    body = STTResponse(served.value["transcript"], served.value["language_code"], served.provider,
+                       round(audio.duration_sec, 3))
+    return Response(body, headers=served_headers(served))
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as error:
+        raise invalid(f"request body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise invalid("request body must be a JSON object")
+    return body
+
+
+@post("/chat/completions", status_code=200, summary="OpenAI-compatible chat completions (JSON or server-sent events)")
+async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
+    body = _json_object(await request.body())
+    service = manager(request).get_service("openai", "chat")
+    headers = {"X-Provider": "openai"}
+    if body.get("stream"):
+        events: AsyncIterator[bytes] = await service.stream(body)
+        return Stream(events, media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
+    return Response(await service.complete(body), headers=headers)
+
+
+@post("/embeddings", status_code=200, summary="OpenAI-compatible embeddings (float or base64)")
+async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+    body = _json_object(await request.body())
+    result = await manager(request).get_service("openai", "embeddings").create(body)
+    return Response(result, headers={"X-Provider": "openai"})
+
+
+@post("/rag/documents", status_code=200, summary="Add documents to the retrieval store")
+async def rag_documents(request: Request[Any, Any, Any], data: IngestRequest) -> Response[IngestResponse]:
+    documents = [Document(d.id, d.text, d.metadata) for d in data.documents]
+    count = await manager(request).get_service("rag", "ingest").ingest(documents)
+    return Response(IngestResponse(count), headers={"X-Provider": "rag"})
+
+
+@post("/rag/query", status_code=200, summary="Answer from the retrieved documents (passages only, flagged degraded, "
+                            "when chat is unavailable)")
+async def rag_query(request: Request[Any, Any, Any], data: QueryRequest) -> Response[QueryResponse]:
+    result = await manager(request).get_service("rag", "query").query(data.query, data.top_k)
+    body = QueryResponse(result["answer"], [Source(**s) for s in result["sources"]], result["degraded"],
+                         result.get("degraded_reason"))
+    return Response(body, headers={"X-Provider": "rag"})
+
+
+router = Router(
+    path="/v1",
+    route_handlers=[translate, tts, stt, chat_completions, embeddings, rag_documents, rag_query],
+    guards=[client_auth],
+    tags=["providers"],
+)

@@ -1,0 +1,79 @@
+"""Deepgram: prerecorded speech-to-text (``/v1/listen``) and streamed text-to-speech (``/v1/speak``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..resilience.errors import ErrorType, GatewayError
+from ..resilience.validation import DEEPGRAM_STT_LANGUAGES, DEEPGRAM_TTS_LANGUAGES, Audio, check_language, check_text
+from .base import CallContext
+from .service import ProviderService
+from .upstream import check_response, wav_seconds
+
+STT_MODEL = "nova-3"
+TTS_MODEL = "aura-2-thalia-en"
+TTS_SAMPLE_RATE = 24000
+
+
+class DeepgramService(ProviderService):
+    provider = "deepgram"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.api_key()}"}
+
+    async def _probe(self, ctx: CallContext) -> object:
+        response = await self.http.get(self.base_url + "/v1/projects", headers=self.headers())
+        await check_response(self.provider, response)
+        return response.json()
+
+
+class DeepgramSTT(DeepgramService):
+    operation = "stt"
+
+    def validate(self, language: str) -> None:
+        check_language(language, DEEPGRAM_STT_LANGUAGES)
+
+    async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> dict[str, Any]:
+
+        async def attempt(ctx: CallContext) -> dict[str, Any]:
+            ctx.audio_seconds = audio.duration_sec
+            response = await self.http.post(
+                self.base_url + "/v1/listen", content=audio.data,
+                params={"model": STT_MODEL, "language": language, "smart_format": "true"},
+                headers={**self.headers(), "Content-Type": audio.content_type},
+            )
+            await check_response(self.provider, response)
+            try:
+                transcript = response.json()["results"]["channels"][0]["alternatives"][0]["transcript"]
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "deepgram sent no transcript") from None
+            return {"transcript": str(transcript), "language_code": language}
+
+        return await self.pipeline.call(self.spec(STT_MODEL), attempt, validate=lambda: self.validate(language))
+
+
+class DeepgramTTS(DeepgramService):
+    operation = "tts"
+
+    def validate(self, text: str, language: str) -> None:
+        check_text(text, self.cfg)
+        check_language(language, DEEPGRAM_TTS_LANGUAGES)
+
+    async def stream(self, text: str, language: str, speaker: str | None = None) -> AsyncIterator[bytes]:
+        """WAV (linear16) bytes as Deepgram streams them; returns once the first bytes arrived."""
+        params = {"model": speaker if speaker and speaker.startswith("aura") else TTS_MODEL,
+                  "encoding": "linear16", "container": "wav", "sample_rate": str(TTS_SAMPLE_RATE)}
+
+        async def open_stream(ctx: CallContext) -> AsyncIterator[bytes]:
+            ctx.characters = len(text)
+            async with self.http.stream("POST", self.base_url + "/v1/speak", params=params, json={"text": text},
+                                        headers=self.headers()) as response:
+                await check_response(self.provider, response)
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    yield chunk
+                ctx.audio_seconds = wav_seconds(size, TTS_SAMPLE_RATE)
+
+        return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))

@@ -1,0 +1,112 @@
+"""Sarvam: translate, streamed text-to-speech and speech-to-text."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..resilience.errors import ErrorType, GatewayError
+from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text
+from .base import CallContext
+from .service import ProviderService
+from .upstream import check_response, wav_seconds
+
+TTS_MODEL = "bulbul:v2"
+STT_MODEL = "saarika:v2.5"
+TTS_SAMPLE_RATE = 22050
+
+
+class SarvamService(ProviderService):
+    provider = "sarvam"
+
+    def headers(self) -> dict[str, str]:
+        return {"api-subscription-key": self.api_key()}
+
+    async def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.http.post(self.base_url + path, json=body, headers=self.headers())
+        await check_response(self.provider, response)
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def _probe(self, ctx: CallContext) -> object:
+        return await self._post_json("/translate", {
+            "input": "ok", "source_language_code": "en-IN", "target_language_code": "hi-IN"})
+
+
+class SarvamTranslate(SarvamService):
+    operation = "translate"
+
+    def validate(self, text: str, source: str, target: str) -> None:
+        check_text(text, self.cfg, "input")
+        if source != "auto":
+            check_language(source, SARVAM_LANGUAGES, "source_language_code")
+        check_language(target, SARVAM_LANGUAGES, "target_language_code")
+
+    async def translate(self, text: str, source: str, target: str) -> dict[str, str]:
+        """``{"translated_text", "source_language_code"}``."""
+
+        async def attempt(ctx: CallContext) -> dict[str, str]:
+            ctx.characters = len(text)
+            data = await self._post_json("/translate", {
+                "input": text, "source_language_code": source, "target_language_code": target})
+            translated = data.get("translated_text")
+            if not isinstance(translated, str):
+                raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "sarvam sent no translated_text")
+            return {"translated_text": translated,
+                    "source_language_code": str(data.get("source_language_code") or source)}
+
+        return await self.pipeline.call(self.spec(), attempt, validate=lambda: self.validate(text, source, target))
+
+
+class SarvamTTS(SarvamService):
+    operation = "tts"
+
+    def validate(self, text: str, language: str) -> None:
+        check_text(text, self.cfg)
+        check_language(language, SARVAM_LANGUAGES)
+
+    async def stream(self, text: str, language: str, speaker: str | None = None) -> AsyncIterator[bytes]:
+        """WAV bytes as Sarvam streams them; returns once the first bytes have arrived."""
+        body: dict[str, Any] = {"text": text, "target_language_code": language, "language_code": language,
+                                "model": TTS_MODEL, "speech_sample_rate": TTS_SAMPLE_RATE}
+        if speaker:
+            body["speaker"] = speaker
+
+        async def open_stream(ctx: CallContext) -> AsyncIterator[bytes]:
+            ctx.characters = len(text)
+            async with self.http.stream("POST", self.base_url + "/text-to-speech/stream", json=body,
+                                        headers=self.headers()) as response:
+                await check_response(self.provider, response)
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    yield chunk
+                ctx.audio_seconds = wav_seconds(size, TTS_SAMPLE_RATE)
+
+        return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))
+
+
+class SarvamSTT(SarvamService):
+    operation = "stt"
+
+    def validate(self, language: str) -> None:
+        check_language(language, SARVAM_LANGUAGES)
+
+    async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> dict[str, Any]:
+        """``{"transcript", "language_code"}`` for audio that passed validation."""
+
+        async def attempt(ctx: CallContext) -> dict[str, Any]:
+            ctx.audio_seconds = audio.duration_sec
+            response = await self.http.post(
+                self.base_url + "/speech-to-text", headers=self.headers(),
+                files={"file": (filename, audio.data, audio.content_type)},
+                data={"model": STT_MODEL, "language_code": language},
+            )
+            await check_response(self.provider, response)
+            data = response.json()
+            transcript = data.get("transcript") if isinstance(data, dict) else None
+            if not isinstance(transcript, str):
+                raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "sarvam sent no transcript")
+            return {"transcript": transcript, "language_code": data.get("language_code") or language}
+
+        return await self.pipeline.call(self.spec(), attempt, validate=lambda: self.validate(language))

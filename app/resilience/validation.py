@@ -1,0 +1,76 @@
+"""Input checks that run before any provider is called (invalid input costs nothing)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import mutagen
+
+from ..config import ServiceConfig
+from .errors import invalid
+
+# Languages each provider serves (BCP-47 as the providers spell them).
+SARVAM_LANGUAGES = frozenset({
+    "bn-IN", "en-IN", "gu-IN", "hi-IN", "kn-IN", "ml-IN", "mr-IN", "od-IN", "pa-IN", "ta-IN", "te-IN",
+})
+DEEPGRAM_STT_LANGUAGES = frozenset({"en-US", "en-GB", "en-IN", "en-AU", "hi-IN"})
+DEEPGRAM_TTS_LANGUAGES = frozenset({"en-US", "en-GB", "en-IN", "en-AU"})
+ALL_LANGUAGES = SARVAM_LANGUAGES | DEEPGRAM_STT_LANGUAGES
+
+AUDIO_TYPES = {
+    "audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3", "audio/mp3": "mp3",
+}
+
+
+def check_text(text: str, cfg: ServiceConfig, field: str = "text") -> None:
+    if not text.strip():
+        raise invalid(f"{field} is empty", 422)
+    if len(text) > cfg.max_text_length:
+        raise invalid(f"{field} has {len(text)} characters; {cfg.name} accepts at most {cfg.max_text_length}", 422)
+
+
+def check_language(code: str, allowed: frozenset[str], field: str = "language_code") -> None:
+    if code not in allowed:
+        raise invalid(f"{field} {code!r} is not supported; use one of {', '.join(sorted(allowed))}", 422)
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Uploaded audio that passed validation, with its duration read from the audio itself."""
+
+    data: bytes
+    content_type: str
+    duration_sec: float
+
+
+def check_audio(data: bytes, content_type: str | None, cfg: ServiceConfig) -> Audio:
+    """Size, media type and duration (read by mutagen from the audio itself, WAV and MP3)."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type not in AUDIO_TYPES:
+        raise invalid(f"unsupported audio type {media_type or 'none'!r}; send one of "
+                      f"{', '.join(sorted(AUDIO_TYPES))}", 415)
+    if len(data) > cfg.max_audio_size_bytes:
+        raise invalid(f"audio is {len(data) / 1048576:.1f} MB; {cfg.name} accepts at most "
+                      f"{cfg.max_audio_size_mb:g} MB", 413)
+    if not data:
+        raise invalid("audio is empty", 422)
+    duration = audio_duration(data)
+    if duration is None or duration <= 0:
+        raise invalid(f"audio could not be read as {AUDIO_TYPES[media_type].upper()}: corrupt or truncated", 422)
+    if duration > cfg.max_audio_duration_sec:
+        raise invalid(f"audio lasts {duration:.1f} s; {cfg.name} accepts at most {cfg.max_audio_duration_sec:g} s", 422)
+    return Audio(data, media_type, duration)
+
+
+def audio_duration(data: bytes) -> float | None:
+    """Seconds of audio, or None when mutagen cannot read it."""
+    try:
+        parsed = mutagen.File(io.BytesIO(data))
+    except Exception:  # mutagen raises many types on corrupt input  # noqa: BLE001
+        return None
+    if parsed is None or parsed.info is None:
+        return None
+    length = getattr(parsed.info, "length", None)
+    return float(length) if length else None

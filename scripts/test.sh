@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Debian packages, a virtualenv with the test extra) and runs
+# every check and test. `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(prometheus prometheus-alertmanager redis-server chromium sox lame)
+binaries=(promtool amtool redis-server chromium sox lame)
+missing=0
+for b in "${binaries[@]}"; do command -v "$b" >/dev/null 2>&1 || missing=1; done
+if [ "$missing" = 1 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -e '.[test]'
+
+python -m app rules render --check
+mypy
+python -m pytest "$@"
