@@ -63,8 +63,8 @@ def test_chat_completion(client: httpx.Client) -> None:
     # One token per word or punctuation mark, 4 per message and 3 to prime the reply.
     assert body["usage"] == {
         "prompt_tokens": (3 + 4) + (7 + 4) + 3,
-        "completion_tokens": 10,
-        "total_tokens": 31,
+        "completion_tokens": 11,
+        "total_tokens": 32,
     }
 
 
