@@ -15,7 +15,8 @@ from app.simulator.faults import FaultSpec, ProviderName, UnknownOperation, chec
 from app.simulator.state import RecordedRequest, SimulatorState
 
 PROBLEM_JSON = "application/problem+json"
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_NAMED_FIELD = re.compile(r"field `([^`]+)`")
+"""msgspec names unknown and missing fields only in its message ("Object contains unknown field `x`")."""
 
 
 def _invalid(field: str, message: str) -> ValidationException:
@@ -28,8 +29,8 @@ def _validation_problem(_: Request[Any, Any, Any], exc: ClientException) -> Resp
     problems = exc.extra if isinstance(exc.extra, list) else []
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
     message = str(first.get("message") or exc.detail)
-    unknown = _UNKNOWN_FIELD.search(message)
-    field = unknown.group(1) if unknown else first.get("key")
+    named = _NAMED_FIELD.search(message)
+    field = named.group(1) if named else first.get("key")
     detail = f"{field}: {message}" if field else message
     status = exc.status_code
     body: dict[str, Any] = {
