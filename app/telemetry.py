@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 SERVICE_NAME_DEFAULT: Final = "ai-gateway"
 SCOPE: Final = "app.providers"
-PROMETHEUS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 LATENCY_BUCKETS: Final[tuple[float, ...]] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
@@ -279,7 +278,8 @@ class Telemetry:
         if getattr(client, "_is_instrumented_by_opentelemetry", False):
             HTTPX2ClientInstrumentor.uninstrument_client(client)
         if self.enabled:
-            instrument_http_client(client, self.tracer_provider, self.meter_provider)
+            HTTPX2ClientInstrumentor.instrument_client(
+                client, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider)
 
     def litestar_plugins(self) -> list[OpenTelemetryPlugin]:
         """Server spans for the app (none when disabled), without the per-message ASGI
@@ -300,15 +300,6 @@ class Telemetry:
         self._shutdown = True
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
-
-
-def instrument_http_client(
-    client: Any, tracer_provider: trace.TracerProvider | None = None,
-    meter_provider: metrics.MeterProvider | None = None,
-) -> None:
-    """HTTP client spans (and ``traceparent`` upstream) for a client with a custom transport;
-    without providers, the global ones."""
-    HTTPX2ClientInstrumentor.instrument_client(client, tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 
 def build_resource(settings: Settings) -> Resource:

@@ -7,8 +7,11 @@ from typing import Any
 
 from litestar import Request, Response, Router, get
 
-from ..telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry
+from ..telemetry import Telemetry
 from .problems import problem
+
+MEDIA_TYPE = "text/plain; version=0.0.4"
+"""Prometheus text format 0.0.4; Litestar appends ``; charset=utf-8`` to text types."""
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
@@ -24,7 +27,7 @@ def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
                 token.strip().encode(), admin_key.get_secret_value().encode()):
             return problem(401, "Unauthorized", "/metrics needs 'Authorization: Bearer <admin key>'",
                            "unauthorized", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    return Response(telemetry.metrics_text(), media_type=PROMETHEUS_CONTENT_TYPE)
+    return Response(telemetry.metrics_text(), media_type=MEDIA_TYPE)
 
 
 router = Router(path="/metrics", route_handlers=[metrics])
