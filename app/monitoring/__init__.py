@@ -1,1 +1,226 @@
-"""In-app monitoring: recorder, alert rules, evaluator and trends."""
+"""In-app monitoring: the recorder, one source of alert rules, the evaluator, trends and health.
+
+``Monitoring(settings)`` is one app's monitoring; its :attr:`Monitoring.observer` joins the call
+pipeline's observers. The module-level :data:`monitoring` keeps the seed's style
+(``from app.monitoring import monitoring; monitoring.record_request(...)``): it resolves to the
+running app's instance (:func:`set_current`) or, without an app, to one built from the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ..config import Settings, get_settings
+from ..providers.base import CallObserver
+from .alertmanager import AlertmanagerClient, AlertmanagerError
+from .evaluator import Alert, Evaluator
+from .recorder import Recorder
+from .rules import DEFAULT_RUNBOOK_BASE_URL, AlertRule, Severity, alert_rules
+from .stats import Key
+from .status import BreakerView, HealthStatus, OperationHealth, operation_health, overall, provider_health
+from .trends import Trends, compute_trends, parse_window_step
+
+__all__ = ["Alert", "HealthStatus", "Monitoring", "Trends", "current", "monitoring", "set_current"]
+
+log = logging.getLogger("app.monitoring")
+SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
+UNSPECIFIED_OPERATION = "unspecified"
+"""Operation recorded for a seed-style ``record_request(service='sarvam')`` without one."""
+
+
+class Monitoring:
+    """One app's recorder and evaluator, and the seed's monitoring API over them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        *,
+        runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
+        generator_url: str = "/health/alerts",
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.recorder = Recorder(
+            settings.monitoring_bucket, settings.monitoring_horizon, clock,
+            reset_timeouts={name: svc.circuit_reset_time for name, svc in settings.services.items()},
+        )
+        self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
+        self.evaluator = Evaluator(self.rules, self.recorder, eval_interval=settings.alerts.eval_interval)
+        self._alertmanager = (AlertmanagerClient(settings.alertmanager_url, generator_url)
+                              if settings.alertmanager_url else None)
+        self._loop: asyncio.Task[None] | None = None
+        self._delivery: asyncio.Task[int] | None = None
+
+    @property
+    def observer(self) -> CallObserver:
+        """The pipeline hook that feeds the recorder."""
+        return self.recorder
+
+    @property
+    def running(self) -> bool:
+        """Whether the background evaluation loop runs (the app has started)."""
+        return self._loop is not None and not self._loop.done()
+
+    # -- the seed's API ------------------------------------------------------------------------
+
+    def record_request(
+        self, service: str, success: bool, latency_ms: float, error_type: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        """Record one call; ``service`` is ``"sarvam"`` or ``"sarvam.tts"``."""
+        provider, _, op = service.partition(".")
+        self.recorder.record(provider, operation or op or UNSPECIFIED_OPERATION, success, latency_ms / 1000,
+                             None if success else error_type)
+
+    def get_health_status(self) -> HealthStatus:
+        """Every provider operation seen so far, from the recorder's own view of the breakers."""
+        now = self.clock()
+        return self.health(self.recorder.keys(), lambda key: (
+            self.recorder.breaker_state(key), self.recorder.rejecting(key, now)))
+
+    def get_alerts(self, alert_type: str | None = None, severity: str | None = None) -> list[Alert]:
+        """Pending and firing alerts, optionally of one severity (``warning`` or ``critical``)."""
+        wanted = self._severity(severity or alert_type)
+        self._ensure_fresh()
+        return self.evaluator.alerts(wanted)
+
+    # -- the rest ------------------------------------------------------------------------------
+
+    def resolved_alerts(self, severity: str | None = None) -> list[Alert]:
+        """Recently resolved alerts, newest first."""
+        return self.evaluator.resolved(self._severity(severity))
+
+    def evaluate(self, now: float | None = None) -> list[Alert]:
+        """Evaluate every rule at ``now`` (default: the clock); delivery to Alertmanager, when
+        configured, starts in the background if an event loop runs."""
+        now = self.clock() if now is None else now
+        alerts = self.evaluator.evaluate(now)
+        if self._alertmanager is not None and (self._delivery is None or self._delivery.done()):
+            with contextlib.suppress(RuntimeError):  # no running loop: deliver() is up to the caller
+                self._delivery = asyncio.get_running_loop().create_task(self.deliver(now))
+        return alerts
+
+    async def deliver(self, now: float | None = None) -> int:
+        """Send the alerts due to Alertmanager; the number sent (0 on failure, retried next time)."""
+        if self._alertmanager is None:
+            return 0
+        now = self.clock() if now is None else now
+        due = self.evaluator.due(now)
+        if not due:
+            return 0
+        try:
+            await self._alertmanager.post(due)
+        except AlertmanagerError as error:
+            log.warning("alert delivery failed, retrying at the next evaluation: %s", error)
+            return 0
+        self.evaluator.sent(due, now)
+        return len(due)
+
+    def health(self, keys: Sequence[Key], breaker: BreakerView,
+               extra_reasons: dict[str, list[str]] | None = None) -> HealthStatus:
+        """Health of ``keys`` grouped by provider; ``extra_reasons`` per provider degrade it."""
+        now = self.clock()
+        window = self.settings.alerts.window
+        alerts = self.get_alerts()
+        by_provider: dict[str, list[OperationHealth]] = {}
+        for key in keys:
+            by_provider.setdefault(key[0], []).append(
+                operation_health(self.recorder, key, breaker, alerts, window, now))
+        providers = {name: provider_health(name, ops, (extra_reasons or {}).get(name, ()))
+                     for name, ops in by_provider.items()}
+        return HealthStatus(
+            status=overall(providers.values()), timestamp=datetime.fromtimestamp(now, UTC), window=window,
+            providers=providers,
+            firing_alerts=sum(a.state == "firing" for a in alerts),
+            pending_alerts=sum(a.state == "pending" for a in alerts),
+        )
+
+    def trends(
+        self, service: str, window: str | float = "1h", step: str | float = "5m",
+        operations: Sequence[Key] | None = None,
+    ) -> Trends:
+        """Trends of ``"sarvam"`` (all its operations) or ``"sarvam.tts"``; ``operations`` are the
+        served ones (default: those recorded). Raises KeyError for an unknown service and
+        :class:`~app.monitoring.trends.TrendError` for a bad window or step."""
+        provider, _, operation = service.partition(".")
+        known = operations if operations is not None else self.recorder.keys()
+        keys = [k for k in known if k[0] == provider and (not operation or k[1] == operation)]
+        if not keys:
+            raise KeyError(service)
+        window_s, step_s = parse_window_step(window, step, self.settings.monitoring_bucket,
+                                             self.settings.monitoring_horizon)
+        return compute_trends(self.recorder, service, keys, window_s, step_s, self.clock())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Evaluate every ``ALERT_EVAL_INTERVAL`` in the background."""
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._run(), name="alert-evaluator")
+
+    async def stop(self) -> None:
+        for task in (self._loop, self._delivery):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop = self._delivery = None
+        if self._alertmanager is not None:
+            await self._alertmanager.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.evaluate()
+            except Exception:  # a failing evaluation must never stop the loop
+                log.exception("alert evaluation failed")
+            await asyncio.sleep(self.settings.alerts.eval_interval)
+
+    def _ensure_fresh(self) -> None:
+        """Without the background loop (seed-style use), evaluate on read, at most once an interval."""
+        last = self.evaluator.last_evaluation
+        if not self.running and (last is None or self.clock() - last >= self.settings.alerts.eval_interval):
+            self.evaluate()
+
+    @staticmethod
+    def _severity(value: str | None) -> Severity | None:
+        if value is None:
+            return None
+        for severity in SEVERITIES:
+            if value == severity:
+                return severity
+        raise ValueError(f"severity must be warning or critical, not {value!r}")
+
+
+_current: Monitoring | None = None
+
+
+def set_current(instance: Monitoring) -> None:
+    """Make ``instance`` the one :data:`monitoring` resolves to (the app's ServiceManager does)."""
+    global _current
+    _current = instance
+
+
+def current() -> Monitoring:
+    """The current app's monitoring, or one built from the environment's settings."""
+    global _current
+    if _current is None:
+        _current = Monitoring(get_settings())
+    return _current
+
+
+class _CurrentMonitoring:
+    """The seed's module-level ``monitoring`` object."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(current(), name)
+
+
+monitoring: Any = _CurrentMonitoring()

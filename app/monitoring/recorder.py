@@ -1,0 +1,306 @@
+"""The in-app recorder: per provider operation counts in a ring of time buckets.
+
+Each provider operation owns a ring of ``horizon / bucket`` buckets; a bucket holds the calls,
+successes, errors by type, latency sum/min/max and a latency histogram of the calls that reached
+the provider in its time slot, plus rejections by reason and breaker openings. Recording touches
+one bucket (a few additions), so memory is bounded by the number of provider operations, not by
+traffic. Active health checks go to their own small store and never into request counts.
+
+An interval ``(start, end]`` covers the buckets whose slot index lies in
+``(start // bucket, end // bucket]``: at bucket granularity, the latest ``end - start`` seconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from ..providers.base import CallEvent, CallSpec
+from ..resilience.errors import ErrorType
+from ..telemetry import LATENCY_BUCKETS
+from .promql import bucket_quantile
+from .stats import Key, WindowStats
+
+_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+_TRANSITIONS_KEPT = 256
+_CHECKS_KEPT = 60
+
+
+class _Bucket:
+    __slots__ = ("slot", "requests", "successes", "latency_sum", "latency_min", "latency_max",
+                 "histogram", "errors", "rejections", "openings")
+
+    def __init__(self, slot: int) -> None:
+        self.slot = slot
+        self.requests = 0
+        self.successes = 0
+        self.latency_sum = 0.0
+        self.latency_min = math.inf
+        self.latency_max = -math.inf
+        self.histogram = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.errors: dict[str, int] = {}
+        self.rejections: dict[str, int] = {}
+        self.openings = 0
+
+
+class _Series:
+    """The ring of one provider operation and its breaker transitions."""
+
+    __slots__ = ("ring", "state", "transitions", "last_error")
+
+    def __init__(self, size: int) -> None:
+        self.ring: list[_Bucket] = [_Bucket(-1) for _ in range(size)]
+        self.state = "closed"
+        self.transitions: deque[tuple[float, str]] = deque(maxlen=_TRANSITIONS_KEPT)
+        self.last_error: LastError | None = None
+
+
+@dataclass(frozen=True)
+class LastError:
+    timestamp: float
+    error_type: str
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One active health check."""
+
+    timestamp: float
+    ok: bool
+    latency_ms: float
+    error_type: str | None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Calls of one or more provider operations over one interval."""
+
+    requests: int
+    successes: int
+    latency_sum: float
+    latency_min: float | None
+    latency_max: float | None
+    histogram: tuple[int, ...]
+    """Calls per latency bucket (not cumulative); the last entry counts calls above 60 s."""
+    errors: Mapping[str, int]
+    rejections: Mapping[str, int]
+    openings: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.requests if self.requests else None
+
+    @property
+    def latency_avg(self) -> float | None:
+        return self.latency_sum / self.requests if self.requests else None
+
+    def cumulative(self) -> tuple[tuple[float, float], ...]:
+        """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
+        running = 0
+        pairs: list[tuple[float, float]] = []
+        for bound, count in zip((*LATENCY_BUCKETS, math.inf), self.histogram, strict=True):
+            running += count
+            pairs.append((bound, float(running)))
+        return tuple(pairs)
+
+    def quantile(self, q: float) -> float | None:
+        """Seconds, with ``histogram_quantile``'s interpolation; None without calls."""
+        value = bucket_quantile(q, self.cumulative())
+        return None if math.isnan(value) else value
+
+
+class Recorder:
+    """Rolling per provider operation statistics, fed by the pipeline as a ``CallObserver``."""
+
+    def __init__(
+        self,
+        bucket: float = 10.0,
+        horizon: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+        reset_timeouts: Mapping[str, float] | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.horizon = horizon
+        self.clock = clock
+        self.started_at = clock()
+        self._size = math.ceil(horizon / bucket) + 1
+        self._series: dict[Key, _Series] = {}
+        self._checks: dict[Key, deque[HealthCheck]] = {}
+        self._reset_timeouts = dict(reset_timeouts or {})
+
+    # -- recording (the pipeline's CallObserver hooks) --------------------------------------
+
+    def on_call(self, event: CallEvent) -> None:
+        spec = event.spec
+        if event.health_check:
+            self.record_check(spec.provider, spec.operation, event.outcome == "success",
+                              event.duration, event.error_type)
+        else:
+            self.record(spec.provider, spec.operation, event.outcome == "success", event.duration,
+                        event.error_type)
+
+    def on_rejection(self, spec: CallSpec, reason: ErrorType) -> None:
+        rejections = self._bucket((spec.provider, spec.operation), self.clock()).rejections
+        rejections[reason] = rejections.get(reason, 0) + 1
+
+    def on_breaker_change(self, spec: CallSpec, old: str, new: str) -> None:
+        key = (spec.provider, spec.operation)
+        now = self.clock()
+        series = self._series.get(key) or self._add(key)
+        series.state = new
+        series.transitions.append((now, new))
+        if new == "open":
+            self._bucket(key, now).openings += 1
+
+    def record(
+        self, provider: str, operation: str, success: bool, seconds: float, error_type: str | None = None
+    ) -> None:
+        """One call that reached the provider."""
+        key = (provider, operation)
+        now = self.clock()
+        b = self._bucket(key, now)
+        b.requests += 1
+        if success:
+            b.successes += 1
+        else:
+            error = error_type or "unknown"
+            b.errors[error] = b.errors.get(error, 0) + 1
+            self._series[key].last_error = LastError(now, error)
+        b.latency_sum += seconds
+        if seconds < b.latency_min:
+            b.latency_min = seconds
+        if seconds > b.latency_max:
+            b.latency_max = seconds
+        b.histogram[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+
+    def record_check(
+        self, provider: str, operation: str, ok: bool, seconds: float, error_type: str | None = None
+    ) -> None:
+        """One active health check, kept apart from request statistics."""
+        checks = self._checks.get((provider, operation))
+        if checks is None:
+            checks = self._checks[(provider, operation)] = deque(maxlen=_CHECKS_KEPT)
+        checks.append(HealthCheck(self.clock(), ok, seconds * 1000, None if ok else error_type))
+
+    def _bucket(self, key: Key, now: float) -> _Bucket:
+        series = self._series.get(key) or self._add(key)
+        slot = int(now // self.bucket)
+        b = series.ring[slot % self._size]
+        if b.slot != slot:
+            b = series.ring[slot % self._size] = _Bucket(slot)
+        return b
+
+    def _add(self, key: Key) -> _Series:
+        series = self._series[key] = _Series(self._size)
+        return series
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def keys(self) -> list[Key]:
+        """Every provider operation seen so far, sorted."""
+        return sorted(self._series)
+
+    def breaker_state(self, key: Key) -> str:
+        series = self._series.get(key)
+        return series.state if series else "closed"
+
+    def rejecting(self, key: Key, now: float) -> bool:
+        """Whether the breaker of ``key`` is open and still inside its reset timeout."""
+        series = self._series.get(key)
+        if series is None or series.state != "open" or not series.transitions:
+            return False
+        opened_at = series.transitions[-1][0]
+        return now < opened_at + self._reset_timeouts.get(key[0], math.inf)
+
+    def last_error(self, key: Key) -> LastError | None:
+        series = self._series.get(key)
+        return series.last_error if series else None
+
+    def health_checks(self, provider: str) -> list[HealthCheck]:
+        """The latest active health checks of ``provider`` (any operation), oldest first."""
+        found = [c for (p, _), checks in self._checks.items() if p == provider for c in checks]
+        return sorted(found, key=lambda check: check.timestamp)
+
+    def aggregate(self, keys: Iterable[Key], start: float, end: float) -> Aggregate:
+        """Everything recorded for ``keys`` in ``(start, end]``, at bucket granularity."""
+        first = int(start // self.bucket) + 1
+        last = int(end // self.bucket)
+        first = max(first, last - self._size + 2)
+        requests = successes = openings = 0
+        latency_sum = 0.0
+        latency_min, latency_max = math.inf, -math.inf
+        histogram = [0] * (len(LATENCY_BUCKETS) + 1)
+        errors: dict[str, int] = {}
+        rejections: dict[str, int] = {}
+        for key in keys:
+            series = self._series.get(key)
+            if series is None:
+                continue
+            for slot in range(first, last + 1):
+                b = series.ring[slot % self._size]
+                if b.slot != slot:
+                    continue
+                requests += b.requests
+                successes += b.successes
+                openings += b.openings
+                latency_sum += b.latency_sum
+                latency_min = min(latency_min, b.latency_min)
+                latency_max = max(latency_max, b.latency_max)
+                for i, count in enumerate(b.histogram):
+                    histogram[i] += count
+                for name, count in b.errors.items():
+                    errors[str(name)] = errors.get(str(name), 0) + count
+                for name, count in b.rejections.items():
+                    rejections[str(name)] = rejections.get(str(name), 0) + count
+        return Aggregate(
+            requests, successes, latency_sum,
+            latency_min if requests else None, latency_max if requests else None,
+            tuple(histogram), errors, rejections, openings,
+        )
+
+    def window_stats(self, now: float, window: float) -> dict[Key, WindowStats]:
+        """The alert conditions' inputs for every provider operation, counted exactly."""
+        stats: dict[Key, WindowStats] = {}
+        for key in self._series:
+            agg = self.aggregate((key,), now - window, now)
+            stats[key] = WindowStats(
+                attempted=float(agg.requests),
+                succeeded=float(agg.successes),
+                buckets=agg.cumulative(),
+                circuit_state=_STATE_VALUES.get(self.breaker_state(key), 0),
+                circuit_openings=float(agg.openings),
+                rate_limited=float(agg.rejections.get(ErrorType.RATE_LIMITED, 0)),
+            )
+        return stats
+
+    def availability(self, keys: Iterable[Key], start: float, end: float) -> float | None:
+        """Mean over ``keys`` of the share of ``(start, end]`` their breaker was not rejecting
+        calls; None for an interval before the recorder started.
+
+        A breaker rejects from its opening until its next state change or until its reset
+        timeout lets a trial call through, whichever comes first.
+        """
+        start = max(start, self.started_at)
+        if end <= start:
+            return None
+        shares = [self._available_share(key, start, end) for key in keys]
+        return sum(shares) / len(shares) if shares else 1.0
+
+    def _available_share(self, key: Key, start: float, end: float) -> float:
+        series = self._series.get(key)
+        if series is None:
+            return 1.0
+        reset = self._reset_timeouts.get(key[0], math.inf)
+        transitions = list(series.transitions)
+        rejecting = 0.0
+        for i, (at, state) in enumerate(transitions):
+            if state != "open":
+                continue
+            until = transitions[i + 1][0] if i + 1 < len(transitions) else math.inf
+            until = min(until, at + reset, end)
+            rejecting += max(0.0, until - max(at, start))
+        return 1.0 - rejecting / (end - start)

@@ -1,0 +1,32 @@
+"""What the alert conditions read about one provider operation over one window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+Key = tuple[str, str]
+"""(provider, operation)."""
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """One provider operation over one window; ``None`` where Prometheus would have no series."""
+
+    attempted: float | None
+    """Calls that reached the provider."""
+    succeeded: float
+    buckets: tuple[tuple[float, float], ...]
+    """Cumulative latency histogram ``(upper bound in seconds, count)``, ending with ``+Inf``."""
+    circuit_state: int | None
+    """0 closed, 1 half-open, 2 open, now."""
+    circuit_openings: float | None
+    rate_limited: float | None
+    """Calls rejected by the gateway's rate limit."""
+
+
+class WindowSource(Protocol):
+    """Where the evaluator reads its numbers: the in-app recorder, or recorded samples."""
+
+    def window_stats(self, now: float, window: float) -> Mapping[Key, WindowStats]: ...
