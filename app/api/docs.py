@@ -1,0 +1,65 @@
+"""The API docs (Swagger UI at ``/schema``) with every script, style and icon served by the gateway.
+
+Litestar's render plugins load their scripts from a CDN by default, so the docs page would be
+blank offline. The files come from the ``swagger-ui-bundle-v2`` package (Swagger UI 5, which
+reads the OpenAPI 3.1 documents Litestar writes) and are served under :data:`ASSETS_PATH`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from litestar import Response, Router, get
+from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.params import FromPath
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no py.typed
+
+ASSETS_PATH = "/static/swagger-ui"
+"""Where the Swagger UI files are served (outside ``/schema``, whose router answers 404 for any
+other path under it)."""
+
+_ASSETS: dict[str, str] = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui-standalone-preset.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def swagger_plugin() -> SwaggerRenderPlugin:
+    """Swagger UI at ``/schema`` and ``/schema/swagger``, loading only the gateway's own files."""
+    return SwaggerRenderPlugin(
+        js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+        css_url=f"{ASSETS_PATH}/swagger-ui.css",
+        standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+        favicon=f'<link rel="icon" type="image/png" href="{ASSETS_PATH}/favicon-32x32.png">',
+        path="/swagger",
+    )
+
+
+def openapi_config(title: str, version: str) -> OpenAPIConfig:
+    """The app's OpenAPI config: the schema at ``/schema/openapi.json``, the docs page offline."""
+    return OpenAPIConfig(title=title, version=version, render_plugins=[swagger_plugin()])
+
+
+@get(f"{ASSETS_PATH}/{{name:str}}", include_in_schema=False, sync_to_thread=False,
+     cache_control=CacheControlHeader(max_age=86400, public=True))
+def swagger_asset(name: FromPath[str]) -> Response[bytes]:
+    """One of the Swagger UI files the docs page loads; nothing else from the package."""
+    media_type = _ASSETS.get(name)
+    if media_type is None:
+        raise NotFoundException(f"no docs asset {name!r}")
+    return Response(_read(name), media_type=media_type)
+
+
+@functools.cache
+def _read(name: str) -> bytes:
+    return Path(str(swagger_ui_path), name).read_bytes()
+
+
+router = Router("/", route_handlers=[swagger_asset])
+"""Serves :data:`ASSETS_PATH`; add it to the app together with :func:`openapi_config`."""
