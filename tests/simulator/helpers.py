@@ -21,14 +21,14 @@ OPENAI = {"Authorization": "Bearer test-key"}
 
 def wav_seconds(data: bytes) -> float:
     """Duration of a WAV file, read with the standard library."""
-    with wave.open(io.BytesIO(data)) as wav:
+    with wave.open(io.BytesIO(data), "rb") as wav:
         assert wav.getnchannels() == 1
         assert wav.getsampwidth() == 2
         return wav.getnframes() / wav.getframerate()
 
 
 def wav_rate(data: bytes) -> int:
-    with wave.open(io.BytesIO(data)) as wav:
+    with wave.open(io.BytesIO(data), "rb") as wav:
         return wav.getframerate()
 
 
