@@ -1,0 +1,497 @@
+"""What the gateway costs: added latency and throughput against the simulator and a bare proxy.
+
+One run starts, as subprocesses on free loopback ports: the standalone simulator
+(``python -m app simulate``), the gateway in its production profile with telemetry on
+(``ENABLE_METRICS=true``), the same gateway with telemetry off (``OTEL_SDK_DISABLED=true``,
+``ENABLE_METRICS=false``), and the bare Litestar proxy of ``bench/bare_proxy.py``. Both gateways
+and the bare proxy call the same simulator; every provider rate limit is set so high that it
+never rejects, so the whole pipeline runs on every call. Then it measures, with an aiohttp client
+in this process:
+
+(a) sequential calls of ``/v1/translate`` and ``/v1/chat/completions``: median, p90 and p99
+    latency of each server and of the simulator called directly, interleaved round-robin (the
+    order rotating every round) so that drift hits all of them alike; "added" is the difference
+    to the direct call;
+(b) throughput of ``/v1/translate`` at 32 concurrent requests for a fixed time, in rounds whose
+    order alternates, with each process's CPU time per request (from ``/proc``);
+(c) the cost of telemetry: the telemetry-on gateway against the telemetry-off one.
+
+It prints every number, the ratios and PASS/FAIL against the targets of issue 3, and exits 0
+even when a target misses (it is a report) unless ``--strict``; it exits 1 when any request
+failed, since then the numbers mean nothing. The machine's cores are shared by the client, the
+servers and the simulator and nothing is pinned: on a 2-core machine the numbers include that
+contention, and they vary by a few percent from run to run.
+
+``--profile DIR`` afterwards loads the telemetry-on gateway again under ``py-spy record`` (not a
+project dependency: ``pip install py-spy``) and prints where its CPU time goes; the raw
+collapsed stacks are left in DIR for a flame graph.
+
+    python bench/overhead.py              # full run, a few minutes
+    python bench/overhead.py --quick      # a smoke run, well under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+MEDIAN_ADDED_MS_TARGET = 1.5
+THROUGHPUT_RATIO_TARGET = 0.75
+UNLIMITED = str(10**9)
+PROVIDER_VARS = ("SARVAM_", "DEEPGRAM_", "OPENAI_", "RAG_", "OTEL_")
+GLOBAL_VARS = ("ENVIRONMENT", "ENABLE_METRICS", "GATEWAY_API_KEYS", "ADMIN_API_KEY", "STATE_REDIS_URL",
+               "ALERTMANAGER_URL", "RATE_LIMIT_WINDOW", "LOG_LEVEL", "LOG_FORMAT", "FALLBACKS_ENABLED")
+SIM_KEY = "bench-overhead"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One gateway endpoint and the simulator route it ends up calling."""
+
+    name: str
+    path: str
+    direct_path: str
+    direct_headers: Mapping[str, str]
+    body: bytes
+
+
+ENDPOINTS = (
+    Endpoint("translate", "/v1/translate", "/_sim/sarvam/translate", {"api-subscription-key": SIM_KEY},
+             json.dumps({"input": "Hello, how are you today?", "source_language_code": "en-IN",
+                         "target_language_code": "hi-IN"}).encode()),
+    Endpoint("chat", "/v1/chat/completions", "/_sim/openai/v1/chat/completions",
+             {"authorization": f"Bearer {SIM_KEY}"},
+             json.dumps({"model": "gpt-4o-mini",
+                         "messages": [{"role": "user", "content": "Say hello in Hindi."}]}).encode()),
+)
+THROUGHPUT_ENDPOINT = ENDPOINTS[0]
+
+
+@dataclass
+class Server:
+    """A server subprocess on a loopback port; ``direct`` servers are called on the simulator's routes."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    ready_path: str
+    direct: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, endpoint: Endpoint) -> tuple[str, dict[str, str]]:
+        """The URL and headers of ``endpoint`` on this server."""
+        headers = {"content-type": "application/json"}
+        if self.direct:
+            return self.url + endpoint.direct_path, {**headers, **endpoint.direct_headers}
+        return self.url + endpoint.path, headers
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the process so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How long each phase runs."""
+
+    name: str
+    sequential: int
+    """Measured sequential calls per endpoint and server."""
+    warmup: int
+    """Sequential calls per endpoint and server before measuring."""
+    seconds: float
+    """Length of one throughput run."""
+    rounds: int
+    """Throughput runs per server, in alternating order."""
+    concurrency: int = 32
+
+
+FULL = Mode("full", sequential=2000, warmup=300, seconds=10.0, rounds=2)
+QUICK = Mode("quick", sequential=150, warmup=30, seconds=1.5, rounds=1)
+
+
+@dataclass
+class LatencyStats:
+    count: int
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> LatencyStats:
+        ordered = sorted(samples)
+        return cls(len(ordered), statistics.median(ordered), _quantile(ordered, 0.90), _quantile(ordered, 0.99))
+
+
+@dataclass
+class ThroughputRun:
+    ok: int
+    errors: int
+    seconds: float
+    cpu_ms_per_request: dict[str, float]
+    """CPU milliseconds per successful request, per process (``client`` is this benchmark)."""
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds
+
+
+@dataclass
+class Results:
+    mode: str
+    cpus: int
+    python: str
+    latency: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
+    """Per endpoint, per server."""
+    throughput: dict[str, list[ThroughputRun]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def added(self, endpoint: str, server: str, stat: str = "median_ms") -> float:
+        stats = self.latency[endpoint]
+        return float(getattr(stats[server], stat) - getattr(stats["simulator"], stat))
+
+    def rps(self, server: str) -> float:
+        runs = self.throughput[server]
+        return sum(r.ok for r in runs) / sum(r.seconds for r in runs)
+
+    def cpu_ms(self, server: str, process: str) -> float:
+        runs = self.throughput[server]
+        return sum(r.cpu_ms_per_request[process] * r.ok for r in runs) / max(1, sum(r.ok for r in runs))
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """The nearest-rank quantile (p99 of 2,000 samples is the 1,980th)."""
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def gateway_env(simulator: str, telemetry: bool) -> dict[str, str]:
+    """The production profile pointed at the standalone simulator, with limits that never bite."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PROVIDER_VARS) and k not in GLOBAL_VARS}
+    env.update({
+        "ENVIRONMENT": "production",
+        "SARVAM_BASE_URL": f"{simulator}/_sim/sarvam",
+        "DEEPGRAM_BASE_URL": f"{simulator}/_sim/deepgram",
+        "OPENAI_BASE_URL": f"{simulator}/_sim/openai/v1",
+        "ENABLE_METRICS": "true" if telemetry else "false",
+    })
+    for provider in ("SARVAM", "DEEPGRAM", "OPENAI", "RAG"):
+        env[f"{provider}_RATE_LIMIT"] = UNLIMITED
+    if not telemetry:
+        env["OTEL_SDK_DISABLED"] = "true"
+    return env
+
+
+@contextmanager
+def started(name: str, argv: Sequence[str], port: int, ready_path: str, logs: Path,
+            env: Mapping[str, str] | None = None, direct: bool = False) -> Iterator[Server]:
+    """Run a server subprocess for the duration of the block (its output goes to a log file)."""
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*argv], cwd=ROOT, env=dict(env or os.environ), stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        yield Server(name, port, process, log, ready_path, direct)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def wait_ready(session: aiohttp.ClientSession, servers: Sequence[Server], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    for server in servers:
+        while True:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"{server.name} exited ({server.process.returncode}):\n{server.log.read_text()}")
+            try:
+                async with session.get(server.url + server.ready_path) as response:
+                    if response.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.name} not ready after {timeout:g}s:\n{server.log.read_text()}")
+            await asyncio.sleep(0.1)
+
+
+async def post(session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], body: bytes,
+               errors: list[str]) -> bool:
+    async with session.post(url, data=body, headers=headers) as response:
+        payload = await response.read()
+        if response.status == 200:
+            return True
+        if len(errors) < 10:
+            errors.append(f"{url}: HTTP {response.status} {payload[:200]!r}")
+        return False
+
+
+async def sequential(session: aiohttp.ClientSession, servers: Sequence[Server], endpoint: Endpoint,
+                     mode: Mode, errors: list[str]) -> dict[str, LatencyStats]:
+    """Round-robin sequential calls, the order rotating each round; the first rounds warm up."""
+    samples: dict[str, list[float]] = {s.name: [] for s in servers}
+    requests = [(s.name, *s.request(endpoint)) for s in servers]
+    for i in range(mode.warmup + mode.sequential):
+        k = i % len(requests)
+        for name, url, headers in requests[k:] + requests[:k]:
+            started_ns = time.perf_counter_ns()
+            await post(session, url, headers, endpoint.body, errors)
+            if i >= mode.warmup:
+                samples[name].append((time.perf_counter_ns() - started_ns) / 1e6)
+    return {name: LatencyStats.of(values) for name, values in samples.items()}
+
+
+async def load(session: aiohttp.ClientSession, target: Server, servers: Sequence[Server], seconds: float,
+               concurrency: int, errors: list[str]) -> ThroughputRun:
+    """``concurrency`` callers in a loop on ``target`` for ``seconds``; CPU time of every process."""
+    url, headers = target.request(THROUGHPUT_ENDPOINT)
+    body = THROUGHPUT_ENDPOINT.body
+    ok = failed = 0
+
+    async def caller(deadline: float) -> None:
+        nonlocal ok, failed
+        while time.perf_counter() < deadline:
+            if await post(session, url, headers, body, errors):
+                ok += 1
+            else:
+                failed += 1
+
+    cpu_before = {s.name: s.cpu_seconds() for s in servers} | {"client": time.process_time()}
+    start = time.perf_counter()
+    await asyncio.gather(*(caller(start + seconds) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    cpu_after = {s.name: s.cpu_seconds() for s in servers} | {"client": time.process_time()}
+    return ThroughputRun(ok, failed, elapsed,
+                         {n: (cpu_after[n] - cpu_before[n]) * 1000 / max(1, ok) for n in cpu_before})
+
+
+async def measure(servers: Sequence[Server], mode: Mode, results: Results) -> None:
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await wait_ready(session, servers)
+        for endpoint in ENDPOINTS:
+            results.latency[endpoint.name] = await sequential(session, servers, endpoint, mode, results.errors)
+        targets = [s for s in servers if s.name != "simulator"] + [s for s in servers if s.name == "simulator"]
+        for target in targets:  # warm every server's pools up to the concurrency
+            await load(session, target, servers, min(2.0, mode.seconds), mode.concurrency, results.errors)
+        for round_ in range(mode.rounds):
+            for target in targets if round_ % 2 == 0 else targets[::-1]:
+                run = await load(session, target, servers, mode.seconds, mode.concurrency, results.errors)
+                results.throughput.setdefault(target.name, []).append(run)
+
+
+async def profile(gateway: Server, servers: Sequence[Server], seconds: float, concurrency: int,
+                  out: Path) -> str:
+    """Load ``gateway`` under ``py-spy record`` and summarise where its CPU time went."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("--profile needs py-spy: pip install py-spy")
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / "gateway.collapsed.txt"
+    record = await asyncio.create_subprocess_exec(
+        spy, "record", "--pid", str(gateway.process.pid), "--rate", "250", "--format", "raw",
+        "--output", str(raw), "--duration", str(math.ceil(seconds)),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    await asyncio.sleep(1.0)  # py-spy attaches
+    errors: list[str] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        run = await load(session, gateway, servers, seconds, concurrency, errors)
+    _, stderr = await record.communicate()
+    if record.returncode != 0 or not raw.exists():
+        raise RuntimeError(f"py-spy failed: {stderr.decode(errors='replace')}")
+    if errors:
+        raise RuntimeError("requests failed while profiling:\n" + "\n".join(errors))
+    return summarise_profile(raw.read_text(), run)
+
+
+def _frame_key(frame: str) -> str:
+    """``function (path:line)`` -> ``function (short/path)``, so that lines of one function merge."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/work/main/", str(ROOT) + "/", "lib/python3."):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{name} ({path})"
+
+
+def _area(frame_key: str) -> str:
+    path = frame_key.rsplit("(", 1)[-1].rstrip(")")
+    return path.split("/", 1)[0] if "/" in path else path
+
+
+def summarise_profile(collapsed: str, run: ThroughputRun, top: int = 25) -> str:
+    """Self and inclusive shares of the busy samples per function, and self time per package."""
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_frame_key(f) for f in stack.split(";")[1:] if f]  # [0] is the thread
+        if not frames:
+            continue
+        total += count
+        self_time[frames[-1]] += count
+        areas[_area(frames[-1])] += count
+        for key in set(frames):
+            inclusive[key] += count
+    lines = [(f"gateway under py-spy: {run.rps:.0f} req/s, {run.cpu_ms_per_request.get('gateway', 0):.3f} ms "
+              f"gateway CPU per request, {total} busy samples")]
+    lines.append("  self time by package:")
+    lines += [f"    {100 * n / total:5.1f}%  {area}" for area, n in areas.most_common(12)]
+    lines.append(f"  self time by function (top {top}):")
+    lines += [f"    {100 * n / total:5.1f}%  {key}" for key, n in self_time.most_common(top)]
+    lines.append(f"  inclusive time by function (top {top}):")
+    lines += [f"    {100 * n / total:5.1f}%  {key}" for key, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def report(results: Results, mode: Mode) -> tuple[str, bool]:
+    """The printed report and whether every target passed."""
+    out = [(f"Gateway overhead ({mode.name} mode): {mode.sequential} sequential calls per endpoint and server "
+            f"after {mode.warmup} warm-up calls; {mode.concurrency} concurrent /v1/translate for "
+            f"{mode.rounds} x {mode.seconds:g} s per server"),
+           (f"machine: {results.cpus} CPUs shared by the client, both gateways, the bare proxy and the "
+            f"simulator (nothing pinned); Python {results.python}"), ""]
+    out.append(f"{'sequential latency (ms)':<36}{'median':>8}{'p90':>8}{'p99':>8}{'added median':>14}"
+               f"{'added p99':>11}")
+    for endpoint, stats in results.latency.items():
+        for server, s in stats.items():
+            added = "" if server == "simulator" else (
+                f"{results.added(endpoint, server):>+14.3f}{results.added(endpoint, server, 'p99_ms'):>+11.3f}")
+            out.append(f"  {endpoint:<10}{server:<24}{s.median_ms:>8.3f}{s.p90_ms:>8.3f}{s.p99_ms:>8.3f}{added}")
+    processes = ["client", *results.throughput]
+    out += ["", f"{'throughput, 32 concurrent':<28}{'req/s':>8}  {'rounds':<16}CPU ms per request: "
+            + " ".join(f"{p:>13}" for p in processes)]
+    for server, runs in results.throughput.items():
+        rounds = "/".join(f"{r.rps:.0f}" for r in runs)
+        cpu = " ".join(f"{results.cpu_ms(server, p):>13.3f}" for p in processes)
+        out.append(f"  {server:<26}{results.rps(server):>8.0f}  {rounds:<16}{'':<20}{cpu}")
+
+    gateway, bare = results.rps("gateway"), results.rps("bare-proxy")
+    notel = results.rps("gateway-notel")
+    out += ["", "ratios",
+            f"  gateway / bare proxy throughput:                 {gateway / bare:.3f}",
+            f"  gateway (telemetry off) / bare proxy throughput: {notel / bare:.3f}",
+            f"  telemetry on / off throughput:                   {gateway / notel:.3f}"]
+    for endpoint in results.latency:
+        cost = results.added(endpoint, "gateway") - results.added(endpoint, "gateway-notel")
+        out.append(f"  telemetry cost, median latency {endpoint:<10}        {cost:+.3f} ms")
+    out.append(f"  simulator direct / gateway throughput:           {results.rps('simulator') / gateway:.2f} "
+               "(the client's headroom)")
+
+    checks = [(f"median added latency {endpoint:<10}", results.added(endpoint, "gateway"),
+               f"<= {MEDIAN_ADDED_MS_TARGET} ms", results.added(endpoint, "gateway") <= MEDIAN_ADDED_MS_TARGET,
+               "ms") for endpoint in results.latency]
+    checks.append(("throughput vs bare proxy     ", gateway / bare, f">= {THROUGHPUT_RATIO_TARGET}",
+                   gateway / bare >= THROUGHPUT_RATIO_TARGET, ""))
+    out += ["", "targets (issue 3; the gateway with telemetry on)"]
+    out += [f"  {label} {value:8.3f} {unit:<3}{target:<12}{'PASS' if passed else 'FAIL'}"
+            for label, value, target, passed, unit in checks]
+    return "\n".join(out), all(c[3] for c in checks)
+
+
+def to_json(results: Results) -> dict[str, Any]:
+    data = asdict(results)
+    data["ratios"] = {
+        "throughput_gateway_vs_bare": results.rps("gateway") / results.rps("bare-proxy"),
+        "throughput_gateway_notel_vs_bare": results.rps("gateway-notel") / results.rps("bare-proxy"),
+        "throughput_telemetry_on_vs_off": results.rps("gateway") / results.rps("gateway-notel"),
+    }
+    data["rps"] = {server: results.rps(server) for server in results.throughput}
+    data["added_ms"] = {e: {s: {"median": results.added(e, s), "p99": results.added(e, s, "p99_ms")}
+                            for s in stats if s != "simulator"} for e, stats in results.latency.items()}
+    return data
+
+
+def run(mode: Mode, profile_dir: Path | None) -> tuple[Results, str | None]:
+    results = Results(mode.name, os.cpu_count() or 0, platform.python_version())
+    ports = {name: free_port() for name in ("simulator", "gateway", "gateway-notel", "bare-proxy")}
+    simulator = f"http://127.0.0.1:{ports['simulator']}"
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp, ExitStack() as stack:
+        logs = Path(tmp)
+        servers = [
+            stack.enter_context(started("simulator", [python, "-m", "app", "simulate", "--port",
+                                                      str(ports["simulator"])],
+                                        ports["simulator"], "/", logs, direct=True)),
+            stack.enter_context(started("gateway", [python, "-m", "app", "serve", "--port", str(ports["gateway"])],
+                                        ports["gateway"], "/health/live", logs, gateway_env(simulator, True))),
+            stack.enter_context(started("gateway-notel", [python, "-m", "app", "serve", "--port",
+                                                          str(ports["gateway-notel"])],
+                                        ports["gateway-notel"], "/health/live", logs,
+                                        gateway_env(simulator, False))),
+            stack.enter_context(started("bare-proxy", [python, str(ROOT / "bench" / "bare_proxy.py"), "--port",
+                                                       str(ports["bare-proxy"]), "--upstream", simulator],
+                                        ports["bare-proxy"], "/health", logs)),
+        ]
+        uvloop.run(measure(servers, mode, results))
+        summary = None
+        if profile_dir is not None:
+            summary = uvloop.run(profile(servers[1], servers, max(5.0, mode.seconds), mode.concurrency,
+                                          profile_dir))
+    return results, summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Gateway overhead: added latency, throughput, telemetry cost")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (well under a minute)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target misses")
+    parser.add_argument("--json", type=Path, help="also write every number to this file")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="afterwards, profile the gateway under load with py-spy and keep the stacks in DIR")
+    args = parser.parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    results, profile_summary = run(mode, args.profile)
+    if results.errors:
+        print("requests failed; the numbers are meaningless:", *results.errors, sep="\n  ", file=sys.stderr)
+        return 1
+    text, passed = report(results, mode)
+    print(text)
+    if profile_summary:
+        print("", profile_summary, sep="\n")
+    if args.json:
+        args.json.write_text(json.dumps(to_json(results), indent=2))
+    return 1 if args.strict and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
