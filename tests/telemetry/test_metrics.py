@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.metrics.export import (
+    DataPointT,
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -128,11 +133,11 @@ def test_genai_metrics_carry_the_semconv_attributes(gateway: Gateway, sim: httpx
     assert {s.labels["le"] for s in series(samples, "gen_ai_client_token_usage") if "le" in s.labels} >= {"1.0", "4.0"}
 
 
-def _points(reader: InMemoryMetricReader, name: str) -> list[NumberDataPoint | HistogramDataPoint]:
+def _points(reader: InMemoryMetricReader, name: str) -> list[DataPointT]:
     data = reader.get_metrics_data()
     assert data is not None
     return [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics if m.name == name
-            for p in m.data.data_points]  # type: ignore[misc]
+            for p in m.data.data_points]
 
 
 def _series_count(reader: InMemoryMetricReader) -> int:

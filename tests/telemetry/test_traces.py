@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -18,7 +21,7 @@ def _children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableS
     return [s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id]
 
 
-def _has_server_span(name: str):  # type: ignore[no-untyped-def]
+def _has_server_span(name: str) -> Callable[[list[ReadableSpan]], bool]:
     return lambda spans: any(s.kind is SpanKind.SERVER and s.name == name for s in spans)
 
 
@@ -116,7 +119,7 @@ def test_metrics_scrapes_make_no_server_spans(gateway: Gateway) -> None:
     assert not [s for s in spans if "/metrics" in s.name]
 
 
-def test_sampler_from_the_environment(gateway: Gateway, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_sampler_from_the_environment(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
     with gateway() as (client, harness):
         assert client.post("/translate", json={"input": "x"}).status_code == 201
