@@ -18,6 +18,8 @@ Choices, each documented here once:
   opened and rejection counters at 0, so that ``increase()`` sees their first real increment.
 * ``gen_ai.request.model`` is bounded: the configured chat model plus at most
   :data:`MAX_MODEL_LABELS` other values; later ones are recorded as :data:`OTHER_MODEL`.
+* The ASGI server metrics (``http.server.*``) keep only method, status, scheme and protocol
+  version: their defaults include the client's ``Host`` header and Litestar's raw request path.
 * Histogram bounds are floats, so Prometheus reads ``le="5.0"`` and ``le="10.0"`` (the spelling
   Prometheus 3 normalises every ``le`` to).
 """
@@ -37,6 +39,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import (
     SERVICE_INSTANCE_ID,
     SERVICE_NAME,
@@ -93,6 +96,12 @@ REASON: Final = "reason"
 TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT)
+
+SERVER_METRIC_ATTRIBUTES: Final = frozenset({
+    "http.method", "http.status_code", "http.scheme", "http.flavor",  # semconv before HTTP stability
+    "http.request.method", "http.response.status_code", "url.scheme", "network.protocol.version", ERROR_TYPE,
+})
+"""The attributes the ``http.server.*`` metrics keep: all bounded, none chosen by the client."""
 
 MAX_MODEL_LABELS: Final = 10
 OTHER_MODEL: Final = "_other"
@@ -243,7 +252,9 @@ class Telemetry:
                 readers.append(otlp_metrics)
             if settings.enable_metrics:
                 readers.append(self._prometheus_reader())
-        self.meter_provider = MeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
+        self.meter_provider = MeterProvider(
+            metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
+            views=[View(instrument_name="http.server.*", attribute_keys=set(SERVER_METRIC_ATTRIBUTES))])
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__))
         self.observer = TelemetryObserver(self.instruments, settings.openai_model)

@@ -202,3 +202,15 @@ async def test_rejected_invalid_input_is_counted_without_a_duration(harness: Har
     counts = {p.attributes["reason"]: p.value for p in _points(harness.reader, "provider.client.rejections")
               if p.attributes and isinstance(p, NumberDataPoint)}
     assert counts == {"invalid_input": 1, "circuit_open": 0, "rate_limited": 0}
+
+
+def test_server_metrics_carry_no_client_chosen_labels(gateway: Gateway) -> None:
+    with gateway() as (client, _):
+        client.post("/translate", json={"input": "x"}, headers={"host": "attacker-chosen.example"})
+        client.get("/no/such/path-4711")
+        samples = scrape(client)
+    server = [s for s in samples if s.name.startswith("http_server_duration")]
+    assert server, "the ASGI server metrics are exported"
+    assert {"http_method", "http_status_code"} <= server[0].labels.keys()
+    text = " ".join(f"{s.name}{s.labels}" for s in samples)
+    assert "attacker-chosen" not in text and "path-4711" not in text
