@@ -1,0 +1,148 @@
+"""Scraped samples as an evaluator input, for parity with Prometheus on recorded series.
+
+A :class:`SampleSource` holds counter and gauge samples the way Prometheus stores them (for
+instance promtool's ``input_series``) and answers the alert conditions' inputs the way the
+rendered rules compute them: ``increase()`` with Prometheus's extrapolation, summed by provider
+and operation; series with fewer than two samples in the window drop out; a group without any
+series is absent. So ``Evaluator(rules, SampleSource.from_promtool(...))`` fires exactly when
+``promtool test rules`` says the rendered rules fire.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .promql import Sample, extrapolated_increase
+from .stats import Key, WindowStats
+
+K = TypeVar("K")
+DURATION = "provider_client_request_duration_seconds"
+LOOKBACK = 300.0
+"""Seconds an instant selector looks back for a sample (Prometheus's default lookback delta)."""
+
+_SERIES = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_:]*)?\s*(?:\{(.*)\})?\s*$")
+_LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?Inf|NaN"
+_EXPANDING = re.compile(rf"^(?P<a>{_NUMBER})(?:(?P<op>[+-])(?P<b>\d+\.?\d*(?:[eE][-+]?\d+)?))?x(?P<n>\d+)$")
+
+
+@dataclass
+class _Series:
+    metric: str
+    labels: dict[str, str]
+    samples: list[Sample] = field(default_factory=list)
+
+
+def parse_series(selector: str) -> tuple[str, dict[str, str]]:
+    """``metric{label="value", ...}`` as promtool's ``series`` field writes it."""
+    match = _SERIES.match(selector)
+    if not match:
+        raise ValueError(f"not a series: {selector!r}")
+    labels = {name: value.encode().decode("unicode_escape")
+              for name, value in _LABEL.findall(match.group(2) or "")}
+    metric = match.group(1) or labels.pop("__name__", "")
+    if not metric:
+        raise ValueError(f"series without a metric name: {selector!r}")
+    return metric, labels
+
+
+def expand_values(values: str) -> list[float | None]:
+    """promtool's ``values`` notation: ``a+bxn``, ``a-bxn``, ``axn`` (n+1 values), ``_`` and
+    ``_xn`` (omitted samples: None), ``stale`` (NaN, a staleness marker)."""
+    expanded: list[float | None] = []
+    for token in values.split():
+        if token == "_":
+            expanded.append(None)
+        elif token.startswith("_x"):
+            expanded.extend([None] * int(token[2:]))
+        elif token == "stale":
+            expanded.append(math.nan)
+        elif match := _EXPANDING.match(token):
+            start = float(match.group("a"))
+            delta = float(match.group("b") or 0) * (-1 if match.group("op") == "-" else 1)
+            expanded.extend(start + i * delta for i in range(int(match.group("n")) + 1))
+        else:
+            expanded.append(float(token))
+    return expanded
+
+
+class SampleSource:
+    """Samples by series; NaN samples are staleness markers."""
+
+    def __init__(self, lookback: float = LOOKBACK) -> None:
+        self.lookback = lookback
+        self._series: list[_Series] = []
+
+    def add(self, metric: str, labels: Mapping[str, str], samples: Iterable[Sample]) -> None:
+        self._series.append(_Series(metric, dict(labels), sorted(samples)))
+
+    @classmethod
+    def from_promtool(cls, input_series: Iterable[Mapping[str, str]], interval: float) -> SampleSource:
+        """From a promtool test's ``input_series`` (``series`` and ``values``), sampled every
+        ``interval`` seconds from time 0."""
+        source = cls()
+        for entry in input_series:
+            metric, labels = parse_series(entry["series"])
+            values = expand_values(entry["values"])
+            source.add(metric, labels, [(i * interval, v) for i, v in enumerate(values) if v is not None])
+        return source
+
+    def window_stats(self, now: float, window: float) -> dict[Key, WindowStats]:
+        start = now - window
+        attempted: dict[Key, float] = {}
+        succeeded: dict[Key, float] = {}
+        buckets: dict[Key, dict[float, float]] = {}
+        state: dict[Key, float] = {}
+        openings: dict[Key, float] = {}
+        rate_limited: dict[Key, float] = {}
+        for series in self._series:
+            if "provider" not in series.labels or "operation" not in series.labels:
+                continue
+            key = (series.labels["provider"], series.labels["operation"])
+            if series.metric == "provider_circuit_state":
+                value = self._instant(series.samples, now)
+                if value is not None:
+                    state[key] = max(state.get(key, -math.inf), value)
+                continue
+            fresh = [s for s in series.samples if not math.isnan(s[1])]
+            increase = extrapolated_increase(fresh, start, now)
+            if increase is None:
+                continue
+            if series.metric == f"{DURATION}_count":
+                _add(attempted, key, increase)
+                if series.labels.get("outcome") == "success":
+                    _add(succeeded, key, increase)
+            elif series.metric == f"{DURATION}_bucket" and "le" in series.labels:
+                _add(buckets.setdefault(key, {}), float(series.labels["le"]), increase / window)
+            elif series.metric == "provider_circuit_opened_total":
+                _add(openings, key, increase)
+            elif series.metric == "provider_client_rejections_total" and series.labels.get("reason") == "rate_limited":
+                _add(rate_limited, key, increase)
+        keys = set(attempted) | set(buckets) | set(state) | set(openings) | set(rate_limited)
+        return {key: WindowStats(
+            attempted=attempted.get(key),
+            succeeded=succeeded.get(key, 0.0),
+            buckets=tuple(sorted(buckets.get(key, {}).items())),
+            circuit_state=int(state[key]) if key in state else None,
+            circuit_openings=openings.get(key),
+            rate_limited=rate_limited.get(key),
+        ) for key in keys}
+
+    def _instant(self, samples: list[Sample], now: float) -> float | None:
+        """The latest sample in ``[now - lookback, now]`` (Prometheus 2.x; 3.x excludes the left
+        end), unless it is a staleness marker."""
+        latest = None
+        for t, value in samples:
+            if t > now:
+                break
+            if t >= now - self.lookback:
+                latest = value
+        return None if latest is None or math.isnan(latest) else latest
+
+
+def _add(totals: dict[K, float], key: K, value: float) -> None:
+    totals[key] = totals.get(key, 0.0) + value

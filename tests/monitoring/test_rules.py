@@ -1,0 +1,67 @@
+"""The single source of alert rules: DESIGN.md's table, settings-driven, valid PromQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from app.config import AlertSettings, format_duration
+from app.monitoring.rules import alert_rules, recording_rules
+
+
+def test_the_six_rules_of_the_alert_table() -> None:
+    rules = alert_rules(AlertSettings())
+    table = {(r.name, r.severity): (r.kind, r.threshold) for r in rules}
+    assert table == {
+        ("ProviderSuccessRateLow", "warning"): ("success_rate", 0.95),
+        ("ProviderSuccessRateLow", "critical"): ("success_rate", 0.80),
+        ("ProviderLatencyHigh", "warning"): ("latency_p95", 5.0),
+        ("ProviderLatencyHigh", "critical"): ("latency_p95", 10.0),
+        ("ProviderCircuitOpen", "critical"): ("circuit_open", 0.0),
+        ("ProviderRateLimited", "warning"): ("rate_limited", 0.0),
+    }
+    for rule in rules:
+        assert (rule.window, rule.for_) == (300.0, 60.0)
+        assert rule.min_requests == (10 if rule.kind in ("success_rate", "latency_p95") else 0)
+        assert "{{ $labels.provider }}" in rule.description and "{{" not in rule.summary
+        assert rule.runbook_url == f"alerts/RUNBOOK.md#{rule.name.lower()}"
+
+
+def test_rules_follow_the_settings() -> None:
+    alerts = AlertSettings(window=30, for_=5, min_requests=3, success_rate_warning=0.9, latency_p95_critical=15)
+    rules = {(r.name, r.severity): r for r in alert_rules(alerts, "https://example.test/repo/")}
+    warning = rules[("ProviderSuccessRateLow", "warning")]
+    assert (warning.threshold, warning.window, warning.for_, warning.min_requests) == (0.9, 30, 5, 3)
+    assert "[30s]" in warning.promql(recorded=False) and "< 0.9 " in warning.promql()
+    assert ">= 3" in warning.promql()
+    assert "> 15 " in rules[("ProviderLatencyHigh", "critical")].promql()
+    assert warning.runbook_url == "https://example.test/repo/alerts/RUNBOOK.md#providersuccessratelow"
+    assert all(r.record.endswith(":increase30s") or r.record.endswith("30s") for r in recording_rules(alerts))
+
+
+def test_rule_comparisons() -> None:
+    rules = {(r.name, r.severity): r for r in alert_rules(AlertSettings())}
+    success = rules[("ProviderSuccessRateLow", "warning")]
+    assert success.breached(0.949) and not success.breached(0.95)
+    latency = rules[("ProviderLatencyHigh", "critical")]
+    assert latency.breached(10.01) and not latency.breached(10.0)
+    assert rules[("ProviderRateLimited", "warning")].breached(1) and not rules[("ProviderRateLimited", "warning")].breached(0)
+
+
+def test_promtool_accepts_the_recorded_and_inlined_expressions(tmp_path: Path) -> None:
+    alerts = AlertSettings()
+    for recorded in (True, False):
+        groups = [
+            {"name": "recording", "rules": [dataclasses.asdict(r) for r in recording_rules(alerts)]},
+            {"name": "alerts", "rules": [
+                {"alert": r.name, "expr": r.promql(recorded), "for": format_duration(r.for_), "labels": r.labels,
+                 "annotations": {"summary": r.summary, "description": r.description, "runbook_url": r.runbook_url}}
+                for r in alert_rules(alerts)]},
+        ]
+        path = tmp_path / f"rules-{recorded}.yml"
+        path.write_text(yaml.safe_dump({"groups": groups}))
+        result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
