@@ -78,8 +78,9 @@ def _attempted(w: str) -> RecordingRule:
     )
 
 
-def _success_ratio(w: str) -> RecordingRule:
-    attempted = _attempted(w).record
+def _success_ratio(w: str, attempted: str | None = None) -> RecordingRule:
+    """``attempted``: how to refer to the attempted calls (default: their recording rule)."""
+    attempted = attempted or _attempted(w).record
     return RecordingRule(
         f"provider_operation:provider_client_request_success:ratio{w}",
         f'(sum {_BY} (increase({_DURATION}_count{{outcome="success"}}[{w}])) or {attempted} * 0)'
@@ -155,7 +156,8 @@ class AlertRule:
 
         gate = f"{ref(_attempted(w))} >= {self.min_requests}"
         if self.kind == "success_rate":
-            return f"{ref(_success_ratio(w))} < {_num(self.threshold)} and {_ON} {gate}"
+            ratio = _success_ratio(w) if recorded else _success_ratio(w, ref(_attempted(w)))
+            return f"{ref(ratio)} < {_num(self.threshold)} and {_ON} {gate}"
         if self.kind == "latency_p95":
             return f"{ref(_p95(w))} > {_num(self.threshold)} and {_ON} {gate}"
         if self.kind == "circuit_open":

@@ -36,6 +36,8 @@ def test_rules_follow_the_settings() -> None:
     warning = rules[("ProviderSuccessRateLow", "warning")]
     assert (warning.threshold, warning.window, warning.for_, warning.min_requests) == (0.9, 30, 5, 3)
     assert "[30s]" in warning.promql(recorded=False) and "< 0.9 " in warning.promql()
+    assert all(not any(rec.record in r.promql(recorded=False) for rec in recording_rules(alerts))
+               for r in rules.values())
     assert ">= 3" in warning.promql()
     assert "> 15 " in rules[("ProviderLatencyHigh", "critical")].promql()
     assert warning.runbook_url == "https://example.test/repo/alerts/RUNBOOK.md#providersuccessratelow"
