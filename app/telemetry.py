@@ -165,13 +165,14 @@ class TelemetryObserver:
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
 
     def on_call(self, event: CallEvent) -> None:
-        base = self._known(event.spec)
-        attributes = {**base, OUTCOME: event.outcome}
+        spec = event.spec
+        attributes = {PROVIDER: spec.provider, OPERATION: spec.operation, OUTCOME: event.outcome}
         if event.error_type is not None:
             attributes[ERROR_TYPE_LABEL] = event.error_type.value
-        if event.health_check:
+        if event.health_check:  # its own operation name, no breaker: no request series at all
             self._i.health_check_duration.record(event.duration, attributes)
             return
+        base = self._known(spec)
         self._i.request_duration.record(event.duration, attributes)
         ctx = event.context
         if ctx.ttfb is not None:

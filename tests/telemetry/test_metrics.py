@@ -174,17 +174,18 @@ async def test_distinct_models_and_texts_do_not_grow_the_series(harness: Harness
 
 
 async def test_health_checks_stay_out_of_the_request_metrics(harness: Harness) -> None:
-    spec = CallSpec("sarvam", "translate")
+    spec = CallSpec("sarvam", "health")
 
     async def probe(ctx: CallContext) -> None:
         ctx.characters = 5
 
     await harness.pipeline.call(spec, probe, health_check=True)
-    assert _points(harness.reader, "provider.client.request.duration") == []
-    assert _points(harness.reader, "provider.client.characters") == []
+    for name in ("provider.client.request.duration", "provider.client.characters", "provider.circuit.state",
+                 "provider.client.rejections", "provider.circuit.opened"):
+        assert _points(harness.reader, name) == [], name
     [check] = _points(harness.reader, "provider.health_check.duration")
     assert isinstance(check, HistogramDataPoint) and check.count == 1
-    assert dict(check.attributes or {}) == {"provider": "sarvam", "operation": "translate", "outcome": "success"}
+    assert dict(check.attributes or {}) == {"provider": "sarvam", "operation": "health", "outcome": "success"}
 
 
 async def test_rejected_invalid_input_is_counted_without_a_duration(harness: Harness) -> None:
