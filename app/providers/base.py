@@ -23,7 +23,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from ..config import Settings
 from ..resilience.breaker import AsyncCircuitBreaker, Permit
 from ..resilience.errors import ErrorType, GatewayError
-from ..resilience.ratelimit import RateLimiter
+from ..resilience.ratelimit import RateLimiter, rate_limited
+from ..resilience.shared_state import SharedState
 from .upstream import categorize
 
 T = TypeVar("T")
@@ -121,6 +122,12 @@ class Pipeline:
     """Monotonic time before which a provider that answered 429 with Retry-After is not called."""
     clock: Callable[[], float] = time.monotonic
     tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer("app.providers"))
+    shared: SharedState | None = None
+    """Rate limits, holds and breakers shared by replicas (from ``STATE_REDIS_URL`` unless given)."""
+
+    def __post_init__(self) -> None:
+        if self.shared is None and self.settings.state_redis_url:
+            self.shared = SharedState(self.settings.state_redis_url)
 
     def breaker(self, spec: CallSpec) -> AsyncCircuitBreaker:
         found = self.breakers.get(spec.key)
@@ -129,6 +136,7 @@ class Pipeline:
             found = AsyncCircuitBreaker(
                 spec.key, cfg.max_failures, cfg.circuit_reset_time,
                 listeners=[_BreakerEvents(spec, self.observers)],
+                storage=self.shared.breaker_storage(spec.key) if self.shared is not None else None,
             )
             self.breakers[spec.key] = found
         return found
@@ -154,10 +162,12 @@ class Pipeline:
                         result = await attempt(ctx)
                 except BaseException as exc:
                     error = self._failed(ctx, permit, exc, started, health_check)
+                    await self._settle()
                     if n + 1 < attempts and error.counts_as_breaker_failure:
                         continue
                     raise error from exc
                 self._succeeded(ctx, permit, started, health_check)
+                await self._settle()
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -186,6 +196,7 @@ class Pipeline:
                             first = await anext(chunks, b"")
                     except BaseException as exc:
                         error = self._failed(ctx, permit, exc, started, False)
+                        await self._settle()
                         if n + 1 < attempts and error.counts_as_breaker_failure:
                             continue
                         raise error from exc
@@ -211,27 +222,50 @@ class Pipeline:
             raise
 
     async def _admit(self, ctx: CallContext, health_check: bool) -> Permit | None:
-        """Rate limit then breaker; active health checks skip both (they must see a provider
-        recover while its breaker is open, and must not spend the clients' budget)."""
+        """The provider's Retry-After hold, then rate limit, then breaker; active health checks
+        skip them all (they must see a provider recover while its breaker is open, and must not
+        spend the clients' budget). With shared state the three are one Redis round trip; when
+        Redis is down, the replica's own limiter and breaker decide."""
         spec = ctx.spec
         if health_check:
             return None
         cfg = self.settings.get_service_config(spec.provider)
+        window = self.settings.rate_limit_window
+        breaker = self.breaker(spec)
         try:
-            blocked = self.upstream_blocked_until.get(spec.provider, 0.0) - self.clock()
-            if blocked > 0:
-                raise GatewayError(
-                    ErrorType.UPSTREAM_RATE_LIMITED,
-                    f"{spec.provider} asked us to wait before calling it again",
-                    retry_after=float(max(1, round(blocked))),
-                )
-            await self.limiter.hit(spec.provider, cfg.rate_limit, self.settings.rate_limit_window)
-            permit = self.breaker(spec).acquire()
+            self._check_hold(spec, self.upstream_blocked_until.get(spec.provider, 0.0) - self.clock())
+            admission = None if self.shared is None else await self.shared.admit(
+                spec.provider, spec.key, cfg.rate_limit, window, cfg.circuit_reset_time, cfg.timeout + 1.0)
+            if admission is None:
+                await self.limiter.hit(spec.provider, cfg.rate_limit, window)
+                permit = breaker.acquire()
+            else:
+                if admission.verdict == "held":
+                    self._check_hold(spec, admission.wait)
+                if admission.verdict == "limited":
+                    raise rate_limited(spec.provider, cfg.rate_limit, window, admission.wait)
+                permit = breaker.acquire_shared(admission.breaker)
         except GatewayError as error:
             self._rejected(ctx, error)
             raise
-        ctx.span.set_attribute("provider.circuit.state", self.breaker(spec).state)
+        ctx.span.set_attribute("provider.circuit.state", breaker.state)
         return permit
+
+    @staticmethod
+    def _check_hold(spec: CallSpec, remaining: float) -> None:
+        if remaining > 0:
+            raise GatewayError(
+                ErrorType.UPSTREAM_RATE_LIMITED,
+                f"{spec.provider} asked us to wait before calling it again",
+                retry_after=float(max(1, round(remaining))),
+            )
+
+    async def _settle(self) -> None:
+        """Write this call's breaker changes and holds to the shared store before its answer
+        leaves, so that other replicas see them on their next call (nothing to do on a
+        success that changed nothing)."""
+        if self.shared is not None:
+            await self.shared.flush()
 
     def _rejected(self, ctx: CallContext, error: GatewayError) -> None:
         error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
@@ -252,6 +286,8 @@ class Pipeline:
         error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
         if error.error_type is ErrorType.UPSTREAM_RATE_LIMITED and error.retry_after:
             self.upstream_blocked_until[ctx.spec.provider] = self.clock() + error.retry_after
+            if self.shared is not None:
+                self.shared.hold(ctx.spec.provider, error.retry_after)
         if permit is None:
             pass
         elif error.counts_as_breaker_failure:
@@ -331,9 +367,12 @@ class _Relay:
                 return await anext(self._chunks)
         except StopAsyncIteration:
             self._finish(None)
+            await self._pipeline._settle()
             raise
         except BaseException as exc:
             error = self._finish(exc)
+            if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
+                await self._pipeline._settle()
             raise (error or exc) from exc
 
     async def aclose(self) -> None:
@@ -341,6 +380,7 @@ class _Relay:
         aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
+        await self._pipeline._settle()
 
     def _finish(self, exc: BaseException | None) -> GatewayError | None:
         """Record the call once; returns the categorised error of a failed stream."""

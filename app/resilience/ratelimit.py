@@ -7,8 +7,8 @@ import time
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from .errors import ErrorType, GatewayError
 
@@ -38,12 +38,7 @@ class RateLimiter:
         if await self._strategy.hit(item, key):
             return
         stats = await self._strategy.get_window_stats(item, key)
-        retry_after = max(1.0, math.ceil(stats.reset_time - time.time()))
-        raise GatewayError(
-            ErrorType.RATE_LIMITED,
-            f"rate limit of {limit} calls per {window:g}s reached for {key}",
-            retry_after=retry_after,
-        )
+        raise rate_limited(key, limit, window, stats.reset_time - time.time())
 
     async def remaining(self, key: str, limit: int, window: float) -> int:
         """Calls still admitted in the current window (rate-limit headroom)."""
@@ -52,3 +47,12 @@ class RateLimiter:
 
     async def clear(self, key: str, limit: int, window: float) -> None:
         await self._strategy.clear(self.item(limit, window), key)
+
+
+def rate_limited(key: str, limit: int, window: float, wait: float) -> GatewayError:
+    """The ``rate_limited`` rejection, with ``Retry-After`` the seconds until a token is free."""
+    return GatewayError(
+        ErrorType.RATE_LIMITED,
+        f"rate limit of {limit} calls per {window:g}s reached for {key}",
+        retry_after=float(max(1, math.ceil(wait))),
+    )

@@ -1,0 +1,72 @@
+"""The admin-key guard of the operator routes: ``/health/configuration``, ``/_sim/faults``,
+``/metrics`` (with ``METRICS_REQUIRE_AUTH``) and ``/status``.
+
+With ``ADMIN_API_KEY`` set, these routes need ``Authorization: Bearer <admin key>`` (compared in
+constant time). Without it they are open in development and off (404, as if absent) in
+production, so that a production gateway never exposes them by omission.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Final
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.handlers.base import BaseRouteHandler
+
+from ..config import Secret, Settings, get_settings
+
+SIM_CONTROL_PATHS: Final = ("/_sim/faults", "/_sim/requests")
+"""The simulator's control routes; its provider routes are the gateway's own upstream."""
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or ``""``."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def key_matches(token: str, keys: tuple[Secret, ...]) -> bool:
+    """Whether ``token`` is one of ``keys``; every key is compared, each in constant time."""
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(token.encode(), key.get_secret_value().encode())
+    return matched and token != ""
+
+
+def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    """The app's settings (the standalone simulator has none of its own: the environment's)."""
+    manager = connection.app.state.get("service_manager")
+    if manager is None:
+        return get_settings()
+    settings: Settings = manager.settings
+    return settings
+
+
+def check_admin(settings: Settings, authorization: str) -> None:
+    """Raise 401 without the admin key when one is set, 404 in production when none is."""
+    if settings.admin_api_key is None:
+        if settings.is_production:
+            raise NotFoundException()
+        return
+    if not key_matches(bearer_token(authorization), (settings.admin_api_key,)):
+        raise NotAuthorizedException("this route needs the admin key: Authorization: Bearer <ADMIN_API_KEY>",
+                                     headers={"WWW-Authenticate": 'Bearer realm="admin"'})
+
+
+def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard: the admin key (see the module docstring)."""
+    check_admin(settings_of(connection), connection.headers.get("authorization", ""))
+
+
+def require_metrics_auth(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Litestar guard for ``/metrics``: the admin key when ``METRICS_REQUIRE_AUTH`` is set."""
+    if settings_of(connection).metrics_require_auth:
+        require_admin(connection, handler)
+
+
+def require_admin_on_sim_control(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Litestar guard for the mounted simulator: the admin key on its control routes only."""
+    if connection.scope["path"].startswith(SIM_CONTROL_PATHS):
+        require_admin(connection, handler)
