@@ -48,7 +48,7 @@ class WebhookSink(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: WebhookSink
 
-    def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         try:
             payload = json.loads(self.rfile.read(length))
@@ -58,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.record(self.path, payload)
         self._answer(200, b"ok\n", "text/plain")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/healthz":
             self._answer(200, b"ok\n", "text/plain")
         elif self.path == "/notifications":
@@ -73,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: each notification is printed once by :meth:`WebhookSink.record`."""
 
 

@@ -65,8 +65,7 @@ def grafana_rules(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBO
     interval = format_duration(max(1, ticks) * GRAFANA_SCHEDULER_SECONDS)
     groups: list[dict[str, Any]] = []
     for severity in ("critical", "warning"):
-        rules = [_grafana_rule(r, settings) for r in alert_rules(settings, runbook_base_url)
-                 if r.severity == severity]
+        rules = [_grafana_rule(r) for r in alert_rules(settings, runbook_base_url) if r.severity == severity]
         groups.append({"orgId": 1, "name": GROUP, "folder": f"AI gateway alerts ({severity})",
                        "interval": interval, "rules": rules})
     return {"apiVersion": 1, "groups": groups}
@@ -76,16 +75,7 @@ def _annotations(rule: AlertRule) -> dict[str, str]:
     return {"summary": rule.summary, "description": rule.description, "runbook_url": rule.runbook_url}
 
 
-def _inlined(rule: AlertRule, settings: AlertSettings) -> str:
-    """The alert expression over raw metrics only: Grafana's rules must not depend on the
-    recording rules being loaded (``promql(recorded=False)`` still names one inside the ratio)."""
-    expr = rule.promql(recorded=False)
-    for recording in reversed(recording_rules(settings)):
-        expr = re.sub(rf"{re.escape(recording.record)}(?![\w:])", f"({recording.expr})", expr)
-    return expr
-
-
-def _grafana_rule(rule: AlertRule, settings: AlertSettings) -> dict[str, Any]:
+def _grafana_rule(rule: AlertRule) -> dict[str, Any]:
     comparison = "lt" if rule.kind == "success_rate" else "gt"
     expression = {"type": "__expr__", "uid": "__expr__"}
     annotations = _annotations(rule)
@@ -103,7 +93,7 @@ def _grafana_rule(rule: AlertRule, settings: AlertSettings) -> dict[str, Any]:
                 "model": {
                     "refId": "A",
                     "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
-                    "expr": _inlined(rule, settings),
+                    "expr": rule.promql(recorded=False),
                     "instant": True,
                     "range": False,
                     "intervalMs": 1000,
