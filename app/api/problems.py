@@ -54,8 +54,8 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
 
 
 def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    error_type = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                  413: "invalid_input", 415: "invalid_input"}.get(exc.status_code, "http_error")
+    error_type = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                  405: "method_not_allowed", 413: "invalid_input", 415: "invalid_input"}.get(exc.status_code, "http_error")
     return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), error_type,
                    headers=dict(exc.headers or {}))
 

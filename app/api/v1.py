@@ -13,7 +13,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body
+from litestar.params import Body, JSONBody
 from litestar.response import Stream
 
 from ..providers.rag import Document
@@ -121,7 +121,7 @@ def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
 
 
 @post("/translate", status_code=200, summary="Translate text (Sarvam; falls back to OpenAI chat)")
-async def translate(request: Request[Any, Any, Any], data: TranslateRequest) -> Response[TranslateResponse]:
+async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateRequest]) -> Response[TranslateResponse]:
     served = await manager(request).translate(data.input, data.source_language_code, data.target_language_code)
     body = TranslateResponse(served.value["translated_text"], served.value["source_language_code"],
                              served.provider, request_id(request))
@@ -130,7 +130,7 @@ async def translate(request: Request[Any, Any, Any], data: TranslateRequest) -> 
 
 @post("/tts", status_code=200, summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
       response_description="WAV audio, streamed as it is produced")
-async def tts(request: Request[Any, Any, Any], data: TTSRequest) -> Stream:
+async def tts(request: Request[Any, Any, Any], data: JSONBody[TTSRequest]) -> Stream:
     served = await manager(request).tts(data.text, data.language_code, data.speaker, data.provider)
     audio: AsyncIterator[bytes] = served.value
     return Stream(audio, media_type="audio/wav", headers=served_headers(served))
@@ -178,7 +178,7 @@ async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/rag/documents", status_code=200, summary="Add documents to the retrieval store")
-async def rag_documents(request: Request[Any, Any, Any], data: IngestRequest) -> Response[IngestResponse]:
+async def rag_documents(request: Request[Any, Any, Any], data: JSONBody[IngestRequest]) -> Response[IngestResponse]:
     documents = [Document(d.id, d.text, d.metadata) for d in data.documents]
     count = await manager(request).get_service("rag", "ingest").ingest(documents)
     return Response(IngestResponse(count), headers={"X-Provider": "rag"})
@@ -186,7 +186,7 @@ async def rag_documents(request: Request[Any, Any, Any], data: IngestRequest) ->
 
 @post("/rag/query", status_code=200, summary="Answer from the retrieved documents (passages only, flagged degraded, "
                             "when chat is unavailable)")
-async def rag_query(request: Request[Any, Any, Any], data: QueryRequest) -> Response[QueryResponse]:
+async def rag_query(request: Request[Any, Any, Any], data: JSONBody[QueryRequest]) -> Response[QueryResponse]:
     result = await manager(request).get_service("rag", "query").query(data.query, data.top_k)
     body = QueryResponse(result["answer"], [Source(**s) for s in result["sources"]], result["degraded"],
                          result.get("degraded_reason"))

@@ -89,9 +89,13 @@ def categorize(exc: BaseException, provider: str) -> GatewayError:
     if isinstance(exc, openai.APIStatusError):
         return status_error(provider, exc.status_code, exc.response.content if _has_body(exc.response) else b"",
                             exc.response.headers.get("retry-after"))
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(cause, TimeoutError):
+        # The vendored aiohttp transport maps a refused connection to ConnectTimeout.
+        return GatewayError(ErrorType.CONNECTION, f"could not reach {provider}")
     if isinstance(exc, TimeoutError | httpx2.TimeoutException | openai.APITimeoutError):
         return GatewayError(ErrorType.TIMEOUT, f"{provider} did not answer in time")
-    if isinstance(exc, httpx2.ReadError) and isinstance(exc.__cause__, aiohttp.ClientPayloadError):
+    if isinstance(exc, httpx2.ReadError) and isinstance(cause, aiohttp.ClientPayloadError):
         return GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} ended its answer early")
     if isinstance(exc, httpx2.RemoteProtocolError):
         return GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} broke the HTTP protocol")

@@ -76,7 +76,7 @@ def test_half_open_admits_exactly_one_of_fifty_concurrent_callers() -> None:
 
 
 def test_rate_limit_admits_exactly_the_limit_per_window_then_429() -> None:
-    with running_gateway({"SARVAM_RATE_LIMIT": "5", "RATE_LIMIT_WINDOW": "2s"}) as gw:
+    with running_gateway({"SARVAM_RATE_LIMIT": "5", "RATE_LIMIT_WINDOW": "2s", "FALLBACKS_ENABLED": "false"}) as gw:
         statuses = [gw.translate().status_code for _ in range(5)]
         assert statuses == [200] * 5
         limited = gw.translate()
@@ -139,5 +139,8 @@ def test_retries_pass_the_breaker_and_the_limiter_each_time() -> None:
     with running_gateway({"SARVAM_MAX_RETRIES": "2", "SARVAM_MAX_FAILURES": "10",
                           "FALLBACKS_ENABLED": "false"}) as gw:
         gw.fault("sarvam", operation="translate", error_rate=0.5, status_code=500)
-        assert gw.translate().status_code == 200  # first attempt fails, the retry succeeds
+        assert gw.translate().status_code == 200  # request 1 of the fault's count succeeds
+        gw.clear_upstream_requests()
+        assert gw.translate().status_code == 200  # request 2 fails, its retry (3) succeeds
         assert len(gw.upstream_requests("sarvam")) == 2
+        assert gw.manager.pipeline.breakers["sarvam.translate"].fail_counter == 0

@@ -58,7 +58,7 @@ def test_malformed_json_and_wrong_shapes(gw: Gateway) -> None:
 
 
 def test_oversized_audio_is_413(gw: Gateway) -> None:
-    assert_problem(stt(gw, wav(1.5, rate=48000), "audio/wav"), 413, "invalid_input")
+    assert_problem(stt(gw, wav(3.0, rate=48000), "audio/wav"), 413, "invalid_input")
 
 
 def test_over_long_audio_wav_and_mp3(gw: Gateway, tmp_path: Path) -> None:
