@@ -6,8 +6,9 @@ the provider in its time slot, plus rejections by reason and breaker openings. R
 one bucket (a few additions), so memory is bounded by the number of provider operations, not by
 traffic. Active health checks go to their own small store and never into request counts.
 
-An interval ``(start, end]`` covers the buckets whose slot index lies in
-``(start // bucket, end // bucket]``: at bucket granularity, the latest ``end - start`` seconds.
+Slot ``s`` holds the events of ``(s * bucket, (s + 1) * bucket]``, and an interval ``(start, end]``
+covers every slot that overlaps it: exactly the interval when both ends are multiples of the
+bucket, otherwise up to one bucket more at each end.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class _Series:
     __slots__ = ("ring", "state", "transitions", "last_error")
 
     def __init__(self, size: int) -> None:
-        self.ring: list[_Bucket] = [_Bucket(-1) for _ in range(size)]
+        self.ring: list[_Bucket | None] = [None] * size
         self.state = "closed"
         self.transitions: deque[tuple[float, str]] = deque(maxlen=_TRANSITIONS_KEPT)
         self.last_error: LastError | None = None
@@ -188,9 +189,9 @@ class Recorder:
 
     def _bucket(self, key: Key, now: float) -> _Bucket:
         series = self._series.get(key) or self._add(key)
-        slot = int(now // self.bucket)
+        slot = math.ceil(now / self.bucket) - 1
         b = series.ring[slot % self._size]
-        if b.slot != slot:
+        if b is None or b.slot != slot:
             b = series.ring[slot % self._size] = _Bucket(slot)
         return b
 
@@ -227,9 +228,9 @@ class Recorder:
 
     def aggregate(self, keys: Iterable[Key], start: float, end: float) -> Aggregate:
         """Everything recorded for ``keys`` in ``(start, end]``, at bucket granularity."""
-        first = int(start // self.bucket) + 1
-        last = int(end // self.bucket)
-        first = max(first, last - self._size + 2)
+        first = math.floor(start / self.bucket)
+        last = math.ceil(end / self.bucket) - 1
+        first = max(first, last - self._size + 1)
         requests = successes = openings = 0
         latency_sum = 0.0
         latency_min, latency_max = math.inf, -math.inf
@@ -242,7 +243,7 @@ class Recorder:
                 continue
             for slot in range(first, last + 1):
                 b = series.ring[slot % self._size]
-                if b.slot != slot:
+                if b is None or b.slot != slot:
                     continue
                 requests += b.requests
                 successes += b.successes

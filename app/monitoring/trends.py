@@ -1,7 +1,8 @@
 """Per-service time series over a window, and whether each signal is improving or degrading.
 
-Points: ``window // step`` consecutive intervals ``(t - step, t]``, the last ending now; each point
-is stamped with its end ``t`` and carries the requests that reached the provider, their success
+Points: ``window // step`` consecutive intervals ``(t - step, t]``, the last ending at the end of
+the recorder's current bucket (so that points cover whole buckets); each point is stamped with its
+end ``t`` and carries the requests that reached the provider, their success
 rate, latency average and p50/p95 (histogram interpolation, as in Prometheus), in milliseconds;
 rates and latencies are null for an interval without requests.
 
@@ -21,6 +22,7 @@ the reverse for a fall); anything else is ``stable``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,8 +84,8 @@ def parse_window_step(window: str | float, step: str | float, bucket: float, hor
             raise TrendError(f"{name}: must be positive")
         seconds.append(parsed)
     window_s, step_s = seconds
-    if step_s < bucket:
-        raise TrendError(f"step: must be at least the recorder's bucket, {format_duration(bucket)}")
+    if step_s < bucket or not math.isclose(step_s / bucket, round(step_s / bucket)):
+        raise TrendError(f"step: must be a multiple of the recorder's bucket, {format_duration(bucket)}")
     if window_s > horizon:
         raise TrendError(f"window: must be at most the recorder's horizon, {format_duration(horizon)}")
     if window_s < step_s:
@@ -98,9 +100,10 @@ def compute_trends(
 ) -> Trends:
     """The trend of ``keys`` (one operation, or every operation of a provider) up to ``now``."""
     count = int(window // step)
+    last = math.ceil(now / recorder.bucket) * recorder.bucket
     points = []
     for i in range(count):
-        end = now - (count - 1 - i) * step
+        end = last - (count - 1 - i) * step
         agg = recorder.aggregate(keys, end - step, end)
         p50, p95, avg = agg.quantile(0.5), agg.quantile(0.95), agg.latency_avg
         points.append(TrendPoint(

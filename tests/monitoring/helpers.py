@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from app.config import Settings, load_settings
 from app.monitoring import Monitoring
 
-T0 = 1_700_000_000.0
-"""A round start time: a multiple of every bucket and step the tests use."""
+T0 = 1_699_999_200.0
+"""A round start time: a multiple of an hour, so of every bucket and step the tests use."""
 
 
 class Clock:
