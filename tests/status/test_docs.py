@@ -26,7 +26,7 @@ def app() -> Litestar:
 
 def referenced_urls(page: str) -> list[str]:
     tree = html5lib.parse(page, namespaceHTMLElements=False)
-    return [el.get(attr) for el in tree.iter() for attr in ("src", "href") if el.get(attr)]
+    return [str(el.get(attr)) for el in tree.iter() for attr in ("src", "href") if el.get(attr)]
 
 
 def test_docs_page_references_only_files_the_gateway_serves() -> None:
