@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 
 from . import __version__
@@ -13,6 +14,11 @@ from .api import health, metrics, status, v1
 from .api.problems import EXCEPTION_HANDLERS
 from .config import Settings, get_settings
 from .providers.service_manager import ServiceManager, set_current
+from .resilience.auth import require_admin_on_sim_control
+
+JSON_BODY_LIMIT = 4 * 1024 * 1024
+"""Bytes a JSON request body may have (texts, chat messages, documents); uploads have their own."""
+MULTIPART_OVERHEAD = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -23,27 +29,41 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        shared = manager.pipeline.shared
+        if shared is not None:
+            await shared.start()
         await manager.start()
         try:
             yield
         finally:
             await manager.stop()
+            if shared is not None:
+                await shared.aclose()
 
     route_handlers: list[object] = [v1.router, health.router, metrics.router, status.router]
     if any(svc.is_simulated for svc in settings.services.values()):
         from .simulator import create_simulator_router
 
-        route_handlers.append(create_simulator_router())
-    # Uploads may be as large as the largest configured audio; JSON bodies are far smaller.
-    max_body = max(svc.max_audio_size_bytes for svc in settings.services.values()) + 1024 * 1024
+        # Its provider routes are the gateway's own upstream; its control routes are the operator's.
+        route_handlers.append(Router("/", route_handlers=[create_simulator_router()],
+                                     guards=[require_admin_on_sim_control]))
     app = Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="AI provider gateway", version=__version__),
         plugins=manager.telemetry.litestar_plugins(),
-        request_max_body_size=max_body,
+        request_max_body_size=JSON_BODY_LIMIT,
         debug=False,
     )
     app.state.service_manager = manager
+    _allow_uploads(app, settings)
     return app
+
+
+def _allow_uploads(app: Litestar, settings: Settings) -> None:
+    """Let ``/v1/stt`` take the largest configured audio (the handler is this app's own copy)."""
+    largest = max(settings.get_service_config(p).max_audio_size_bytes for p in ("sarvam", "deepgram"))
+    handler = app.route_handler_method_map["/v1/stt"]["POST"]
+    assert isinstance(handler, HTTPRouteHandler)
+    handler.request_max_body_size = largest + MULTIPART_OVERHEAD

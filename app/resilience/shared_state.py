@@ -9,7 +9,7 @@ back in one ``MULTI``/``EXEC`` when the call ends and before its answer leaves, 
 replicas see it on their next call; a call that changed nothing writes nothing.
 
 When Redis does not answer, the pipeline serves from the replica's memory limiter and breakers,
-:meth:`SharedState.health` says ``degraded``, and a task pings Redis every 1-2 s until it answers;
+:meth:`SharedState.health` says ``down`` (``/health/`` shows the state component degraded), and a task pings Redis every 1-2 s until it answers;
 then shared state resumes by itself. Changes made meanwhile stay local.
 """
 
@@ -37,7 +37,7 @@ from .ratelimit import RateLimiter
 
 log = logging.getLogger("app.resilience.shared_state")
 
-Status = Literal["ok", "degraded"]
+Status = Literal["up", "down"]
 Verdict = Literal["admitted", "held", "limited"]
 
 # KEYS: 1 rate-limit list (limits' moving-window layout), 2 provider hold, 3 breaker hash.
@@ -109,7 +109,7 @@ class StateHealth:
         }
 
 
-MEMORY_HEALTH = StateHealth("memory", "ok", time.time(), "rate limits and breakers are per replica")
+MEMORY_HEALTH = StateHealth("memory", "up", time.time(), "rate limits and breakers are per replica")
 
 
 def limits_uri(url: str) -> str:
@@ -137,7 +137,7 @@ class SharedState:
         self._mirrors: dict[str, MirroredStorage] = {}
         self._holds: dict[str, float] = {}
         self._flush_lock = asyncio.Lock()
-        self._health = StateHealth("redis", "ok", time.time())
+        self._health = StateHealth("redis", "up", time.time())
         self._recovery: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[StateHealth], None]] = []
         """Called with the new health whenever the backend goes down or comes back."""
@@ -153,7 +153,7 @@ class SharedState:
     ) -> Admission | None:
         """Hold check, rate-limit hit and breaker read in one round trip; ``None`` when Redis is
         down (the caller then uses its local limiter and breaker)."""
-        if self._health.status != "ok":
+        if self._health.status != "up":
             return None
         mirror = self.breaker_storage(breaker)
         generation = mirror.changed
@@ -188,7 +188,7 @@ class SharedState:
                      if (changes := mirror.take_changes()) is not None]
             holds, self._holds = self._holds, {}
             try:
-                if self._health.status == "ok" and (batch or holds):
+                if self._health.status == "up" and (batch or holds):
                     await self._write(batch, holds)
             except (RedisError, OSError) as error:
                 self._went_down(error)
@@ -241,9 +241,9 @@ class SharedState:
         return f"{self.prefix}:breaker:{key}"
 
     def _went_down(self, error: BaseException) -> None:
-        if self._health.status == "ok":
+        if self._health.status == "up":
             # The error's class only: its text may name the server, never worth leaking.
-            self._set_health("degraded", f"Redis unreachable ({type(error).__name__}); "
+            self._set_health("down", f"Redis unreachable ({type(error).__name__}); "
                                          "serving with this replica's local rate limits and breakers")
             log.warning("shared state: Redis unreachable (%s); using local state until it answers",
                         type(error).__name__)
@@ -259,7 +259,7 @@ class SharedState:
                 await self.redis.ping()
             except (RedisError, OSError):
                 continue
-            self._set_health("ok", None)
+            self._set_health("up", None)
             log.warning("shared state: Redis answers again; rate limits and breakers are shared again")
             return
 
