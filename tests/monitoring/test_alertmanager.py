@@ -1,0 +1,151 @@
+"""In-app alerts reach a real Alertmanager, firing and then resolved, through its webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from app.monitoring import Monitoring
+
+from ..support import free_port
+from .helpers import Clock, record, settings
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+
+
+class Webhook:
+    """A webhook receiver: collects Alertmanager's notifications."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.notifications.append(await request.json())
+        self.arrived.set()
+        return web.Response(text="ok")
+
+    async def next(self, status: str, timeout: float = 15) -> dict[str, Any]:
+        """The first notification with ``status`` (``firing`` or ``resolved``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for notification in self.notifications:
+                if notification["status"] == status:
+                    return notification
+            self.arrived.clear()
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {status} notification; got {self.notifications}"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[tuple[Webhook, int]]:
+    hook = Webhook()
+    app = web.Application()
+    app.router.add_post("/hook", hook.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield hook, port
+    await runner.cleanup()
+
+
+@contextlib.contextmanager
+def alertmanager(tmp_path: Path, webhook_port: int, port: int | None = None) -> Iterator[str]:
+    """A real Alertmanager routing everything to the webhook at once, re-notifying rarely."""
+    assert shutil.which(ALERTMANAGER), f"{ALERTMANAGER} is required (Debian package prometheus-alertmanager)"
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(json.dumps({
+        "route": {"receiver": "test", "group_by": ["alertname", "provider", "operation", "severity"],
+                  "group_wait": "100ms", "group_interval": "500ms", "repeat_interval": "1h"},
+        "receivers": [{"name": "test", "webhook_configs": [
+            {"url": f"http://127.0.0.1:{webhook_port}/hook", "send_resolved": True}]}],
+    }))
+    port = port or free_port()
+    process = subprocess.Popen(
+        [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "exited"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "alertmanager did not become ready"
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def immediate(url: str) -> tuple[Monitoring, Clock]:
+    base = settings({"ALERTMANAGER_URL": url})
+    clock = Clock(time.time())  # Alertmanager judges startsAt and endsAt by its own clock
+    return Monitoring(dataclasses.replace(base, alerts=dataclasses.replace(base.alerts, for_=0.0)), clock), clock
+
+
+async def test_firing_then_resolved_alerts_reach_alertmanager(
+    tmp_path: Path, webhook: tuple[Webhook, int]
+) -> None:
+    hook, hook_port = webhook
+    with alertmanager(tmp_path, hook_port) as url:
+        m, clock = immediate(url)
+        record(m, "sarvam.translate", ok=0, failed=10)
+        assert {(a.severity, a.state) for a in m.evaluate()} == {("warning", "firing"), ("critical", "firing")}
+        firing = await hook.next("firing")
+        [alert] = firing["alerts"]
+        assert alert["labels"]["alertname"] == "ProviderSuccessRateLow"
+        assert {k: alert["labels"][k] for k in ("provider", "operation")} == {"provider": "sarvam",
+                                                                            "operation": "translate"}
+        assert alert["annotations"]["description"].startswith("sarvam.translate: 0% of attempted calls")
+        assert alert["annotations"]["runbook_url"] == "alerts/RUNBOOK.md#providersuccessratelow"
+        assert alert["annotations"]["summary"] in ("Provider success rate below 95%", "Provider success rate below 80%")
+        severities = {n["alerts"][0]["labels"]["severity"] for n in hook.notifications}
+        record(m, "sarvam.translate", ok=1000)
+        clock.now = time.time()
+        assert m.evaluate() == []
+        resolved = await hook.next("resolved")
+        assert resolved["alerts"][0]["status"] == "resolved"
+        assert resolved["alerts"][0]["labels"]["severity"] in severities
+        await m.stop()
+
+
+async def test_failed_deliveries_are_retried_at_the_next_evaluation(
+    tmp_path: Path, webhook: tuple[Webhook, int]
+) -> None:
+    hook, hook_port = webhook
+    port = free_port()
+    m, clock = immediate(f"http://127.0.0.1:{port}")
+    record(m, "deepgram.stt", ok=0, failed=10)
+    m.evaluator.evaluate(clock.now)
+    assert await m.deliver() == 0  # refused: Alertmanager is not up yet
+    with alertmanager(tmp_path, hook_port, port):
+        clock.now = time.time()
+        m.evaluator.evaluate(clock.now)
+        assert await m.deliver() == 2
+        firing = await hook.next("firing")
+        assert firing["alerts"][0]["labels"]["provider"] == "deepgram"
+        clock.advance(1)
+        assert await m.deliver() == 0  # delivered: not again before the resend delay
+        clock.advance(60)
+        assert await m.deliver() == 2  # re-sent, as Prometheus does, so Alertmanager keeps them
+        await m.stop()
