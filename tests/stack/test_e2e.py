@@ -1,0 +1,112 @@
+"""End to end: faults in the simulator fire the same alerts in Prometheus (the rendered rules
+over the gateway's /metrics), in the gateway itself (/health/alerts) and, through a real
+Alertmanager with the committed routing and inhibition, in the webhook receiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import yaml
+
+from .conftest import Stack, eventually
+
+Alert = tuple[str, str, str, str]
+"""(alertname, severity, provider, operation)."""
+
+FIRING: set[Alert] = {
+    ("ProviderSuccessRateLow", "warning", "sarvam", "translate"),
+    ("ProviderSuccessRateLow", "critical", "sarvam", "translate"),
+    ("ProviderCircuitOpen", "critical", "sarvam", "translate"),
+    ("ProviderRateLimited", "warning", "sarvam", "translate"),
+}
+# Routed by severity; the critical ProviderSuccessRateLow inhibits its warning.
+NOTIFIED: set[tuple[str, Alert]] = {
+    ("/critical", ("ProviderSuccessRateLow", "critical", "sarvam", "translate")),
+    ("/critical", ("ProviderCircuitOpen", "critical", "sarvam", "translate")),
+    ("/warning", ("ProviderRateLimited", "warning", "sarvam", "translate")),
+}
+
+
+def _alert(labels: dict[str, str]) -> Alert:
+    return labels["alertname"], labels["severity"], labels["provider"], labels["operation"]
+
+
+def prometheus_alerts(stack: Stack, state: str = "firing") -> set[Alert]:
+    return {_alert(r["metric"]) for r in stack.query(f'ALERTS{{alertstate="{state}"}}')}
+
+
+def gateway_alerts(stack: Stack) -> set[Alert]:
+    response = stack.gateway.client.get("/health/alerts")
+    assert response.status_code == 200, response.text
+    return {(a["name"], a["severity"], a["provider"], a["operation"])
+            for a in response.json()["alerts"] if a["state"] == "firing"}
+
+
+def notified(stack: Stack, status: str = "firing") -> set[tuple[str, Alert]]:
+    return {(n["path"], _alert(a["labels"])) for n in stack.sink.received()
+            for a in n["payload"]["alerts"] if a["status"] == status}
+
+
+def alertmanager_alerts(stack: Stack) -> dict[Alert, dict[str, Any]]:
+    response = httpx.get(f"{stack.alertmanager}/api/v2/alerts", timeout=5)
+    response.raise_for_status()
+    return {_alert(a["labels"]): a["status"] for a in response.json()}
+
+
+def test_prometheus_gateway_and_receiver_agree(stack: Stack) -> None:
+    eventually(lambda: prometheus_alerts(stack), FIRING, 30, "alerts firing in Prometheus")
+    eventually(lambda: gateway_alerts(stack), FIRING, 30, "alerts firing in /health/alerts")
+    assert prometheus_alerts(stack) == gateway_alerts(stack) == FIRING
+    eventually(lambda: notified(stack), NOTIFIED, 30, "notifications received by the webhook")
+
+    statuses = alertmanager_alerts(stack)
+    assert set(statuses) == FIRING
+    inhibited = statuses[("ProviderSuccessRateLow", "warning", "sarvam", "translate")]
+    assert inhibited["state"] == "suppressed" and inhibited["inhibitedBy"], inhibited
+    assert all(s["state"] == "active" for a, s in statuses.items() if s is not inhibited)
+
+
+def test_gateway_alert_details(stack: Stack) -> None:
+    alerts = {(a["name"], a["severity"]): a for a in stack.gateway.client.get("/health/alerts").json()["alerts"]}
+    critical = alerts["ProviderSuccessRateLow", "critical"]
+    assert critical["value"] == 0.0 and critical["threshold"] == 0.8
+    assert critical["labels"] == {"alertname": "ProviderSuccessRateLow", "provider": "sarvam",
+                                  "operation": "translate", "severity": "critical"}
+    assert critical["annotations"]["runbook_url"] == "alerts/RUNBOOK.md#providersuccessratelow"
+    warning = stack.gateway.client.get("/health/alerts", params={"severity": "warning"}).json()["alerts"]
+    assert {a["severity"] for a in warning} == {"warning"}
+
+
+def test_grafana_rule_queries_find_the_same_conditions(stack: Stack) -> None:
+    """The Grafana-managed rules' queries (the same short-window variant), run on the same
+    Prometheus, hold for exactly the alerts Prometheus has active."""
+    grafana = yaml.safe_load((stack.rules_dir / "grafana" / "alert-rules.yaml").read_text())
+    holding: set[Alert] = set()
+    for group in grafana["groups"]:
+        for rule in group["rules"]:
+            query = next(d for d in rule["data"] if d["refId"] == "A")["model"]["expr"]
+            evaluator = next(d for d in rule["data"] if d["refId"] == rule["condition"])["model"]
+            (condition,) = evaluator["conditions"]
+            kind, (threshold,) = condition["evaluator"]["type"], condition["evaluator"]["params"]
+            for sample in stack.query(query):
+                value = float(sample["value"][1])
+                if (value < threshold) if kind == "lt" else (value > threshold):
+                    labels = sample["metric"]
+                    holding.add((rule["title"], rule["labels"]["severity"], labels["provider"], labels["operation"]))
+    active = prometheus_alerts(stack) | prometheus_alerts(stack, "pending")
+    assert holding == active == FIRING
+
+
+def test_alerts_resolve_everywhere(stack: Stack) -> None:
+    """When the failures leave the window, ProviderSuccessRateLow resolves in both engines and
+    the receiver hears it (send_resolved); the breaker is still open, so that alert stays."""
+    def success_alerts(alerts: set[Alert]) -> set[Alert]:
+        return {a for a in alerts if a[0] == "ProviderSuccessRateLow"}
+
+    eventually(lambda: success_alerts(prometheus_alerts(stack)), set(), 60, "ProviderSuccessRateLow to resolve")
+    eventually(lambda: success_alerts(gateway_alerts(stack)), set(), 15, "the gateway to resolve it too")
+    resolved = ("/critical", ("ProviderSuccessRateLow", "critical", "sarvam", "translate"))
+    eventually(lambda: resolved in notified(stack, "resolved"), True, 15, "the resolved notification")
+    circuit = ("ProviderCircuitOpen", "critical", "sarvam", "translate")
+    assert circuit in prometheus_alerts(stack) and circuit in gateway_alerts(stack)
