@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("provider %s: %s (%s)", name, svc.mode, where)
     log.info("health: %s/health/  metrics: %s/metrics  API docs: %s/schema  status: %s/status",
              base, base, base, base)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False,
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False, log_config=None,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=int(settings.shutdown_grace))
     return 0
 
@@ -41,7 +41,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from .simulator import create_simulator_app
 
     log.info("simulator on http://%s:%d/_sim (faults: PUT /_sim/faults)", args.host, args.port)
-    uvicorn.run(create_simulator_app(), host=args.host, port=args.port, log_level="warning",
+    uvicorn.run(create_simulator_app(), host=args.host, port=args.port, log_level="warning", log_config=None,
                 loop="uvloop", http="httptools")
     return 0
 

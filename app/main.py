@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="AI provider gateway", version=__version__),
         plugins=manager.telemetry.litestar_plugins(),
         request_max_body_size=JSON_BODY_LIMIT,
+        logging_config=None,  # keep the JSON/text handlers of app.logging_setup
         debug=False,
     )
     app.state.service_manager = manager

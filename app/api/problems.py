@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -12,6 +13,7 @@ from opentelemetry import trace
 
 from ..resilience.errors import TITLES, ErrorType, GatewayError
 
+log = logging.getLogger("app.api")
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://gateway.local/problems/"
 
@@ -60,8 +62,9 @@ def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dic
                    headers=dict(exc.headers or {}))
 
 
-def _unexpected_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    # Never echo the exception text: it may carry request data.
+def _unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Logged with its stack (and trace id) here; never echoed: it may carry request data.
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error",
                    "the gateway failed unexpectedly; the trace id finds the details", "internal")
 

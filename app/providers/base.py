@@ -270,9 +270,11 @@ class Pipeline:
     def _rejected(self, ctx: CallContext, error: GatewayError) -> None:
         error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
         ctx.span.add_event(f"rejected.{error.error_type.value}", {"reason": error.error_type.value})
-        if error.is_rejection:
+        # Holding calls during a provider's Retry-After is rate limiting by the gateway too.
+        reason = ErrorType.RATE_LIMITED if error.error_type is ErrorType.UPSTREAM_RATE_LIMITED else error.error_type
+        if error.is_rejection or reason is ErrorType.RATE_LIMITED:
             for observer in self.observers:
-                observer.on_rejection(ctx.spec, error.error_type)
+                observer.on_rejection(ctx.spec, reason)
 
     def _failed(
         self, ctx: CallContext, permit: Permit | None, exc: BaseException, started: float, health_check: bool
