@@ -13,11 +13,11 @@ import inspect
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, Router, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from ..config import format_duration, parse_duration
 from ..monitoring import Alert, Trends
@@ -242,7 +242,7 @@ async def _state_component(manager: ServiceManager) -> ComponentHealth:
             result = await result
         up = result.get("status") in ("up", "healthy")
         detail = str(result.get("detail") or f"{backend} state store is down")
-    except Exception as exc:  # a failing probe is a degraded state store, not a failed request
+    except Exception as exc:  # noqa: BLE001 - a failing probe is a degraded state store, not a failed request
         up, detail = False, f"{backend} state store check failed: {type(exc).__name__}"
     return ComponentHealth("healthy" if up else "degraded", [] if up else [detail], backend=backend)
 
@@ -256,7 +256,7 @@ async def _provider_detail(manager: ServiceManager, health: HealthStatus, provid
     window = manager.settings.rate_limit_window
     try:
         remaining: int | None = await manager.pipeline.limiter.remaining(provider, cfg.rate_limit, window)
-    except Exception:  # a shared limiter storage that is down: headroom unknown
+    except Exception:  # noqa: BLE001 - a shared limiter storage that is down: headroom unknown
         remaining = None
     found = health.providers[provider]
     return ProviderDetail(
@@ -332,7 +332,7 @@ async def services(request: Request[Any, Any, Any]) -> ServicesHealth:
 
 
 @get("/services/{provider:str}", summary="One provider's health; 404 for an unknown provider")
-async def service(request: Request[Any, Any, Any], provider: str) -> ProviderDetail:
+async def service(request: Request[Any, Any, Any], provider: FromPath[str]) -> ProviderDetail:
     manager = _manager(request)
     health = _health(manager)
     if provider not in health.providers:
@@ -344,7 +344,7 @@ async def service(request: Request[Any, Any, Any], provider: str) -> ProviderDet
      sync_to_thread=False)
 def metrics(
     request: Request[Any, Any, Any],
-    window: str | None = Parameter(default=None, description="Prometheus duration; default: the alert window"),
+    window: Annotated[str | None, QueryParameter(description="Prometheus duration; default: the alert window")] = None,
 ) -> MetricsReport:
     manager = _manager(request)
     monitoring = manager.monitoring
@@ -374,9 +374,9 @@ def metrics(
 @get("/alerts", summary="Pending and firing alerts, and recently resolved ones", sync_to_thread=False)
 def alerts(
     request: Request[Any, Any, Any],
-    severity: Literal["warning", "critical"] | None = Parameter(default=None, required=False),
-    alert_type: Literal["warning", "critical"] | None = Parameter(
-        default=None, required=False, description="The seed's name for severity"),
+    severity: Annotated[Literal["warning", "critical"] | None, QueryParameter()] = None,
+    alert_type: Annotated[Literal["warning", "critical"] | None,
+                          QueryParameter(description="The seed's name for severity")] = None,
 ) -> AlertsReport:
     monitoring = _manager(request).monitoring
     wanted = severity or alert_type
@@ -389,9 +389,9 @@ def alerts(
      sync_to_thread=False)
 def trends(
     request: Request[Any, Any, Any],
-    service: str,
-    window: str | None = Parameter(default=None, description="Prometheus duration; default 1h (or the horizon)"),
-    step: str = Parameter(default="5m", description="Prometheus duration, at least the recorder's bucket"),
+    service: FromPath[str],
+    window: Annotated[str | None, QueryParameter(description="Prometheus duration; default 1h (or the horizon)")] = None,
+    step: Annotated[str, QueryParameter(description="Prometheus duration, a multiple of the recorder's bucket")] = "5m",
 ) -> Trends:
     manager = _manager(request)
     settings = manager.settings

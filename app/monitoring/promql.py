@@ -40,9 +40,7 @@ def extrapolated_increase(samples: Sequence[Sample], start: float, end: float) -
     sampled = last_t - first_t
     average = sampled / (len(inside) - 1)
     if result > 0 and first_v >= 0:
-        to_zero = sampled * (first_v / result)
-        if to_zero < to_start:
-            to_start = to_zero
+        to_start = min(to_start, sampled * (first_v / result))
     threshold = average * 1.1
     interval = sampled
     interval += to_start if to_start < threshold else average / 2

@@ -32,8 +32,18 @@ _CHECKS_KEPT = 60
 
 
 class _Bucket:
-    __slots__ = ("slot", "requests", "successes", "latency_sum", "latency_min", "latency_max",
-                 "histogram", "errors", "rejections", "openings")
+    __slots__ = (
+        "errors",
+        "histogram",
+        "latency_max",
+        "latency_min",
+        "latency_sum",
+        "openings",
+        "rejections",
+        "requests",
+        "slot",
+        "successes",
+    )
 
     def __init__(self, slot: int) -> None:
         self.slot = slot
@@ -51,7 +61,7 @@ class _Bucket:
 class _Series:
     """The ring of one provider operation and its breaker transitions."""
 
-    __slots__ = ("ring", "state", "transitions", "last_error")
+    __slots__ = ("last_error", "ring", "state", "transitions")
 
     def __init__(self, size: int) -> None:
         self.ring: list[_Bucket | None] = [None] * size
@@ -172,9 +182,9 @@ class Recorder:
             b.errors[error] = b.errors.get(error, 0) + 1
             self._series[key].last_error = LastError(now, error)
         b.latency_sum += seconds
-        if seconds < b.latency_min:
+        if seconds < b.latency_min:  # noqa: PLR1730 - hot path: cheaper than calling min()
             b.latency_min = seconds
-        if seconds > b.latency_max:
+        if seconds > b.latency_max:  # noqa: PLR1730
             b.latency_max = seconds
         b.histogram[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
