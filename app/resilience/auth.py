@@ -1,13 +1,16 @@
 """The admin-key guard of the operator routes: ``/health/configuration``, ``/_sim/faults``,
 ``/metrics`` (with ``METRICS_REQUIRE_AUTH``) and ``/status``.
 
-With ``ADMIN_API_KEY`` set, these routes need ``Authorization: Bearer <admin key>`` (compared in
-constant time). Without it they are open in development and off (404, as if absent) in
-production, so that a production gateway never exposes them by omission.
+With ``ADMIN_API_KEY`` set, these routes need ``Authorization: Bearer <admin key>`` (or HTTP Basic
+with the key as the password, which browsers can send), compared in constant time. Without it they
+are open in development and off (404, as if absent) in production, so that a production gateway
+never exposes them by omission.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from typing import Any, Final
 
@@ -23,8 +26,20 @@ SIM_CONTROL_PATHS: Final = ("/_sim/faults", "/_sim/requests")
 
 def bearer_token(authorization: str) -> str:
     """The token of an ``Authorization: Bearer <token>`` header, or ``""``."""
-    scheme, _, token = authorization.partition(" ")
+    scheme, _, token = authorization.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def offered_key(authorization: str) -> str:
+    """The key in a Bearer or Basic ``Authorization`` header (Basic: the password), or ``""``."""
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return bearer_token(authorization)
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 def key_matches(token: str, keys: tuple[Secret, ...]) -> bool:
@@ -50,7 +65,7 @@ def check_admin(settings: Settings, authorization: str) -> None:
         if settings.is_production:
             raise NotFoundException()
         return
-    if not key_matches(bearer_token(authorization), (settings.admin_api_key,)):
+    if not key_matches(offered_key(authorization), (settings.admin_api_key,)):
         raise NotAuthorizedException("this route needs the admin key: Authorization: Bearer <ADMIN_API_KEY>",
                                      headers={"WWW-Authenticate": 'Bearer realm="admin"'})
 
