@@ -174,8 +174,8 @@ def _sink_server() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Gateway, Alertmanager, sink and Prometheus, after traffic that fires four alerts on
-    sarvam translate (shared by the end-to-end and the dashboard tests)."""
+    """Gateway, Alertmanager, sink and Prometheus, once traffic has fired four alerts on sarvam
+    translate in Prometheus (shared by the end-to-end and the dashboard tests)."""
     prometheus_bin = binary("prometheus")
     alertmanager_bin = binary("prometheus-alertmanager", "alertmanager")
     tmp = tmp_path_factory.mktemp("stack")
@@ -242,3 +242,4 @@ def _drive_traffic(stack: Stack) -> None:
     for _ in range(2):
         _scraped(stack)
         assert gateway.translate().status_code == 429
+    wait_for(lambda: len(stack.query('ALERTS{alertstate="firing"}')) >= 4, 30, "four alerts to fire in Prometheus")
