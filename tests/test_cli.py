@@ -1,0 +1,89 @@
+"""The CLI as a person runs it: help, a bad setting, and ``serve`` with the simulator mounted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.support import free_port
+
+ENV = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("OTEL_")}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=60,
+                          env={**ENV, **(env or {})}, check=False)
+
+
+def test_help_lists_the_subcommands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("serve", "simulate", "rules"):
+        assert command in result.stdout
+
+
+def test_a_bad_setting_stops_start_up_naming_it() -> None:
+    result = run("serve", "--port", str(free_port()), env={"SARVAM_MAX_FAILURES": "many"})
+    assert result.returncode == 2
+    assert "SARVAM_MAX_FAILURES: expected an integer >= 1 (got 'many')" in result.stderr
+
+
+def test_serve_runs_the_gateway_with_the_simulator_mounted() -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)],
+                               env={**ENV, "OPENAI_API_KEY": "sk-live-looking-key", "OPENAI_BASE_URL":
+                                    f"http://127.0.0.1:{port}/_sim/openai/v1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "the gateway did not start"
+            time.sleep(0.1)
+        models = httpx.get(f"http://127.0.0.1:{port}/_sim/openai/v1/models", headers={"Authorization": "Bearer x"})
+        assert models.status_code == 200 and models.json()["data"]
+        translated = httpx.post(f"http://127.0.0.1:{port}/v1/translate", json={
+            "input": "Good morning", "source_language_code": "en-IN", "target_language_code": "hi-IN"})
+        assert translated.status_code == 200 and translated.json()["provider"] == "sarvam"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    # uvicorn re-raises the signal it shut down for, as a terminated process should.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "provider sarvam: simulated" in output and "provider openai: live" in output
+    assert f"http://127.0.0.1:{port}/health/" in output and "/metrics" in output and "/schema" in output
+    assert "sk-live-looking-key" not in output
+
+
+def test_simulate_runs_the_simulator_alone() -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app", "simulate", "--port", str(port)], env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/_sim/sarvam/translate",
+                                      headers={"api-subscription-key": "k"},
+                                      json={"input": "hello", "source_language_code": "en-IN",
+                                            "target_language_code": "hi-IN"}, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "the simulator did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200 and response.json()["translated_text"]
+        no_key = httpx.post(f"http://127.0.0.1:{port}/_sim/sarvam/translate", json={"input": "x"})
+        assert no_key.status_code == 403 and "error" in no_key.json()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
