@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -67,7 +68,7 @@ class _Series:
         self.ring: list[_Bucket | None] = [None] * size
         self.state = "closed"
         self.transitions: deque[tuple[float, str]] = deque(maxlen=_TRANSITIONS_KEPT)
-        self.last_error: LastError | None = None
+        self.last_error: tuple[float, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class Recorder:
         else:
             error = error_type or "unknown"
             b.errors[error] = b.errors.get(error, 0) + 1
-            self._series[key].last_error = LastError(now, error)
+            self._series[key].last_error = (now, error)
         b.latency_sum += seconds
         if seconds < b.latency_min:  # noqa: PLR1730 - hot path: cheaper than calling min()
             b.latency_min = seconds
@@ -229,7 +230,7 @@ class Recorder:
 
     def last_error(self, key: Key) -> LastError | None:
         series = self._series.get(key)
-        return series.last_error if series else None
+        return LastError(*series.last_error) if series and series.last_error else None
 
     def health_checks(self, provider: str) -> list[HealthCheck]:
         """The latest active health checks of ``provider`` (any operation), oldest first."""
@@ -261,8 +262,7 @@ class Recorder:
                 latency_sum += b.latency_sum
                 latency_min = min(latency_min, b.latency_min)
                 latency_max = max(latency_max, b.latency_max)
-                for i, count in enumerate(b.histogram):
-                    histogram[i] += count
+                histogram = list(map(operator.add, histogram, b.histogram))
                 for name, count in b.errors.items():
                     errors[str(name)] = errors.get(str(name), 0) + count
                 for name, count in b.rejections.items():
