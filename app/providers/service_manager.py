@@ -148,6 +148,8 @@ class ServiceManager:
         self.telemetry.shutdown()
 
     async def _health_loop(self) -> None:
+        # The server binds its socket after start-up: a mounted simulator answers a moment later.
+        await asyncio.sleep(min(0.25, self.settings.health_check_interval))
         while True:
             try:
                 await self.health_check_all()
