@@ -192,3 +192,13 @@ async def test_configuration_in_production(admin_key: str | None, authorization:
         assert "s3cret" not in response.text and "sk-live-secret" not in response.text
         if status == 200:
             assert response.json()["services"]["sarvam"]["api_key"] == "configured"
+
+
+def test_the_seed_style_monitoring_object_is_the_apps() -> None:
+    from app.monitoring import monitoring
+
+    app = create_app(load_settings({"HEALTH_CHECK_INTERVAL": "3600"}))
+    manager: ServiceManager = app.state.service_manager
+    monitoring.record_request(service="sarvam.tts", success=True, latency_ms=150.5)
+    assert manager.monitoring.get_health_status().providers["sarvam"].operations["tts"].requests == 1
+    assert monitoring.get_alerts(alert_type="critical") == []
