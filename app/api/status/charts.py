@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 WIDTH, HEIGHT = 480.0, 170.0
-LEFT, RIGHT_EDGE, TOP, BOTTOM = 46.0, 410.0, 10.0, 146.0
+LEFT, RIGHT_EDGE, TOP, BOTTOM = 46.0, 384.0, 10.0, 146.0
 """The plot area inside the ``WIDTH`` x ``HEIGHT`` view box; axis and line labels sit outside it."""
 
 Level = Literal["ok", "warning", "critical"]
@@ -87,13 +87,14 @@ def line_chart(
     start: datetime,
     end: datetime,
     y_max: float,
-    y_ticks: Sequence[float],
+    y_ticks: Sequence[tuple[float, str]],
     thresholds: Sequence[Threshold],
     fmt: Callable[[float], str],
     step_text: str,
 ) -> Chart:
     """A chart of ``points`` (``None``: no calls in that interval) between ``start`` and ``end``,
-    with ``0..y_max`` on the vertical axis; ``fmt`` writes a value for people."""
+    with ``0..y_max`` on the vertical axis, labelled at ``y_ticks`` (value, label); ``fmt`` writes
+    a value for people."""
     span = max((end - start).total_seconds(), 1e-9)
 
     def x_of(t: datetime) -> float:
@@ -138,7 +139,7 @@ def line_chart(
         markers=tuple(markers),
         guides=guides,
         x_ticks=x_ticks,
-        y_ticks=tuple(Tick(round(y_of(v), 1), fmt(v)) for v in y_ticks),
+        y_ticks=tuple(Tick(round(y_of(v), 1), label) for v, label in y_ticks),
     )
 
 

@@ -191,14 +191,14 @@ def _charts(service: str, trends: Trends, rules: Rules) -> tuple[Chart, Chart]:
     return (
         line_chart(
             chart_id=f"chart-{slug}-success", title=f"{service} success rate, last {trends.window}",
-            points=success, start=start, end=end, y_max=1.0, y_ticks=(0.0, 0.5, 1.0),
+            points=success, start=start, end=end, y_max=1.0, y_ticks=((0.0, "0%"), (0.5, "50%"), (1.0, "100%")),
             thresholds=(Threshold(warn_rate.threshold, "warning", True, percent(warn_rate.threshold, 0)),
                         Threshold(crit_rate.threshold, "critical", True, percent(crit_rate.threshold, 0))),
             fmt=percent, step_text=trends.step,
         ),
         line_chart(
             chart_id=f"chart-{slug}-latency", title=f"{service} p95 latency, last {trends.window}",
-            points=latency, start=start, end=end, y_max=y_max, y_ticks=(0.0, y_max),
+            points=latency, start=start, end=end, y_max=y_max, y_ticks=((0.0, "0 s"), (y_max, seconds(y_max))),
             thresholds=(Threshold(warn_p95.threshold, "warning", False, seconds(warn_p95.threshold)),
                         Threshold(crit_p95.threshold, "critical", False, seconds(crit_p95.threshold))),
             fmt=seconds, step_text=trends.step,
