@@ -128,14 +128,15 @@ class _Env:
 
         return self._get(name, default, parse, "a ratio between 0 and 1, exclusive (e.g. 0.95)")
 
-    def duration(self, name: str, default: float) -> float:
+    def duration(self, name: str, default: float, allow_zero: bool = False) -> float:
         def parse(raw: str) -> float:
             value = parse_duration(raw)
-            if value <= 0:
+            if value < 0 or (value == 0 and not allow_zero):
                 raise ValueError(raw)
             return value
 
-        return self._get(name, default, parse, "a duration such as 30s, 5m, 1h or plain seconds, > 0")
+        bound = ">= 0" if allow_zero else "> 0"
+        return self._get(name, default, parse, f"a duration such as 30s, 5m, 1h or plain seconds, {bound}")
 
     def boolean(self, name: str, default: bool) -> bool:
         def parse(raw: str) -> bool:
@@ -350,7 +351,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     production = environment == "production"
     alerts = AlertSettings(
         window=env.duration("ALERT_WINDOW", 300.0),
-        for_=env.duration("ALERT_FOR", 60.0),
+        for_=env.duration("ALERT_FOR", 60.0, allow_zero=True),
         eval_interval=env.duration("ALERT_EVAL_INTERVAL", 15.0),
         min_requests=env.integer("ALERT_MIN_REQUESTS", 10, minimum=1),
         success_rate_warning=env.ratio("ALERT_SUCCESS_RATE_WARNING", 0.95),

@@ -68,6 +68,12 @@ def test_empty_variables_count_as_unset() -> None:
     assert settings.alerts.window == 300.0
 
 
+def test_alert_for_may_be_zero_like_prometheus() -> None:
+    assert load_settings({"ALERT_FOR": "0s"}).alerts.for_ == 0.0
+    with pytest.raises(ConfigError, match="ALERT_WINDOW"):
+        load_settings({"ALERT_WINDOW": "0"})
+
+
 def test_a_key_makes_a_provider_live_with_its_real_url() -> None:
     settings = load_settings({"OPENAI_API_KEY": "sk-test", "DEEPGRAM_API_KEY": "dg", "DEEPGRAM_BASE_URL": "http://x:1/"})
     assert settings.get_service_config("openai").mode == "live"
