@@ -57,7 +57,8 @@ def binary(*names: str) -> str:
 
 
 def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(a) for a in args], check=False, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
