@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi import OpenAPIConfig
 
 from . import __version__
-from .api import health, metrics, status, v1
+from .api import docs, health, metrics, status, v1
 from .api.problems import EXCEPTION_HANDLERS
 from .config import Settings, get_settings
 from .providers.service_manager import ServiceManager, set_current
@@ -40,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if shared is not None:
                 await shared.aclose()
 
-    route_handlers: list[object] = [v1.router, health.router, metrics.router, status.router]
+    route_handlers: list[object] = [v1.router, health.router, metrics.router, status.router, docs.router]
     if any(svc.is_simulated for svc in settings.services.values()):
         from .simulator import create_simulator_router
 
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=route_handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="AI provider gateway", version=__version__),
+        openapi_config=docs.openapi_config("AI provider gateway", __version__),
         plugins=manager.telemetry.litestar_plugins(),
         request_max_body_size=JSON_BODY_LIMIT,
         logging_config=None,  # keep the JSON/text handlers of app.logging_setup
