@@ -173,7 +173,7 @@ def _sink_server() -> Iterator[Any]:
         sink.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Gateway, Alertmanager, sink and Prometheus, once traffic has fired four alerts on sarvam
     translate in Prometheus (shared by the end-to-end and the dashboard tests)."""
