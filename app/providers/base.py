@@ -338,7 +338,8 @@ class Pipeline:
 
 
 class _Relay:
-    """Relays a stream after its first chunk; records the call when the stream ends.
+    """Relays a stream after its first chunk, each further chunk within the provider's timeout;
+    records the call when the stream ends.
 
     A class rather than an async generator so that ``aclose`` before the first ``__anext__``
     (a caller that went away at once) still ends the call and frees a half-open trial.
@@ -366,7 +367,9 @@ class _Relay:
         try:
             with trace.use_span(self._ctx.span, end_on_exit=False, record_exception=False,
                                 set_status_on_exception=False):
-                return await anext(self._chunks)
+                # A provider that stalls mid-stream must not hold the caller forever.
+                async with asyncio.timeout(self._pipeline._timeout(self._ctx.spec)):
+                    return await anext(self._chunks)
         except StopAsyncIteration:
             self._finish(None)
             await self._pipeline._settle()

@@ -9,7 +9,7 @@ from ..resilience.errors import ErrorType, GatewayError
 from ..resilience.validation import DEEPGRAM_STT_LANGUAGES, DEEPGRAM_TTS_LANGUAGES, Audio, check_language, check_text
 from .base import CallContext
 from .service import ProviderService
-from .upstream import check_response, wav_seconds
+from .upstream import check_response, check_wav_start, wav_seconds
 
 STT_MODEL = "nova-3"
 TTS_MODEL = "aura-2-thalia-en"
@@ -72,6 +72,8 @@ class DeepgramTTS(DeepgramService):
                 await check_response(self.provider, response)
                 size = 0
                 async for chunk in response.aiter_bytes():
+                    if size == 0 and chunk:
+                        check_wav_start(self.provider, chunk)
                     size += len(chunk)
                     yield chunk
                 ctx.audio_seconds = wav_seconds(size, TTS_SAMPLE_RATE)

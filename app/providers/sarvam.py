@@ -9,7 +9,7 @@ from ..resilience.errors import ErrorType, GatewayError
 from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text
 from .base import CallContext
 from .service import ProviderService
-from .upstream import check_response, wav_seconds
+from .upstream import check_response, check_wav_start, wav_seconds
 
 TTS_MODEL = "bulbul:v2"
 STT_MODEL = "saarika:v2.5"
@@ -79,6 +79,8 @@ class SarvamTTS(SarvamService):
                 await check_response(self.provider, response)
                 size = 0
                 async for chunk in response.aiter_bytes():
+                    if size == 0 and chunk:
+                        check_wav_start(self.provider, chunk)
                     size += len(chunk)
                     yield chunk
                 ctx.audio_seconds = wav_seconds(size, TTS_SAMPLE_RATE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -30,6 +31,12 @@ def make_http_client(telemetry: Telemetry, max_connections: int = 512) -> httpx2
 def wav_seconds(size: int, sample_rate: int) -> float:
     """Seconds in a 16-bit mono PCM WAV of ``size`` bytes (44-byte header)."""
     return max(0, size - 44) / (2 * sample_rate)
+
+
+def check_wav_start(provider: str, chunk: bytes) -> None:
+    """Raise ``upstream_malformed`` unless the first bytes of a streamed WAV are its RIFF header."""
+    if not chunk.startswith(b"RIFF"):
+        raise GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} sent audio without a WAV header")
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -90,8 +97,9 @@ def categorize(exc: BaseException, provider: str) -> GatewayError:
         return status_error(provider, exc.status_code, exc.response.content if _has_body(exc.response) else b"",
                             exc.response.headers.get("retry-after"))
     cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(cause, TimeoutError):
-        # The vendored aiohttp transport maps a refused connection to ConnectTimeout.
+    if any(isinstance(c, aiohttp.ClientConnectorError) and not isinstance(c, TimeoutError) for c in _causes(exc)):
+        # The vendored aiohttp transport maps a refused connection to ConnectTimeout (and the
+        # OpenAI SDK wraps that once more, in APITimeoutError).
         return GatewayError(ErrorType.CONNECTION, f"could not reach {provider}")
     if isinstance(exc, TimeoutError | httpx2.TimeoutException | openai.APITimeoutError):
         return GatewayError(ErrorType.TIMEOUT, f"{provider} did not answer in time")
@@ -102,6 +110,13 @@ def categorize(exc: BaseException, provider: str) -> GatewayError:
     if isinstance(exc, httpx2.TransportError | openai.APIConnectionError | aiohttp.ClientError | OSError):
         return GatewayError(ErrorType.CONNECTION, f"could not reach {provider}")
     return GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} sent an answer the gateway cannot read")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    found: BaseException | None = exc
+    while found is not None:
+        yield found
+        found = found.__cause__
 
 
 def _has_body(response: httpx2.Response) -> bool:
