@@ -121,7 +121,7 @@ class Daemon:
 def prometheus_config(rules: Path, hosts: dict[str, str]) -> dict[str, Any]:
     """The committed Prometheus config with 1 s intervals, ``rules`` as the rule file and the
     compose host names (``gateway:8000`` ...) replaced by ``hosts``."""
-    config = yaml.safe_load((ALERTS / "prometheus" / "prometheus.yml").read_text())
+    config: dict[str, Any] = yaml.safe_load((ALERTS / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
     config["rule_files"] = [str(rules)]
     for alertmanagers in config["alerting"]["alertmanagers"]:
@@ -135,7 +135,7 @@ def prometheus_config(rules: Path, hosts: dict[str, str]) -> dict[str, Any]:
 
 def alertmanager_config(sink_url: str) -> dict[str, Any]:
     """The committed Alertmanager config, posting to ``sink_url`` and grouping within a second."""
-    config = yaml.safe_load((ALERTS / "alertmanager" / "alertmanager.yml").read_text())
+    config: dict[str, Any] = yaml.safe_load((ALERTS / "alertmanager" / "alertmanager.yml").read_text())
     config["route"].update(group_wait="1s", group_interval="1s")
     for receiver in config["receivers"]:
         for webhook in receiver.get("webhook_configs", []):

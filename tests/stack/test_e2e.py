@@ -104,8 +104,9 @@ def test_alerts_resolve_everywhere(stack: Stack) -> None:
     def success_alerts(alerts: set[Alert]) -> set[Alert]:
         return {a for a in alerts if a[0] == "ProviderSuccessRateLow"}
 
-    eventually(lambda: success_alerts(prometheus_alerts(stack)), set(), 60, "ProviderSuccessRateLow to resolve")
-    eventually(lambda: success_alerts(gateway_alerts(stack)), set(), 15, "the gateway to resolve it too")
+    none: set[Alert] = set()
+    eventually(lambda: success_alerts(prometheus_alerts(stack)), none, 60, "ProviderSuccessRateLow to resolve")
+    eventually(lambda: success_alerts(gateway_alerts(stack)), none, 15, "the gateway to resolve it too")
     resolved = ("/critical", ("ProviderSuccessRateLow", "critical", "sarvam", "translate"))
     eventually(lambda: resolved in notified(stack, "resolved"), True, 15, "the resolved notification")
     circuit = ("ProviderCircuitOpen", "critical", "sarvam", "translate")

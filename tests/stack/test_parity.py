@@ -134,10 +134,10 @@ def _check_expr(check: dict[str, Any], alerts: list[Alert], source: SampleSource
         assert metric in RECORDED, f"the parity test cannot map {check['expr']!r}"
         got = _recorded_series(metric, dict(source.window_stats(now, SETTINGS.window)))
     got = {labels: value for labels, value in got.items() if _matches(dict(labels), matchers)}
-    expected = {}
+    expected: dict[LabelSet, float] = {}
     for sample in check.get("exp_samples") or []:
-        name, labels = parse_series(sample["labels"])
-        expected[frozenset({"__name__": name, **labels}.items())] = float(sample["value"])
+        name, sample_labels = parse_series(sample["labels"])
+        expected[frozenset({"__name__": name, **sample_labels}.items())] = float(sample["value"])
     assert set(got) == set(expected), f"{check['expr']} at {now}s"
     for labels, value in expected.items():
         assert _close(got[labels], value), f"{check['expr']} {dict(labels)} at {now}s: {got[labels]} != {value}"
