@@ -159,6 +159,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app rules", description="Alert rule files for Prometheus and Grafana")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,10 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if the files differ")
     r.add_argument("--out", type=Path, default=Path("alerts"), help="output directory (default: ./alerts)")
     r.add_argument("--from-env", action="store_true", help="start from the ALERT_* environment, not the defaults")
-    r.add_argument("--window", type=_seconds, help="alert window, e.g. 30s")
-    r.add_argument("--for", dest="for_", type=_seconds, help="for duration, e.g. 10s")
-    r.add_argument("--eval-interval", type=_seconds, help="rule evaluation interval, e.g. 5s")
-    r.add_argument("--min-requests", type=int, help="attempted calls the window must hold")
+    r.add_argument("--window", type=_seconds, metavar="DURATION", help="alert window, e.g. 30s")
+    r.add_argument("--for", dest="for_", type=_seconds, metavar="DURATION", help="for duration, e.g. 10s")
+    r.add_argument("--eval-interval", type=_seconds, metavar="DURATION", help="rule evaluation interval, e.g. 5s")
+    r.add_argument("--min-requests", type=_count, metavar="N", help="attempted calls the window must hold")
     r.add_argument("--runbook-base-url", default=DEFAULT_RUNBOOK_BASE_URL,
                    help="prefix of the runbook links (default: repository-relative)")
     return parser
