@@ -2,8 +2,8 @@
 
 Starts the gateway (``python -m app serve``, every provider simulated) with short alert timings,
 sends a minute of healthy traffic, then injects an incident through the simulator (Sarvam's
-translate fails every other call; OpenAI chat answers in 6 s, which also slows RAG queries and
-the translate fallback) and keeps the traffic going until the alerts fire. Then headless Chromium
+translate fails every other call, so the gateway falls back to OpenAI for those; Sarvam's TTS
+answers in 6 s) and keeps the traffic going until both alerts fire. Then headless Chromium
 (Debian's ``chromium``) renders ``/status`` to ``docs/status.png``. Takes about two minutes.
 """
 
@@ -23,8 +23,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.status.browser import png_colours, screenshot  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from tests.status.browser import png_colours, screenshot
+from tests.support import free_port
 
 ENV = {
     "ENVIRONMENT": "development", "LOG_LEVEL": "warning",
@@ -131,13 +131,13 @@ def main() -> int:
             traffic.loop(translate, 0.4, copies=2)
             traffic.loop(chat, 0.5, copies=2)
             traffic.loop(rag_query, 1.0)
-            traffic.loop(tts, 2.0)
+            traffic.loop(tts, 1.0, copies=3)
             print(f"healthy traffic for {args.healthy_seconds:.0f} s ...", flush=True)
             time.sleep(args.healthy_seconds)
-            print("incident: sarvam.translate fails every other call, openai.chat answers in 6 s", flush=True)
+            print("incident: sarvam.translate fails every other call, sarvam.tts answers in 6 s", flush=True)
             client.put("/_sim/faults", json={"provider": "sarvam", "operation": "translate",
                                              "error_rate": 0.5}).raise_for_status()
-            client.put("/_sim/faults", json={"provider": "openai", "operation": "chat",
+            client.put("/_sim/faults", json={"provider": "sarvam", "operation": "tts",
                                              "latency_ms": 6000}).raise_for_status()
             wait_for_alerts(client, {"ProviderSuccessRateLow", "ProviderLatencyHigh"}, timeout=90)
             time.sleep(4)  # a few more points of the incident on the charts
