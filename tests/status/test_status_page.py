@@ -91,6 +91,7 @@ def test_browser_shows_the_firing_alert_the_degraded_provider_and_the_incident_i
     assert "Degraded" in text(sarvam) and "simulated" in text(sarvam)
     translate = find(sarvam, "tr", data_service="sarvam.translate")[0]
     assert translate.get("data-breaker") == "open" and "open" in text(translate)
+    assert "circuit open: 3" in text(translate)  # 8 failing calls: 5 opened the breaker, 3 were refused
     assert find(dom, "article", data_provider="openai")[0].get("data-status") == "healthy"
 
     success = find(dom, SVG + "svg", id="chart-sarvam-translate-success")[0]

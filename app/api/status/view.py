@@ -38,14 +38,13 @@ class OperationView:
     provider: str
     operation: str
     status: Status
-    reasons: list[str]
     breaker_state: str
-    requests: int
-    """Calls that reached the provider over the alert window."""
     calls_per_minute: float
+    """Calls that reached the provider, per minute over the alert window."""
     success_rate: float | None
     latency_p95_ms: float | None
     rejections: dict[str, int]
+    """Calls refused before reaching the provider over the alert window, by reason."""
     success_chart: Chart | None
     """None when the chart window holds no calls."""
     latency_chart: Chart | None
@@ -170,8 +169,8 @@ def _operation(op: OperationHealth, trends: Trends, window: float, rules: Rules
     provider, operation = op.service.split(".", 1)
     charts = _charts(op.service, trends, rules) if any(p.requests for p in trends.points) else (None, None)
     return OperationView(
-        provider=provider, operation=operation, status=op.status, reasons=op.reasons,
-        breaker_state=op.breaker_state, requests=op.requests, calls_per_minute=op.requests * 60 / window,
+        provider=provider, operation=operation, status=op.status,
+        breaker_state=op.breaker_state, calls_per_minute=op.requests * 60 / window,
         success_rate=op.success_rate, latency_p95_ms=op.latency_p95_ms, rejections=op.rejections,
         success_chart=charts[0], latency_chart=charts[1],
     )
