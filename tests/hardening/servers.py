@@ -43,17 +43,20 @@ def clean_environ(extra: Mapping[str, str]) -> dict[str, str]:
 class RedisServer:
     """A throwaway ``redis-server`` without persistence; stop and start it again on the same port."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None) -> None:
         if shutil.which(REDIS_SERVER) is None:
             raise RuntimeError(f"{REDIS_SERVER} is missing: install the redis-server package")
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -72,7 +75,7 @@ class RedisServer:
             self.process = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=2)
 
     def command_calls(self) -> dict[str, int]:
         """Calls per command since start (``INFO commandstats``)."""
@@ -82,8 +85,8 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer().start()
+def redis_server(password: str | None = None) -> Iterator[RedisServer]:
+    server = RedisServer(password=password).start()
     try:
         yield server
     finally:
