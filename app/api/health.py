@@ -251,7 +251,7 @@ def _mode(manager: ServiceManager, provider: str) -> Literal["live", "simulated"
     return manager.settings.get_service_config(provider).mode
 
 
-async def _provider_detail(manager: ServiceManager, health: HealthStatus, provider: str) -> ProviderDetail:
+async def provider_detail(manager: ServiceManager, health: HealthStatus, provider: str) -> ProviderDetail:
     cfg = manager.settings.get_service_config(provider)
     window = manager.settings.rate_limit_window
     try:
@@ -282,7 +282,7 @@ def _optional_ms(seconds: float | None) -> float | None:
     return seconds * 1000 if seconds is not None else None
 
 
-async def _overall(manager: ServiceManager) -> tuple[HealthStatus, dict[str, ComponentHealth], Status]:
+async def overall_health(manager: ServiceManager) -> tuple[HealthStatus, dict[str, ComponentHealth], Status]:
     health = _health(manager)
     components = {
         name: ComponentHealth(p.status, p.reasons, can_serve=p.can_serve, mode=_mode(manager, name))
@@ -296,7 +296,7 @@ async def _overall(manager: ServiceManager) -> tuple[HealthStatus, dict[str, Com
 
 @get("/", summary="Overall health (healthy, degraded or unhealthy) with reasons and components")
 async def overall_health(request: Request[Any, Any, Any]) -> Response[OverallHealth]:
-    health, components, status = await _overall(_manager(request))
+    health, components, status = await overall_health(_manager(request))
     reasons = [reason if reason.startswith(f"{name}") else f"{name}: {reason}"
                for name, component in components.items() for reason in component.reasons]
     body = OverallHealth(status, health.timestamp, reasons, components, health.firing_alerts, health.pending_alerts)
@@ -327,7 +327,7 @@ def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
 async def services(request: Request[Any, Any, Any]) -> ServicesHealth:
     manager = _manager(request)
     health = _health(manager)
-    providers = {name: await _provider_detail(manager, health, name) for name in health.providers}
+    providers = {name: await provider_detail(manager, health, name) for name in health.providers}
     return ServicesHealth(health.timestamp, format_duration(health.window), providers)
 
 
@@ -337,7 +337,7 @@ async def service(request: Request[Any, Any, Any], provider: FromPath[str]) -> P
     health = _health(manager)
     if provider not in health.providers:
         raise NotFoundException(f"unknown provider {provider!r}; known: {', '.join(health.providers)}")
-    return await _provider_detail(manager, health, provider)
+    return await provider_detail(manager, health, provider)
 
 
 @get("/metrics", summary="The recorder's per-service metrics over the window, and the seed's summary",
@@ -408,7 +408,7 @@ def trends(
 @get("/status", summary="Compact overview: overall status, providers with breaker states, firing alerts")
 async def status(request: Request[Any, Any, Any]) -> StatusOverview:
     manager = _manager(request)
-    health, _, overall_status = await _overall(manager)
+    health, _, overall_status = await overall_health(manager)
     firing = [a for a in manager.monitoring.get_alerts() if a.state == "firing"]
     return StatusOverview(
         status=overall_status,
