@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 from .config import ConfigError, load_settings
 
@@ -30,9 +32,15 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("provider %s: %s (%s)", name, svc.mode, where)
     log.info("health: %s/health/  metrics: %s/metrics  API docs: %s/schema  status: %s/status",
              base, base, base, base)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: end with 0 instead.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False, log_config=None,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=int(settings.shutdown_grace))
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _simulate(args: argparse.Namespace) -> int:
