@@ -282,7 +282,7 @@ def _optional_ms(seconds: float | None) -> float | None:
     return seconds * 1000 if seconds is not None else None
 
 
-async def overall_health(manager: ServiceManager) -> tuple[HealthStatus, dict[str, ComponentHealth], Status]:
+async def aggregate_health(manager: ServiceManager) -> tuple[HealthStatus, dict[str, ComponentHealth], Status]:
     health = _health(manager)
     components = {
         name: ComponentHealth(p.status, p.reasons, can_serve=p.can_serve, mode=_mode(manager, name))
@@ -296,7 +296,7 @@ async def overall_health(manager: ServiceManager) -> tuple[HealthStatus, dict[st
 
 @get("/", summary="Overall health (healthy, degraded or unhealthy) with reasons and components")
 async def overall_health(request: Request[Any, Any, Any]) -> Response[OverallHealth]:
-    health, components, status = await overall_health(_manager(request))
+    health, components, status = await aggregate_health(_manager(request))
     reasons = [reason if reason.startswith(f"{name}") else f"{name}: {reason}"
                for name, component in components.items() for reason in component.reasons]
     body = OverallHealth(status, health.timestamp, reasons, components, health.firing_alerts, health.pending_alerts)
@@ -408,7 +408,7 @@ def trends(
 @get("/status", summary="Compact overview: overall status, providers with breaker states, firing alerts")
 async def status(request: Request[Any, Any, Any]) -> StatusOverview:
     manager = _manager(request)
-    health, _, overall_status = await overall_health(manager)
+    health, _, overall_status = await aggregate_health(manager)
     firing = [a for a in manager.monitoring.get_alerts() if a.state == "firing"]
     return StatusOverview(
         status=overall_status,

@@ -128,7 +128,7 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
     settings, monitoring = manager.settings, manager.monitoring
     window_s, step_s = parse_window_step(chart_window, chart_step(_seconds(chart_window), settings.monitoring_bucket),
                                          settings.monitoring_bucket, settings.monitoring_horizon)
-    health, components, status = await health_api.overall_health(manager)
+    health, components, status = await health_api.aggregate_health(manager)
     rules: Rules = {(r.name, r.severity): r for r in monitoring.rules}
     providers = []
     for name in health.providers:
