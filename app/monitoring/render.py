@@ -35,10 +35,13 @@ GRAFANA_SCHEDULER_SECONDS = 10
 """Grafana evaluates rules on a 10 s tick; a group interval must be a multiple of it."""
 _REDUCED = "B"
 """refId of the reduce step, whose value Grafana's annotation templates read."""
-_HEADER = "# Rendered by `python -m app rules render` from app/monitoring/rules.py: edit that, not this file.\n"
+_HEADER = ("# Rendered by `python -m app rules render` from app/monitoring/rules.py: "
+           "edit that, not this file.\n")
 
 
-def prometheus_rules(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> dict[str, Any]:
+def prometheus_rules(
+    settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL
+) -> dict[str, Any]:
     """One rule group: the recording rules, then the alerts that read them (rules in a group run
     in order, so every alert sees the values recorded in the same evaluation)."""
     rules: list[dict[str, Any]] = [{"record": r.record, "expr": r.expr} for r in recording_rules(settings)]
@@ -53,7 +56,9 @@ def prometheus_rules(settings: AlertSettings, runbook_base_url: str = DEFAULT_RU
     return {"groups": [{"name": GROUP, "interval": format_duration(settings.eval_interval), "rules": rules}]}
 
 
-def grafana_rules(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> dict[str, Any]:
+def grafana_rules(
+    settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL
+) -> dict[str, Any]:
     """Grafana file provisioning (apiVersion 1): the same alerts as Grafana-managed rules.
 
     Each rule queries Prometheus with the inlined expression (no dependency on the recording
@@ -166,15 +171,19 @@ def _count(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app rules", description="Alert rule files for Prometheus and Grafana")
+    parser = argparse.ArgumentParser(prog="python -m app rules",
+                                     description="Alert rule files for Prometheus and Grafana")
     commands = parser.add_subparsers(dest="command", required=True)
-    r = commands.add_parser("render", help="write (or --check) the rule files rendered from app/monitoring/rules.py")
-    r.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if the files differ")
+    r = commands.add_parser("render", help="write (or --check) the rule files rendered from rules.py")
+    r.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 with a diff if the files differ")
     r.add_argument("--out", type=Path, default=Path("alerts"), help="output directory (default: ./alerts)")
-    r.add_argument("--from-env", action="store_true", help="start from the ALERT_* environment, not the defaults")
+    r.add_argument("--from-env", action="store_true",
+                   help="start from the ALERT_* environment, not the defaults")
     r.add_argument("--window", type=_seconds, metavar="DURATION", help="alert window, e.g. 30s")
     r.add_argument("--for", dest="for_", type=_seconds, metavar="DURATION", help="for duration, e.g. 10s")
-    r.add_argument("--eval-interval", type=_seconds, metavar="DURATION", help="rule evaluation interval, e.g. 5s")
+    r.add_argument("--eval-interval", type=_seconds, metavar="DURATION",
+                   help="rule evaluation interval, e.g. 5s")
     r.add_argument("--min-requests", type=_count, metavar="N", help="attempted calls the window must hold")
     r.add_argument("--runbook-base-url", default=DEFAULT_RUNBOOK_BASE_URL,
                    help="prefix of the runbook links (default: repository-relative)")

@@ -101,7 +101,8 @@ class Daemon:
     def wait_ready(self, path: str = "/-/ready", timeout: float = 30) -> None:
         def ready() -> bool:
             if self.process.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+                log = self.log.read_text()[-3000:]
+                pytest.fail(f"{self.name} exited with {self.process.returncode}:\n{log}")
             try:
                 return httpx.get(self.url + path, timeout=1).status_code == 200
             except httpx.HTTPError:
@@ -189,15 +190,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         am_port, prom_port = free_port(), free_port()
         (tmp / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(sink.url)))
         alertmanager = Daemon("alertmanager", [
-            alertmanager_bin, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=", "--log.level=warn",
+            alertmanager_bin, f"--config.file={tmp / 'alertmanager.yml'}",
+            f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=", "--log.level=warn",
         ], f"http://127.0.0.1:{am_port}", tmp / "alertmanager.log")
         daemons.append(alertmanager)
         cleanup.callback(alertmanager.stop)
         gateway = cleanup.enter_context(running_gateway(GATEWAY_ENV))
-        hosts = {"gateway:8000": gateway.url.removeprefix("http://"), "localhost:9090": f"127.0.0.1:{prom_port}",
-                 "alertmanager:9093": f"127.0.0.1:{am_port}"}
-        (tmp / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(rules_dir / render.PROMETHEUS_RULES, hosts)))
+        hosts = {"gateway:8000": gateway.url.removeprefix("http://"),
+                 "localhost:9090": f"127.0.0.1:{prom_port}", "alertmanager:9093": f"127.0.0.1:{am_port}"}
+        config = prometheus_config(rules_dir / render.PROMETHEUS_RULES, hosts)
+        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         prometheus = Daemon("prometheus", [
             prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
@@ -211,13 +214,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield live
 
 
-def _scraped(stack: Stack, count: int = 1) -> None:
-    """Wait until Prometheus has scraped the gateway ``count`` more times."""
+def _scraped(stack: Stack) -> None:
+    """Wait until Prometheus has scraped the gateway once more."""
     def scrapes() -> float:
         samples = stack.query('sum_over_time(up{job="gateway"}[1h])')
         return float(samples[0]["value"][1]) if samples else 0.0
 
-    target = scrapes() + count
+    target = scrapes() + 1
     wait_for(lambda: scrapes() >= target, 15, "Prometheus to scrape the gateway")
 
 
@@ -243,4 +246,5 @@ def _drive_traffic(stack: Stack) -> None:
     for _ in range(2):
         _scraped(stack)
         assert gateway.translate().status_code == 429
-    wait_for(lambda: len(stack.query('ALERTS{alertstate="firing"}')) >= 4, 30, "four alerts to fire in Prometheus")
+    firing = 'ALERTS{alertstate="firing"}'
+    wait_for(lambda: len(stack.query(firing)) >= 4, 30, "four alerts to fire in Prometheus")

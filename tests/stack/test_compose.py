@@ -84,13 +84,15 @@ def test_prometheus_and_alertmanager_mounts_agree_with_their_configs() -> None:
     config = yaml.safe_load((ALERTS / "prometheus" / "prometheus.yml").read_text())
     assert all((ALERTS / "prometheus" / f).exists() for f in config["rule_files"])
     targets = [t for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]]
-    targets += [t for am in config["alerting"]["alertmanagers"] for s in am["static_configs"] for t in s["targets"]]
+    alertmanagers = config["alerting"]["alertmanagers"]
+    targets += [t for am in alertmanagers for s in am["static_configs"] for t in s["targets"]]
     for target in targets:
         host, port = target.split(":")
         assert host == "localhost" or (host in SERVICES and int(port) in published(host)), target
     assert "gateway:8000" in targets, "Prometheus scrapes the gateway's /metrics"
 
-    assert mounts("alertmanager") == {"/etc/alertmanager/alertmanager.yml": "./alerts/alertmanager/alertmanager.yml"}
+    config_file = "alertmanager/alertmanager.yml"
+    assert mounts("alertmanager") == {f"/etc/{config_file}": f"./alerts/{config_file}"}
     receivers = yaml.safe_load((ALERTS / "alertmanager" / "alertmanager.yml").read_text())["receivers"]
     for hook in (w for r in receivers for w in r["webhook_configs"]):
         url = urlsplit(hook["url"])

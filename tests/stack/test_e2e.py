@@ -68,7 +68,8 @@ def test_prometheus_gateway_and_receiver_agree(stack: Stack) -> None:
 
 
 def test_gateway_alert_details(stack: Stack) -> None:
-    alerts = {(a["name"], a["severity"]): a for a in stack.gateway.client.get("/health/alerts").json()["alerts"]}
+    listed = stack.gateway.client.get("/health/alerts").json()["alerts"]
+    alerts = {(a["name"], a["severity"]): a for a in listed}
     critical = alerts["ProviderSuccessRateLow", "critical"]
     assert critical["value"] == 0.0 and critical["threshold"] == 0.8
     assert critical["labels"] == {"alertname": "ProviderSuccessRateLow", "provider": "sarvam",
@@ -92,8 +93,7 @@ def test_grafana_rule_queries_find_the_same_conditions(stack: Stack) -> None:
             for sample in stack.query(query):
                 value = float(sample["value"][1])
                 if (value < threshold) if kind == "lt" else (value > threshold):
-                    labels = sample["metric"]
-                    holding.add((rule["title"], rule["labels"]["severity"], labels["provider"], labels["operation"]))
+                    holding.add(_alert({**sample["metric"], "alertname": rule["title"], **rule["labels"]}))
     active = prometheus_alerts(stack) | prometheus_alerts(stack, "pending")
     assert holding == active == FIRING
 
@@ -105,7 +105,7 @@ def test_alerts_resolve_everywhere(stack: Stack) -> None:
         return {a for a in alerts if a[0] == "ProviderSuccessRateLow"}
 
     none: set[Alert] = set()
-    eventually(lambda: success_alerts(prometheus_alerts(stack)), none, 60, "ProviderSuccessRateLow to resolve")
+    eventually(lambda: success_alerts(prometheus_alerts(stack)), none, 60, "success-rate alerts to resolve")
     eventually(lambda: success_alerts(gateway_alerts(stack)), none, 15, "the gateway to resolve it too")
     resolved = ("/critical", ("ProviderSuccessRateLow", "critical", "sarvam", "translate"))
     eventually(lambda: resolved in notified(stack, "resolved"), True, 15, "the resolved notification")

@@ -53,8 +53,10 @@ def test_exporters_per_signal() -> None:
 def test_ports_match_compose() -> None:
     protocols = CONFIG["receivers"]["otlp"]["protocols"]
     assert _port(protocols["grpc"]["endpoint"]) == 4317 and _port(protocols["http"]["endpoint"]) == 4318
-    ports = {_port(protocols["grpc"]["endpoint"]), _port(protocols["http"]["endpoint"]),
-             _port(CONFIG["extensions"]["health_check"]["endpoint"]), _port(CONFIG["exporters"]["prometheus"]["endpoint"])}
+    endpoints = [protocols["grpc"]["endpoint"], protocols["http"]["endpoint"],
+                 CONFIG["extensions"]["health_check"]["endpoint"],
+                 CONFIG["exporters"]["prometheus"]["endpoint"]]
+    ports = {_port(e) for e in endpoints}
     assert ports <= _published("otel-collector")
     for endpoint in (protocols["grpc"]["endpoint"], protocols["http"]["endpoint"]):
         assert endpoint.startswith("0.0.0.0:"), "reachable from the other containers"

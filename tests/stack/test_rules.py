@@ -19,6 +19,7 @@ PROMETHEUS_RULES = ALERTS / render.PROMETHEUS_RULES
 GRAFANA_RULES = ALERTS / render.GRAFANA_RULES
 ALERTMANAGER = ALERTS / "alertmanager" / "alertmanager.yml"
 RULES = alert_rules(AlertSettings())
+LINT = ("--lint=all", "--lint-fatal")
 
 
 def test_committed_files_are_rendered_from_rules(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,7 +48,7 @@ def test_variants_carry_their_timing(tmp_path: Path) -> None:
     assert ">= 3" in alerts[0]["expr"]
     grafana = yaml.safe_load((tmp_path / render.GRAFANA_RULES).read_text())
     assert {g["interval"] for g in grafana["groups"]} == {"10s"}, "Grafana's 10 s scheduler tick"
-    result = run(binary("promtool"), "check", "rules", "--lint=all", "--lint-fatal", tmp_path / render.PROMETHEUS_RULES)
+    result = run(binary("promtool"), "check", "rules", *LINT, tmp_path / render.PROMETHEUS_RULES)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -55,7 +56,8 @@ def test_prometheus_rules_shape() -> None:
     (group,) = yaml.safe_load(PROMETHEUS_RULES.read_text())["groups"]
     records = [r["record"] for r in group["rules"] if "record" in r]
     assert records == [r.record for r in recording_rules(AlertSettings())]
-    assert all(re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", name) for name in records), "level:metric:operations"
+    level_metric_operations = re.compile(r"[a-z_]+:[a-z_]+:[a-z0-9_]+")
+    assert all(level_metric_operations.fullmatch(name) for name in records), records
     alerts = [r for r in group["rules"] if "alert" in r]
     assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [(r.name, r.severity) for r in RULES]
     for alert in alerts:
@@ -68,9 +70,9 @@ def test_prometheus_rules_shape() -> None:
 
 def test_promtool_lints_the_rules_and_the_config() -> None:
     promtool = binary("promtool")
-    result = run(promtool, "check", "rules", "--lint=all", "--lint-fatal", PROMETHEUS_RULES)
+    result = run(promtool, "check", "rules", *LINT, PROMETHEUS_RULES)
     assert result.returncode == 0, result.stdout + result.stderr
-    result = run(promtool, "check", "config", "--lint=all", "--lint-fatal", ALERTS / "prometheus" / "prometheus.yml")
+    result = run(promtool, "check", "config", *LINT, ALERTS / "prometheus" / "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -134,7 +136,8 @@ def test_grafana_rules_shape() -> None:
             assert query["datasourceUid"] == prometheus_uid
             assert ":" not in re.sub(r"\[[^\]]*\]|\{[^}]*\}", "", query["model"]["expr"]), "no recording rule"
             assert reduce["model"]["type"] == "reduce" and reduce["model"]["expression"] == query["refId"]
-            assert threshold["model"]["type"] == "threshold" and threshold["model"]["expression"] == reduce["refId"]
+            assert threshold["model"]["type"] == "threshold"
+            assert threshold["model"]["expression"] == reduce["refId"]
             assert rule["condition"] == threshold["refId"]
             assert rule["noDataState"] == "OK", "absent data never fires"
             assert rule["for"] == "1m"
