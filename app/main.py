@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from . import __version__
 from .api import docs, health, metrics, status, v1
-from .api.problems import EXCEPTION_HANDLERS
+from .api.problems import EXCEPTION_HANDLERS, document_problems
 from .config import Settings, get_settings
 from .providers.service_manager import ServiceManager, set_current
 from .resilience.auth import require_admin_on_sim_control
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.service_manager = manager
     _allow_uploads(app, settings)
+    document_problems(app)
     return app
 
 

@@ -6,8 +6,11 @@ import logging
 import math
 from typing import Any
 
-from litestar import Request, Response
+import msgspec
+from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from opentelemetry import trace
 
@@ -76,6 +79,38 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An error answer (RFC 9457), as the OpenAPI schema documents it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    error_type: str
+    trace_id: str | None = None
+    provider: str | None = None
+    operation: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    """Which fields were invalid, for invalid input."""
+
+
+PROVIDER_ERRORS = (400, 401, 413, 415, 422, 429, 502, 503, 504)
+"""What a ``/v1`` call can answer besides success (see DESIGN.md)."""
+OTHER_ERRORS = (400, 401, 404)
+
+
+def document_problems(app: Litestar) -> None:
+    """Document the problem answers of every route of ``app`` (its own handler copies), unless a
+    route documents a status itself."""
+    for path, methods in app.route_handler_method_map.items():
+        statuses = PROVIDER_ERRORS if path.startswith("/v1/") else OTHER_ERRORS
+        specs = {status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=_reason(status),
+                                      generate_examples=False) for status in statuses}
+        for handler in methods.values():
+            if isinstance(handler, HTTPRouteHandler):
+                handler.responses = {**specs, **(handler.responses or {})}
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
