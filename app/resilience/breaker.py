@@ -296,10 +296,8 @@ class AsyncCircuitBreaker:
         """Count a failure; opens the breaker at ``fail_max`` or when the trial failed."""
         with self._cb._lock:
             self._end_trial(permit)
-            try:
+            with contextlib.suppress(Exception):  # pybreaker re-raises from on_failure; the caller has it
                 self._cb.state._handle_error(error, reraise=False)
-            except BaseException:  # pybreaker re-raises from on_failure; the caller has the error
-                pass
 
     def release(self, permit: Permit) -> None:
         """End a call that says nothing about the provider (the caller's mistake, or cancelled)."""

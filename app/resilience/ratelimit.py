@@ -8,7 +8,6 @@ import time
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
 from .errors import ErrorType, GatewayError
 
@@ -19,14 +18,6 @@ class RateLimiter:
     def __init__(self, storage: Storage | None = None) -> None:
         self.storage = storage or MemoryStorage()
         self._strategy = MovingWindowRateLimiter(self.storage)
-
-    @classmethod
-    def from_uri(cls, uri: str) -> RateLimiter:
-        """A limiter on a ``limits`` storage URI such as ``async+redis://host:6379``."""
-        storage = storage_from_string(uri)
-        if not isinstance(storage, Storage):
-            raise ValueError(f"{uri.split(':', 1)[0]}: not an async storage; use an async+ URI")
-        return cls(storage)
 
     @staticmethod
     def item(limit: int, window: float) -> RateLimitItemPerSecond:

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +15,14 @@ import pytest
 
 from tests.audio import wav
 
-from .servers import AppProcess, RedisServer, gateway_process, redis_server, simulated_providers, simulator_process
+from .servers import (
+    AppProcess,
+    RedisServer,
+    gateway_process,
+    redis_server,
+    simulated_providers,
+    simulator_process,
+)
 
 # Each test uses its own provider, so that they share two processes without sharing state.
 REPLICA_ENV = {
