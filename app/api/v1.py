@@ -11,7 +11,7 @@ from litestar import Request, Response, Router, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, JSONBody
 from litestar.response import Stream
@@ -120,7 +120,14 @@ def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
                                      headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
 
 
-@post("/translate", status_code=200, summary="Translate text (Sarvam; falls back to OpenAI chat)")
+def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """JSON endpoints answer 415 to a body of another media type instead of guessing."""
+    media_type = connection.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(status_code=415, detail=f"send the body as application/json, not {media_type!r}")
+
+
+@post("/translate", status_code=200, guards=[json_body], summary="Translate text (Sarvam; falls back to OpenAI chat)")
 async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateRequest]) -> Response[TranslateResponse]:
     served = await manager(request).translate(data.input, data.source_language_code, data.target_language_code)
     body = TranslateResponse(served.value["translated_text"], served.value["source_language_code"],
@@ -128,7 +135,7 @@ async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateReq
     return Response(body, headers=served_headers(served))
 
 
-@post("/tts", status_code=200, summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
+@post("/tts", status_code=200, guards=[json_body], summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
       response_description="WAV audio, streamed as it is produced")
 async def tts(request: Request[Any, Any, Any], data: JSONBody[TTSRequest]) -> Stream:
     served = await manager(request).tts(data.text, data.language_code, data.speaker, data.provider)
@@ -159,7 +166,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-@post("/chat/completions", status_code=200, summary="OpenAI-compatible chat completions (JSON or server-sent events)")
+@post("/chat/completions", status_code=200, guards=[json_body], summary="OpenAI-compatible chat completions (JSON or server-sent events)")
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
     body = _json_object(await request.body())
     service = manager(request).get_service("openai", "chat")
@@ -170,21 +177,21 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | S
     return Response(await service.complete(body), headers=headers)
 
 
-@post("/embeddings", status_code=200, summary="OpenAI-compatible embeddings (float or base64)")
+@post("/embeddings", status_code=200, guards=[json_body], summary="OpenAI-compatible embeddings (float or base64)")
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     body = _json_object(await request.body())
     result = await manager(request).get_service("openai", "embeddings").create(body)
     return Response(result, headers={"X-Provider": "openai"})
 
 
-@post("/rag/documents", status_code=200, summary="Add documents to the retrieval store")
+@post("/rag/documents", status_code=200, guards=[json_body], summary="Add documents to the retrieval store")
 async def rag_documents(request: Request[Any, Any, Any], data: JSONBody[IngestRequest]) -> Response[IngestResponse]:
     documents = [Document(d.id, d.text, d.metadata) for d in data.documents]
     count = await manager(request).get_service("rag", "ingest").ingest(documents)
     return Response(IngestResponse(count), headers={"X-Provider": "rag"})
 
 
-@post("/rag/query", status_code=200, summary="Answer from the retrieved documents (passages only, flagged degraded, "
+@post("/rag/query", status_code=200, guards=[json_body], summary="Answer from the retrieved documents (passages only, flagged degraded, "
                             "when chat is unavailable)")
 async def rag_query(request: Request[Any, Any, Any], data: JSONBody[QueryRequest]) -> Response[QueryResponse]:
     result = await manager(request).get_service("rag", "query").query(data.query, data.top_k)

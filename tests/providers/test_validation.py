@@ -75,6 +75,10 @@ def test_corrupt_audio(gw: Gateway, tmp_path: Path) -> None:
 
 
 def test_wrong_content_type_is_415(gw: Gateway) -> None:
+    text = gw.client.post("/v1/translate", content=b"hello", headers={"content-type": "text/plain"})
+    assert "text/plain" in str(assert_problem(text, 415, "invalid_input")["detail"])
+    form = gw.client.post("/v1/chat/completions", data={"messages": "x"})
+    assert_problem(form, 415, "invalid_input")
     assert_problem(stt(gw, wav(0.5), "text/plain"), 415, "invalid_input")
     assert_problem(stt(gw, wav(0.5), "application/octet-stream"), 415, "invalid_input")
 
