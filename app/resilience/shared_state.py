@@ -76,8 +76,6 @@ REDIS_TIMEOUT = 0.25
 """Seconds a Redis command may take before the backend counts as down (loopback or a LAN)."""
 RECOVERY_DELAYS = (1.0, 1.5, 2.0)
 """Seconds between pings while Redis is down; the last one repeats."""
-STATE_BACKEND_DOWN = "StateBackendDown"
-"""The condition name for alerting on a degraded shared state."""
 
 
 @dataclass(frozen=True)

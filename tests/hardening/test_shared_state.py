@@ -3,6 +3,7 @@ one Redis round trip per call, and Redis stopped and restarted under traffic."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -13,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.resilience.shared_state import SharedState
 from tests.audio import wav
+from tests.gateway import running_gateway
 
 from .servers import (
     AppProcess,
@@ -102,6 +105,17 @@ def test_replicas_together_admit_exactly_the_rate_limit(replicas: Cluster) -> No
     problem(translate(replicas.a), 429, "rate_limited")
     problem(translate(replicas.b), 429, "rate_limited")
     assert replicas.upstream("sarvam", "translate") == 10
+    # The windows are the `limits` library's own: its limiter over the same Redis reads them.
+    assert asyncio.run(remaining(replicas.redis.url, "sarvam", 10, 60)) == 0
+    assert asyncio.run(remaining(replicas.redis.url, "deepgram", 10, 60)) == 10
+
+
+async def remaining(url: str, provider: str, limit: int, window: float) -> int:
+    shared = SharedState(url)
+    try:
+        return await shared.limiter.remaining(provider, limit, window)
+    finally:
+        await shared.aclose()
 
 
 def test_a_breaker_opened_through_one_replica_rejects_in_the_other(replicas: Cluster) -> None:
@@ -219,3 +233,18 @@ def test_redis_stopped_and_restarted_under_traffic(replicas: Cluster) -> None:
     assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
     for gw in (replicas.a, replicas.b):
         assert "Redis unreachable" in gw.output() and "Redis answers again" in gw.output()
+
+
+def test_a_gateway_started_without_redis_serves_locally_then_shares_once_redis_answers() -> None:
+    redis = RedisServer()  # not started yet
+    with running_gateway({"STATE_REDIS_URL": redis.url, "SARVAM_RATE_LIMIT": "1000"}) as gw:
+        shared = gw.manager.pipeline.shared
+        assert shared is not None and shared.health().status == "down"
+        assert gw.translate().status_code == 200  # from the replica's own limiter and breaker
+        redis.start()
+        try:
+            wait_for(lambda: shared.health().status == "up", 5, "shared state did not recover")
+            assert gw.translate().status_code == 200
+            assert redis.command_calls().get("evalsha", 0) >= 1  # shared again
+        finally:
+            redis.stop()
