@@ -9,8 +9,10 @@ back in one ``MULTI``/``EXEC`` when the call ends and before its answer leaves, 
 replicas see it on their next call; a call that changed nothing writes nothing.
 
 When Redis does not answer, the pipeline serves from the replica's memory limiter and breakers,
-:meth:`SharedState.health` says ``down`` (``/health/`` shows the state component degraded), and a task pings Redis every 1-2 s until it answers;
-then shared state resumes by itself. Changes made meanwhile stay local.
+:meth:`SharedState.health` says ``down`` (``/health/`` shows the state component degraded), and a
+task pings Redis every 1-2 s until it answers; then shared state resumes by itself. Changes made
+meanwhile stay local. The same task pings an idle Redis every few seconds, so that health is right
+without traffic too.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ REDIS_TIMEOUT = 0.25
 """Seconds a Redis command may take before the backend counts as down (loopback or a LAN)."""
 RECOVERY_DELAYS = (1.0, 1.5, 2.0)
 """Seconds between pings while Redis is down; the last one repeats."""
+IDLE_PING = 2.0
+"""Seconds without any Redis answer after which an up Redis is pinged."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ class SharedState:
         self._holds: dict[str, float] = {}
         self._flush_lock = asyncio.Lock()
         self._health = StateHealth("redis", "up", time.time())
-        self._recovery: asyncio.Task[None] | None = None
+        self._last_answer = time.monotonic()
+        self._watcher: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[StateHealth], None]] = []
         """Called with the new health whenever the backend goes down or comes back."""
 
@@ -165,6 +170,7 @@ class SharedState:
         except (RedisError, OSError) as error:
             self._went_down(error)
             return None
+        self._last_answer = time.monotonic()
         verdict, wait, state, counter, opened_at, trial = (_text(v) for v in raw)
         snapshot = BreakerSnapshot(state=state, fail_counter=int(counter),
                                    opened_at=float(opened_at) if opened_at else None,
@@ -188,6 +194,7 @@ class SharedState:
             try:
                 if self._health.status == "up" and (batch or holds):
                     await self._write(batch, holds)
+                    self._last_answer = time.monotonic()
             except (RedisError, OSError) as error:
                 self._went_down(error)
             finally:  # written, or dropped while Redis is down: local state is what counts then
@@ -200,18 +207,20 @@ class SharedState:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Check Redis once, so that health is right before the first call."""
+        """Check Redis once, so that health is right before the first call, and start watching it."""
         try:
             await self.redis.ping()
+            self._last_answer = time.monotonic()
         except (RedisError, OSError) as error:
             self._went_down(error)
+        self._watch()
 
     async def aclose(self) -> None:
-        if self._recovery is not None:
-            self._recovery.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._recovery
-            self._recovery = None
+                await self._watcher
+            self._watcher = None
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
         await self.redis.aclose()
@@ -245,21 +254,33 @@ class SharedState:
                                          "serving with this replica's local rate limits and breakers")
             log.warning("shared state: Redis unreachable (%s); using local state until it answers",
                         type(error).__name__)
-        if self._recovery is None or self._recovery.done():
-            self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="shared-state-recovery")
+        self._watch()
 
-    async def _recover(self) -> None:
+    def _watch(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watching(), name="shared-state-watch")
+
+    async def _watching(self) -> None:
+        """Ping an idle Redis every :data:`IDLE_PING` s, a lost one every 1-2 s until it answers."""
         attempt = 0
         while True:
-            await asyncio.sleep(RECOVERY_DELAYS[min(attempt, len(RECOVERY_DELAYS) - 1)])
-            attempt += 1
+            if self._health.status == "up":
+                attempt = 0
+                await asyncio.sleep(IDLE_PING)
+                if time.monotonic() - self._last_answer < IDLE_PING:
+                    continue
+            else:
+                await asyncio.sleep(RECOVERY_DELAYS[min(attempt, len(RECOVERY_DELAYS) - 1)])
+                attempt += 1
             try:
                 await self.redis.ping()
-            except (RedisError, OSError):
+            except (RedisError, OSError) as error:
+                self._went_down(error)
                 continue
-            self._set_health("up", None)
-            log.warning("shared state: Redis answers again; rate limits and breakers are shared again")
-            return
+            self._last_answer = time.monotonic()
+            if self._health.status == "down":
+                self._set_health("up", None)
+                log.warning("shared state: Redis answers again; rate limits and breakers are shared again")
 
     def _set_health(self, status: Status, detail: str | None) -> None:
         self._health = StateHealth("redis", status, time.time(), detail)

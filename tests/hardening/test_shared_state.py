@@ -235,7 +235,7 @@ def test_redis_stopped_and_restarted_under_traffic(replicas: Cluster) -> None:
         assert "Redis unreachable" in gw.output() and "Redis answers again" in gw.output()
 
 
-def test_a_gateway_started_without_redis_serves_locally_then_shares_once_redis_answers() -> None:
+def test_a_gateway_without_redis_serves_locally_shares_once_it_answers_and_notices_it_gone_when_idle() -> None:
     redis = RedisServer()  # not started yet
     with running_gateway({"STATE_REDIS_URL": redis.url, "SARVAM_RATE_LIMIT": "1000"}) as gw:
         shared = gw.manager.pipeline.shared
@@ -248,3 +248,5 @@ def test_a_gateway_started_without_redis_serves_locally_then_shares_once_redis_a
             assert redis.command_calls().get("evalsha", 0) >= 1  # shared again
         finally:
             redis.stop()
+        # Without any traffic, a lost Redis still shows within a few seconds.
+        wait_for(lambda: shared.health().status == "down", 5, "an idle gateway did not notice Redis going")
