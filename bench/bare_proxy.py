@@ -64,8 +64,9 @@ def create_bare_proxy(upstream: str) -> Litestar:
         finally:
             await client.aclose()
 
+    # logging_config=None: Litestar's default config would log every upstream request (httpx2 at INFO).
     return Litestar(route_handlers=[translate, chat, health], lifespan=[lifespan], openapi_config=None,
-                    debug=False)
+                    logging_config=None, debug=False)
 
 
 def main() -> None:

@@ -22,9 +22,10 @@ failed, since then the numbers mean nothing. The machine's cores are shared by t
 servers and the simulator and nothing is pinned: on a 2-core machine the numbers include that
 contention, and they vary by a few percent from run to run.
 
-``--profile DIR`` afterwards loads the telemetry-on gateway again under ``py-spy record`` (not a
-project dependency: ``pip install py-spy``) and prints where its CPU time goes; the raw
-collapsed stacks are left in DIR for a flame graph.
+``--profile DIR`` afterwards loads each gateway and the bare proxy again, one at a time, under
+``py-spy record`` (not a project dependency: ``pip install py-spy``) and prints where their CPU
+time goes; the raw collapsed stacks are left in DIR (``<server>.collapsed.txt``, for a flame
+graph). Profiling slows the servers down: the throughput printed with a profile is not a result.
 
     python bench/overhead.py              # full run, a few minutes
     python bench/overhead.py --quick      # a smoke run, well under a minute
@@ -43,6 +44,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections import Counter
@@ -63,6 +65,8 @@ PROVIDER_VARS = ("SARVAM_", "DEEPGRAM_", "OPENAI_", "RAG_", "OTEL_")
 GLOBAL_VARS = ("ENVIRONMENT", "ENABLE_METRICS", "GATEWAY_API_KEYS", "ADMIN_API_KEY", "STATE_REDIS_URL",
                "ALERTMANAGER_URL", "RATE_LIMIT_WINDOW", "LOG_LEVEL", "LOG_FORMAT", "FALLBACKS_ENABLED")
 SIM_KEY = "bench-overhead"
+STDLIB = sysconfig.get_paths()["stdlib"]
+PROFILED = ("gateway", "gateway-notel", "bare-proxy")
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ class Mode:
     concurrency: int = 32
 
 
-FULL = Mode("full", sequential=2000, warmup=300, seconds=10.0, rounds=2)
+FULL = Mode("full", sequential=2000, warmup=300, seconds=8.0, rounds=3)
 QUICK = Mode("quick", sequential=150, warmup=30, seconds=1.5, rounds=1)
 
 
@@ -167,6 +171,9 @@ class Results:
     mode: str
     cpus: int
     python: str
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """The machine's 1, 5 and 15 minute load averages when the run started (others' work skews it)."""
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     latency: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
     """Per endpoint, per server."""
     throughput: dict[str, list[ThroughputRun]] = field(default_factory=dict)
@@ -314,74 +321,78 @@ async def measure(servers: Sequence[Server], mode: Mode, results: Results) -> No
                 results.throughput.setdefault(target.name, []).append(run)
 
 
-async def profile(gateway: Server, servers: Sequence[Server], seconds: float, concurrency: int,
+async def profile(server: Server, servers: Sequence[Server], seconds: float, concurrency: int,
                   out: Path) -> str:
-    """Load ``gateway`` under ``py-spy record`` and summarise where its CPU time went."""
+    """Load ``server`` under ``py-spy record`` and summarise where its CPU time went."""
     spy = shutil.which("py-spy")
     if spy is None:
         raise RuntimeError("--profile needs py-spy: pip install py-spy")
     out.mkdir(parents=True, exist_ok=True)
-    raw = out / "gateway.collapsed.txt"
+    raw = out / f"{server.name}.collapsed.txt"
+    # --gil: only samples holding the GIL, i.e. Python CPU time (idle pool threads look busy otherwise).
     record = await asyncio.create_subprocess_exec(
-        spy, "record", "--pid", str(gateway.process.pid), "--rate", "250", "--format", "raw",
-        "--output", str(raw), "--duration", str(math.ceil(seconds)),
+        spy, "record", "--pid", str(server.process.pid), "--rate", "250", "--format", "raw", "--gil",
+        "--full-filenames", "--output", str(raw), "--duration", str(math.ceil(seconds)),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     await asyncio.sleep(1.0)  # py-spy attaches
     errors: list[str] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        run = await load(session, gateway, servers, seconds, concurrency, errors)
+        run = await load(session, server, servers, seconds, concurrency, errors)
     _, stderr = await record.communicate()
     if record.returncode != 0 or not raw.exists():
         raise RuntimeError(f"py-spy failed: {stderr.decode(errors='replace')}")
     if errors:
         raise RuntimeError("requests failed while profiling:\n" + "\n".join(errors))
-    return summarise_profile(raw.read_text(), run)
+    return summarise_profile(server.name, raw.read_text(), run)
 
 
-def _frame_key(frame: str) -> str:
-    """``function (path:line)`` -> ``function (short/path)``, so that lines of one function merge."""
+def _frame(frame: str) -> tuple[str, str | None]:
+    """``function (/full/path.py:line)`` -> (``function (short/path.py)``, its package), where the
+    package is ``None`` for the standard library and ``app/<area>`` for our own code."""
     name, _, where = frame.partition(" (")
     path = where.rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", str(ROOT) + "/", "lib/python3."):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{name} ({path})"
+    if "site-packages/" in path:
+        short = path.split("site-packages/", 1)[1]
+        dirs = short.split("/")[:-1] or [short.removesuffix(".py")]
+        return f"{name} ({short})", "/".join(dirs[:3] if dirs[0] == "opentelemetry" else dirs[:1])
+    if path.startswith(f"{ROOT}/"):
+        short = path[len(str(ROOT)) + 1:]
+        return f"{name} ({short})", "/".join(short.split("/")[:2]).removesuffix(".py")
+    return f"{name} ({path.split(STDLIB + '/', 1)[-1]})", None
 
 
-def _area(frame_key: str) -> str:
-    path = frame_key.rsplit("(", 1)[-1].rstrip(")")
-    return path.split("/", 1)[0] if "/" in path else path
-
-
-def summarise_profile(collapsed: str, run: ThroughputRun, top: int = 25) -> str:
-    """Self and inclusive shares of the busy samples per function, and self time per package."""
+def summarise_profile(name: str, collapsed: str, run: ThroughputRun, top: int = 20) -> str:
+    """Where the GIL-holding samples were: per package (time in the standard library charged to the
+    package that called it), per function (self time) and per function of ``app/`` (inclusive)."""
+    packages: Counter[str] = Counter()
     self_time: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    areas: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_frame_key(f) for f in stack.split(";")[1:] if f]  # [0] is the thread
-        if not frames:
-            continue
+        frames = [_frame(f) for f in stack.split(";") if f]
         total += count
-        self_time[frames[-1]] += count
-        areas[_area(frames[-1])] += count
-        for key in set(frames):
-            inclusive[key] += count
-    lines = [(f"gateway under py-spy: {run.rps:.0f} req/s, {run.cpu_ms_per_request.get('gateway', 0):.3f} ms "
-              f"gateway CPU per request, {total} busy samples")]
-    lines.append("  self time by package:")
-    lines += [f"    {100 * n / total:5.1f}%  {area}" for area, n in areas.most_common(12)]
-    lines.append(f"  self time by function (top {top}):")
-    lines += [f"    {100 * n / total:5.1f}%  {key}" for key, n in self_time.most_common(top)]
-    lines.append(f"  inclusive time by function (top {top}):")
-    lines += [f"    {100 * n / total:5.1f}%  {key}" for key, n in inclusive.most_common(top)]
-    return "\n".join(lines)
+        self_time[frames[-1][0]] += count
+        packages[next((p for _, p in reversed(frames) if p is not None), "python (stdlib only)")] += count
+        for key in {k for k, p in frames if p is not None and p.startswith("app")}:
+            ours[key] += count
+    if total == 0:
+        return f"{name}: py-spy recorded no samples"
+    cpu = run.cpu_ms_per_request.get(name, 0.0)
+
+    def rows(counter: Counter[str], n: int) -> list[str]:
+        return [f"    {100 * c / total:5.1f}%  {cpu * c / total:6.3f} ms  {key}" for key, c in counter.most_common(n)]
+
+    return "\n".join([
+        f"{name} under py-spy: {run.rps:.0f} req/s, {cpu:.3f} ms CPU per request, {total} samples holding the GIL",
+        "  (share of samples, and that share of the CPU time per request)",
+        "  by package (standard library time charged to the package that called it):", *rows(packages, 14),
+        f"  by function, self time (top {top}):", *rows(self_time, top),
+        *([f"  app/ functions, inclusive time (top {top}):", *rows(ours, top)] if ours else []),
+    ])
 
 
 def report(results: Results, mode: Mode) -> tuple[str, bool]:
@@ -390,7 +401,9 @@ def report(results: Results, mode: Mode) -> tuple[str, bool]:
             f"after {mode.warmup} warm-up calls; {mode.concurrency} concurrent /v1/translate for "
             f"{mode.rounds} x {mode.seconds:g} s per server"),
            (f"machine: {results.cpus} CPUs shared by the client, both gateways, the bare proxy and the "
-            f"simulator (nothing pinned); Python {results.python}"), ""]
+            f"simulator (nothing pinned); Python {results.python}"),
+           (f"load average (1/5/15 min) before: {'/'.join(f'{x:.2f}' for x in results.load_before)}, "
+            f"after: {'/'.join(f'{x:.2f}' for x in results.load_after)}"), ""]
     out.append(f"{'sequential latency (ms)':<36}{'median':>8}{'p90':>8}{'p99':>8}{'added median':>14}"
                f"{'added p99':>11}")
     for endpoint, stats in results.latency.items():
@@ -408,22 +421,30 @@ def report(results: Results, mode: Mode) -> tuple[str, bool]:
 
     gateway, bare = results.rps("gateway"), results.rps("bare-proxy")
     notel = results.rps("gateway-notel")
-    out += ["", "ratios",
-            f"  gateway / bare proxy throughput:                 {gateway / bare:.3f}",
-            f"  gateway (telemetry off) / bare proxy throughput: {notel / bare:.3f}",
-            f"  telemetry on / off throughput:                   {gateway / notel:.3f}"]
-    for endpoint in results.latency:
-        cost = results.added(endpoint, "gateway") - results.added(endpoint, "gateway-notel")
-        out.append(f"  telemetry cost, median latency {endpoint:<10}        {cost:+.3f} ms")
-    out.append(f"  simulator direct / gateway throughput:           {results.rps('simulator') / gateway:.2f} "
-               "(the client's headroom)")
+    cpu_on, cpu_off = results.cpu_ms("gateway", "gateway"), results.cpu_ms("gateway-notel", "gateway-notel")
+    cpu_bare = results.cpu_ms("bare-proxy", "bare-proxy")
+    ratios = [
+        ("gateway / bare proxy throughput", f"{gateway / bare:.3f}"),
+        ("gateway (telemetry off) / bare proxy throughput", f"{notel / bare:.3f}"),
+        ("telemetry on / off throughput", f"{gateway / notel:.3f}"),
+        ("telemetry cost, gateway CPU per request", f"{cpu_on - cpu_off:+.3f} ms"),
+        *((f"telemetry cost, median latency {endpoint}",
+           f"{results.added(endpoint, 'gateway') - results.added(endpoint, 'gateway-notel'):+.3f} ms")
+          for endpoint in results.latency),
+        ("bare proxy / gateway CPU per request", (f"{cpu_bare / cpu_on:.3f} (the throughput ratio if each had a "
+                                                 "core to itself)")),
+        ("bare proxy / gateway (telemetry off) CPU per request", f"{cpu_bare / cpu_off:.3f}"),
+        ("simulator direct / gateway throughput", (f"{results.rps('simulator') / gateway:.2f} (the load client's "
+                                                  "headroom)")),
+    ]
+    out += ["", "ratios", *(f"  {label + ':':<54}{value}" for label, value in ratios), ""]
 
     checks = [(f"median added latency {endpoint:<10}", results.added(endpoint, "gateway"),
                f"<= {MEDIAN_ADDED_MS_TARGET} ms", results.added(endpoint, "gateway") <= MEDIAN_ADDED_MS_TARGET,
                "ms") for endpoint in results.latency]
     checks.append(("throughput vs bare proxy     ", gateway / bare, f">= {THROUGHPUT_RATIO_TARGET}",
                    gateway / bare >= THROUGHPUT_RATIO_TARGET, ""))
-    out += ["", "targets (issue 3; the gateway with telemetry on)"]
+    out.append("targets (issue 3; the gateway with telemetry on)")
     out += [f"  {label} {value:8.3f} {unit:<3}{target:<12}{'PASS' if passed else 'FAIL'}"
             for label, value, target, passed, unit in checks]
     return "\n".join(out), all(c[3] for c in checks)
@@ -435,6 +456,9 @@ def to_json(results: Results) -> dict[str, Any]:
         "throughput_gateway_vs_bare": results.rps("gateway") / results.rps("bare-proxy"),
         "throughput_gateway_notel_vs_bare": results.rps("gateway-notel") / results.rps("bare-proxy"),
         "throughput_telemetry_on_vs_off": results.rps("gateway") / results.rps("gateway-notel"),
+        "cpu_per_request_bare_vs_gateway": results.cpu_ms("bare-proxy", "bare-proxy") / results.cpu_ms("gateway", "gateway"),
+        "cpu_per_request_bare_vs_gateway_notel": (results.cpu_ms("bare-proxy", "bare-proxy")
+                                                  / results.cpu_ms("gateway-notel", "gateway-notel")),
     }
     data["rps"] = {server: results.rps(server) for server in results.throughput}
     data["added_ms"] = {e: {s: {"median": results.added(e, s), "p99": results.added(e, s, "p99_ms")}
@@ -443,7 +467,7 @@ def to_json(results: Results) -> dict[str, Any]:
 
 
 def run(mode: Mode, profile_dir: Path | None) -> tuple[Results, str | None]:
-    results = Results(mode.name, os.cpu_count() or 0, platform.python_version())
+    results = Results(mode.name, os.cpu_count() or 0, platform.python_version(), os.getloadavg())
     ports = {name: free_port() for name in ("simulator", "gateway", "gateway-notel", "bare-proxy")}
     simulator = f"http://127.0.0.1:{ports['simulator']}"
     python = sys.executable
@@ -464,10 +488,12 @@ def run(mode: Mode, profile_dir: Path | None) -> tuple[Results, str | None]:
                                         ports["bare-proxy"], "/health", logs)),
         ]
         uvloop.run(measure(servers, mode, results))
+        results.load_after = os.getloadavg()
         summary = None
         if profile_dir is not None:
-            summary = uvloop.run(profile(servers[1], servers, max(5.0, mode.seconds), mode.concurrency,
-                                          profile_dir))
+            summary = "\n\n".join(
+                uvloop.run(profile(server, servers, max(5.0, mode.seconds), mode.concurrency, profile_dir))
+                for server in servers if server.name in PROFILED)
     return results, summary
 
 
@@ -477,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target misses")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="afterwards, profile the gateway under load with py-spy and keep the stacks in DIR")
+                        help="afterwards, profile the gateways and the bare proxy under load with py-spy; stacks go to DIR")
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
     results, profile_summary = run(mode, args.profile)

@@ -7,12 +7,14 @@ process starts, every request succeeds, and each number and ratio it prints is f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -57,3 +59,34 @@ def test_quick_run_prints_ratios_and_targets(tmp_path: Path) -> None:
     # The printed ratio is the measured one, not a constant.
     assert float(ratios["gateway / bare proxy throughput"]) == pytest.approx(
         data["ratios"]["throughput_gateway_vs_bare"], abs=0.001)
+
+
+def _load_overhead() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_overhead", ROOT / "bench" / "overhead.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_profile_summary_charges_standard_library_time_to_its_caller() -> None:
+    overhead = _load_overhead()
+    stdlib, site = overhead.STDLIB, "/venv/lib/python3.11/site-packages"
+    collapsed = "\n".join([
+        f"main ({ROOT}/app/__main__.py:9);dumps ({stdlib}/json/encoder.py:200) 6",
+        (f"main ({ROOT}/app/__main__.py:9);record ({site}/opentelemetry/sdk/metrics/_internal/instrument.py:5);"
+        f"sorted ({stdlib}/functools.py:1) 3"),
+        f"run ({stdlib}/asyncio/runners.py:118) 1",
+        "not a stack line",
+    ])
+    run = overhead.ThroughputRun(ok=100, errors=0, seconds=1.0, cpu_ms_per_request={"gateway": 2.0})
+    text = overhead.summarise_profile("gateway", collapsed, run)
+
+    assert "gateway under py-spy: 100 req/s, 2.000 ms CPU per request, 10 samples holding the GIL" in text
+    by_package = text.split("by package")[1].split("by function")[0]
+    assert "60.0%   1.200 ms  app/__main__" in by_package  # json's time is the caller's
+    assert "30.0%   0.600 ms  opentelemetry/sdk/metrics" in by_package
+    assert "10.0%   0.200 ms  python (stdlib only)" in by_package
+    assert "60.0%   1.200 ms  dumps (json/encoder.py)" in text.split("self time")[1]
+    assert "90.0%   1.800 ms  main (app/__main__.py)" in text.split("inclusive time")[1]
