@@ -8,15 +8,13 @@ Redis; degraded when Redis is down). The answer is 503 only when the gateway is 
 
 from __future__ import annotations
 
-import hmac
-import inspect
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, Router, get
-from litestar.exceptions import NotAuthorizedException, NotFoundException, ValidationException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, QueryParameter
 
 from ..config import format_duration, parse_duration
@@ -25,6 +23,7 @@ from ..monitoring.stats import Key
 from ..monitoring.status import ErrorRecord, HealthStatus, OperationHealth, Status, overall
 from ..monitoring.trends import TrendError
 from ..providers.service_manager import ServiceManager
+from ..resilience.auth import require_admin
 
 _STARTED = datetime.now(UTC)
 
@@ -229,22 +228,14 @@ def _health(manager: ServiceManager) -> HealthStatus:
                                      _check_reasons(manager))
 
 
-async def _state_component(manager: ServiceManager) -> ComponentHealth:
-    """Memory or Redis; uses ``manager.state_health()`` (``{"status": "up"|"down", "detail"?}``)
-    when the manager offers it."""
-    backend: Literal["memory", "redis"] = "redis" if manager.settings.state_redis_url else "memory"
-    probe = getattr(manager, "state_health", None)
-    if probe is None:
+def _state_component(manager: ServiceManager) -> ComponentHealth:
+    """Where rate limits and breakers live (memory or Redis); degraded while Redis is down."""
+    state = manager.state_health()
+    backend: Literal["memory", "redis"] = "redis" if state["backend"] == "redis" else "memory"
+    if state["status"] == "up":
         return ComponentHealth("healthy", [], backend=backend)
-    try:
-        result = probe()
-        if inspect.isawaitable(result):
-            result = await result
-        up = result.get("status") in ("up", "healthy")
-        detail = str(result.get("detail") or f"{backend} state store is down")
-    except Exception as exc:  # noqa: BLE001 - a failing probe is a degraded state store, not a failed request
-        up, detail = False, f"{backend} state store check failed: {type(exc).__name__}"
-    return ComponentHealth("healthy" if up else "degraded", [] if up else [detail], backend=backend)
+    return ComponentHealth("degraded", [str(state.get("detail") or f"{backend} state store is down")],
+                           backend=backend)
 
 
 def _mode(manager: ServiceManager, provider: str) -> Literal["live", "simulated"]:
@@ -255,7 +246,7 @@ async def provider_detail(manager: ServiceManager, health: HealthStatus, provide
     cfg = manager.settings.get_service_config(provider)
     window = manager.settings.rate_limit_window
     try:
-        remaining: int | None = await manager.pipeline.limiter.remaining(provider, cfg.rate_limit, window)
+        remaining: int | None = await manager.pipeline.headroom(provider)
     except Exception:  # noqa: BLE001 - a shared limiter storage that is down: headroom unknown
         remaining = None
     found = health.providers[provider]
@@ -288,7 +279,7 @@ async def aggregate_health(manager: ServiceManager) -> tuple[HealthStatus, dict[
         name: ComponentHealth(p.status, p.reasons, can_serve=p.can_serve, mode=_mode(manager, name))
         for name, p in health.providers.items()
     }
-    components["state"] = await _state_component(manager)
+    components["state"] = _state_component(manager)
     return health, components, overall(health.providers.values(), [components["state"].status])
 
 
@@ -420,20 +411,10 @@ async def status(request: Request[Any, Any, Any]) -> StatusOverview:
     )
 
 
-@get("/configuration", summary="Settings with secrets redacted; admin key required in production",
-     sync_to_thread=False)
+@get("/configuration", summary="Settings with secrets redacted; the admin key when one is set, off in "
+     "production without one", sync_to_thread=False, guards=[require_admin])
 def configuration(request: Request[Any, Any, Any]) -> Configuration:
-    settings = _manager(request).settings
-    if settings.is_production:
-        key = settings.admin_api_key
-        if key is None:
-            raise NotFoundException("configuration is not served in production without ADMIN_API_KEY")
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
-            raise NotAuthorizedException("/health/configuration needs 'Authorization: Bearer <admin key>'",
-                                         headers={"WWW-Authenticate": 'Bearer realm="admin"'})
-    public = settings.public_dict()
+    public = _manager(request).settings.public_dict()
     return Configuration(**{k: v for k, v in public.items() if k in _CONFIGURATION_FIELDS},
                          other={k: v for k, v in public.items() if k not in _CONFIGURATION_FIELDS})
 

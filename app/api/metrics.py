@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from litestar import Request, Response, Router, get
 
+from ..resilience.auth import require_metrics_auth
 from ..telemetry import Telemetry
 from .problems import problem
 
@@ -14,19 +14,12 @@ MEDIA_TYPE = "text/plain; version=0.0.4"
 """Prometheus text format 0.0.4; Litestar appends ``; charset=utf-8`` to text types."""
 
 
-@get("/", include_in_schema=False, sync_to_thread=False)
+@get("/", include_in_schema=False, sync_to_thread=False, guards=[require_metrics_auth])
 def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
-    """404 when metrics are off; 401 without the admin key when ``METRICS_REQUIRE_AUTH`` is set."""
+    """404 when metrics are off; the admin key when ``METRICS_REQUIRE_AUTH`` is set."""
     telemetry: Telemetry = request.app.state.service_manager.telemetry
     if not telemetry.metrics_enabled:
         return problem(404, "Not Found", "metrics are disabled on this gateway", "not_found")
-    admin_key = telemetry.settings.admin_api_key
-    if telemetry.settings.metrics_require_auth and admin_key is not None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                token.strip().encode(), admin_key.get_secret_value().encode()):
-            return problem(401, "Unauthorized", "/metrics needs 'Authorization: Bearer <admin key>'",
-                           "unauthorized", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return Response(telemetry.metrics_text(), media_type=MEDIA_TYPE)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from litestar.response import Stream
 
 from ..providers.rag import Document
 from ..providers.service_manager import Served, ServiceManager
+from ..resilience.auth import bearer_token, key_matches
 from ..resilience.errors import invalid
 
 
@@ -108,14 +108,7 @@ def request_id(request: Request[Any, Any, Any]) -> str:
 def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """``Authorization: Bearer <key>`` when ``GATEWAY_API_KEYS`` is set (constant-time compare)."""
     keys = connection.app.state.service_manager.settings.gateway_api_keys
-    if not keys:
-        return
-    header = connection.headers.get("authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    matched = False
-    for key in keys:  # compare with every key so the time says nothing about which matched
-        matched |= hmac.compare_digest(token.encode(), key.get_secret_value().encode())
-    if not matched:
+    if keys and not key_matches(bearer_token(connection.headers.get("authorization", "")), keys):
         raise NotAuthorizedException("a valid client API key is required: Authorization: Bearer <key>",
                                      headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
 

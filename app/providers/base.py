@@ -141,6 +141,14 @@ class Pipeline:
             self.breakers[spec.key] = found
         return found
 
+    async def headroom(self, provider: str) -> int:
+        """Calls the provider's rate limit still admits in the current window (shared while
+        Redis answers, this replica's otherwise)."""
+        cfg = self.settings.get_service_config(provider)
+        shared = self.shared
+        limiter = shared.limiter if shared is not None and shared.health().status == "up" else self.limiter
+        return await limiter.remaining(provider, cfg.rate_limit, self.settings.rate_limit_window)
+
     async def call(
         self,
         spec: CallSpec,

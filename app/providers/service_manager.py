@@ -21,6 +21,7 @@ from ..monitoring import Monitoring
 from ..monitoring import set_current as set_current_monitoring
 from ..resilience.errors import ErrorType, GatewayError, invalid
 from ..resilience.ratelimit import RateLimiter
+from ..resilience.shared_state import MEMORY_HEALTH
 from ..resilience.validation import (
     DEEPGRAM_STT_LANGUAGES,
     DEEPGRAM_TTS_LANGUAGES,
@@ -109,6 +110,11 @@ class ServiceManager:
         for provider, result in zip(probes, results, strict=True):
             self.last_health_checks[provider] = result
         return {p: r.as_dict() for p, r in self.last_health_checks.items()}
+
+    def state_health(self) -> dict[str, Any]:
+        """Where rate limits and breakers live (memory or Redis) and whether that store answers."""
+        shared = self.pipeline.shared
+        return (shared.health() if shared is not None else MEMORY_HEALTH).as_dict()
 
     def get_metrics_summary(self) -> dict[str, Any]:
         """Per provider: breaker states, mode and the recorder's numbers over the alert window."""

@@ -131,5 +131,5 @@ def build(sim: str, environ: dict[str, str] | None = None) -> tuple[Litestar, Ha
         on_shutdown=[close_client],
         openapi_config=None,
     )
-    app.state.service_manager = SimpleNamespace(telemetry=telemetry)
+    app.state.service_manager = SimpleNamespace(telemetry=telemetry, settings=telemetry.settings)
     return app, harness
