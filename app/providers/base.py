@@ -160,24 +160,10 @@ class Pipeline:
         """Run ``attempt`` through the door; raises :class:`GatewayError` on failure."""
         with self._span(spec) as ctx:
             self._validate(ctx, validate)
-            attempts = 1 + self.settings.get_service_config(spec.provider).max_retries
-            for n in range(attempts):
-                ctx.attempt = n
-                permit = await self._admit(ctx, health_check)
-                started = time.perf_counter()
-                try:
-                    async with asyncio.timeout(self._timeout(spec)):
-                        result = await attempt(ctx)
-                except BaseException as exc:
-                    error = self._failed(ctx, permit, exc, started, health_check)
-                    await self._settle()
-                    if n + 1 < attempts and error.counts_as_breaker_failure:
-                        continue
-                    raise error from exc
-                self._succeeded(ctx, permit, started, health_check)
-                await self._settle()
-                return result
-        raise AssertionError("unreachable")  # pragma: no cover
+            result, permit, started = await self._attempts(ctx, lambda: attempt(ctx), health_check)
+            self._succeeded(ctx, permit, started, health_check)
+            await self._settle()
+            return result
 
     async def stream(
         self,
@@ -190,29 +176,40 @@ class Pipeline:
         then); the returned iterator relays the rest and records the outcome when it ends."""
         span = self.tracer.start_span(spec.span_name, kind=SpanKind.CLIENT, attributes=self._attributes(spec))
         ctx = CallContext(spec=spec, span=span)
+
+        async def first_chunk() -> tuple[AsyncIterator[bytes], bytes]:
+            chunks = open_stream(ctx)
+            return chunks, await anext(chunks, b"")
+
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                 self._validate(ctx, validate)
-                attempts = 1 + self.settings.get_service_config(spec.provider).max_retries
-                for n in range(attempts):
-                    ctx.attempt = n
-                    permit = await self._admit(ctx, False)
-                    started = time.perf_counter()
-                    try:
-                        async with asyncio.timeout(self._timeout(spec)):
-                            chunks = open_stream(ctx)
-                            first = await anext(chunks, b"")
-                    except BaseException as exc:
-                        error = self._failed(ctx, permit, exc, started, False)
-                        await self._settle()
-                        if n + 1 < attempts and error.counts_as_breaker_failure:
-                            continue
-                        raise error from exc
-                    ctx.ttfb = time.perf_counter() - started
-                    return _Relay(self, ctx, permit, started, first, chunks)
+                (chunks, first), permit, started = await self._attempts(ctx, first_chunk, False)
         except BaseException as exc:
             _end_span(span, exc)
             raise
+        ctx.ttfb = time.perf_counter() - started
+        return _Relay(self, ctx, permit, started, first, chunks)
+
+    async def _attempts(
+        self, ctx: CallContext, run: Callable[[], Awaitable[T]], health_check: bool,
+    ) -> tuple[T, Permit | None, float]:
+        """Admit and run each attempt under the provider's timeout, retrying failures that say
+        the provider is unwell (``P_MAX_RETRIES``); returns the result with its permit and start."""
+        attempts = 1 + self.settings.get_service_config(ctx.spec.provider).max_retries
+        for n in range(attempts):
+            ctx.attempt = n
+            permit = await self._admit(ctx, health_check)
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self._timeout(ctx.spec)):
+                    return await run(), permit, started
+            except BaseException as exc:
+                error = self._failed(ctx, permit, exc, started, health_check)
+                await self._settle()
+                if n + 1 < attempts and error.counts_as_breaker_failure:
+                    continue
+                raise error from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the steps -------------------------------------------------------------------------
