@@ -22,6 +22,9 @@ Choices, each documented here once:
   version: their defaults include the client's ``Host`` header and Litestar's raw request path.
 * Histogram bounds are floats, so Prometheus reads ``le="5.0"`` and ``le="10.0"`` (the spelling
   Prometheus 3 normalises every ``le`` to).
+* ``gateway_state_backend_up`` is an observable gauge: each collection (a scrape, an OTLP export)
+  reads the shared state's health at that moment (:meth:`Telemetry.observe_state_backend`), so it
+  needs no listener and is never stale; until the app sets the reader it has no series.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -59,6 +62,7 @@ from . import __version__
 from .config import ConfigError, Settings
 from .resilience.breaker import STATE_VALUES
 from .resilience.errors import ErrorType
+from .resilience.shared_state import StateHealth
 
 if TYPE_CHECKING:
     from .providers.base import CallEvent, CallSpec
@@ -86,6 +90,7 @@ TIME_TO_FIRST_BYTE: Final = "provider.client.time_to_first_byte"  # provider_cli
 AUDIO_DURATION: Final = "provider.client.audio_duration"  # provider_client_audio_duration_seconds_total
 CHARACTERS: Final = "provider.client.characters"  # provider_client_characters_total
 HEALTH_CHECK_DURATION: Final = "provider.health_check.duration"  # provider_health_check_duration_seconds
+STATE_BACKEND_UP: Final = "gateway.state.backend.up"  # gateway_state_backend_up
 
 # Attribute keys of the provider metrics: plain names, identical in OTLP and in Prometheus.
 PROVIDER: Final = "provider"
@@ -93,6 +98,7 @@ OPERATION: Final = "operation"
 OUTCOME: Final = "outcome"
 ERROR_TYPE_LABEL: Final = "error_type"
 REASON: Final = "reason"
+BACKEND: Final = "backend"
 TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT)
@@ -107,10 +113,14 @@ MAX_MODEL_LABELS: Final = 10
 OTHER_MODEL: Final = "_other"
 
 
-class Instruments:
-    """Every instrument of the provider calls, created in this one place."""
+StateObserver = Callable[[CallbackOptions], Iterable[Observation]]
 
-    def __init__(self, meter: Meter) -> None:
+
+class Instruments:
+    """Every instrument of the gateway, created in this one place; ``observe_state`` reports the
+    shared state store's health when the state gauge is collected."""
+
+    def __init__(self, meter: Meter, observe_state: StateObserver) -> None:
         self.request_duration = meter.create_histogram(
             REQUEST_DURATION, unit="s", description="Duration of provider call attempts.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
@@ -137,6 +147,10 @@ class Instruments:
             gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}",
             description="Number of input and output tokens used.",
             explicit_bucket_boundaries_advisory=GEN_AI_TOKEN_BUCKETS)
+        self.state_backend_up = meter.create_observable_gauge(
+            STATE_BACKEND_UP, callbacks=[observe_state], unit="1",
+            description="1 while the store of rate limits and breaker state answers, 0 while it is down "
+                        "(backend redis or memory; memory is always 1).")
 
 
 class _BoundedModels:
@@ -257,11 +271,22 @@ class Telemetry:
             metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
             views=[View(instrument_name="http.server.*", attribute_keys=set(SERVER_METRIC_ATTRIBUTES))])
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
-        self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__))
+        self._state_health: Callable[[], StateHealth] | None = None
+        self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__), self._observe_state)
         self.observer = TelemetryObserver(self.instruments, settings.openai_model)
         self._shutdown = False
         if self.enabled:
             _adopt_as_global(self.tracer_provider, self.meter_provider)
+
+    def observe_state_backend(self, health: Callable[[], StateHealth]) -> None:
+        """Export ``gateway_state_backend_up`` from ``health()``, read at each collection."""
+        self._state_health = health
+
+    def _observe_state(self, _: CallbackOptions) -> Iterable[Observation]:
+        if self._state_health is None:
+            return []
+        health = self._state_health()
+        return [Observation(1 if health.status == "up" else 0, {BACKEND: health.backend})]
 
     def _prometheus_reader(self) -> MetricReader:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Settings, get_settings
 from ..providers.base import CallObserver
+from ..resilience.shared_state import StateHealth
 from .alertmanager import AlertmanagerClient, AlertmanagerError
 from .evaluator import Alert, Evaluator
 from .recorder import Recorder
@@ -62,6 +63,10 @@ class Monitoring:
     def observer(self) -> CallObserver:
         """The pipeline hook that feeds the recorder."""
         return self.recorder
+
+    def observe_state_backend(self, health: Callable[[], StateHealth]) -> None:
+        """Evaluate ``GatewayStateBackendDown`` on ``health()``, read at each evaluation."""
+        self.recorder.state_health = health
 
     @property
     def running(self) -> bool:

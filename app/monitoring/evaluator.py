@@ -1,7 +1,8 @@
 """The in-app alert evaluator, with Prometheus's alerting-rule semantics.
 
-At each evaluation (time ``now``), every rule's condition is computed per provider operation from
-a :class:`~app.monitoring.stats.WindowSource`. Like Prometheus 2.x's ``AlertingRule.Eval``:
+At each evaluation (time ``now``), every rule's condition is computed from a
+:class:`~app.monitoring.stats.WindowSource`: per provider operation over the rule's window, or per
+state backend now (``GatewayStateBackendDown``). Like Prometheus 2.x's ``AlertingRule.Eval``:
 
 * a condition that holds and has no active alert starts one, ``pending``, with ``since`` (Prometheus's
   ``activeAt``) = ``now``; an active alert gets the new value and annotations;
@@ -31,8 +32,11 @@ from .stats import Key, WindowSource, WindowStats
 from .templates import render
 
 AlertState = Literal["pending", "firing", "resolved"]
-AlertId = tuple[str, str, Key]
-"""(alertname, severity, (provider, operation))."""
+AlertKey = tuple[str, ...]
+"""The values of a rule's :attr:`~app.monitoring.rules.AlertRule.by` labels: ``(provider, operation)``
+or ``(backend,)``."""
+AlertId = tuple[str, str, AlertKey]
+"""(alertname, severity, key)."""
 RESOLVED_RETENTION = 15 * 60.0
 """Seconds a resolved alert is still sent to Alertmanager (Prometheus's ``resolvedRetention``)."""
 RESEND_DELAY = 60.0
@@ -74,8 +78,11 @@ class Alert:
 
     name: str
     severity: Severity
-    provider: str
-    operation: str
+    provider: str | None
+    """None (null in JSON) for an alert about the gateway rather than a provider operation:
+    ``GatewayStateBackendDown`` says which store in ``labels["backend"]``."""
+    operation: str | None
+    """None exactly when :attr:`provider` is."""
     state: AlertState
     since: datetime
     """When the condition started holding (Prometheus's ``activeAt``)."""
@@ -86,11 +93,19 @@ class Alert:
     fired_at: datetime | None = None
     resolved_at: datetime | None = None
 
+    @property
+    def subject(self) -> str:
+        """What the alert is about, for people: ``sarvam.translate`` or ``redis state backend``."""
+        if self.provider is not None:
+            return f"{self.provider}.{self.operation}"
+        backend = self.labels.get("backend")
+        return f"{backend} state backend" if backend else self.name
+
 
 @dataclass
 class _Active:
     rule: AlertRule
-    key: Key
+    key: AlertKey
     value: float
     active_at: float
     state: Literal["pending", "firing", "inactive"] = "pending"
@@ -101,13 +116,16 @@ class _Active:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"alertname": self.rule.name, "provider": self.key[0], "operation": self.key[1],
-                **self.rule.labels}
+        """Like Prometheus: the expression's labels (an empty value is no label) and the rule's."""
+        by = {name: value for name, value in zip(self.rule.by, self.key, strict=True) if value}
+        return {"alertname": self.rule.name, **by, **self.rule.labels}
 
     def snapshot(self) -> Alert:
         state: AlertState = "resolved" if self.state == "inactive" else self.state
+        labels = self.labels
         return Alert(
-            self.rule.name, self.rule.severity, self.key[0], self.key[1], state, _utc(self.active_at),
+            self.rule.name, self.rule.severity, labels.get("provider"), labels.get("operation"), state,
+            _utc(self.active_at),
             self.value, self.rule.threshold, self.labels, dict(self.annotations),
             _utc(self.fired_at) if self.fired_at is not None else None,
             _utc(self.resolved_at) if self.resolved_at is not None else None,
@@ -149,18 +167,21 @@ class Evaluator:
         """One evaluation at ``now``; returns the pending and firing alerts."""
         by_window: dict[float, Mapping[Key, WindowStats]] = {}
         for rule in self.rules:
-            if rule.window not in by_window:
-                by_window[rule.window] = self.source.window_stats(now, rule.window)
-            self._evaluate_rule(rule, by_window[rule.window], now)
+            holding: dict[AlertKey, float]
+            if rule.kind == "state_backend_down":
+                holding = {(backend,): up for backend, up in self.source.state_backends(now).items()
+                           if rule.breached(up)}
+            else:
+                if rule.window not in by_window:
+                    by_window[rule.window] = self.source.window_stats(now, rule.window)
+                holding = {key: value for key, stats in by_window[rule.window].items()
+                           if (value := condition_value(rule, stats)) is not None}
+            self._evaluate_rule(rule, holding, now)
         self.last_evaluation = now
         return self.alerts()
 
-    def _evaluate_rule(self, rule: AlertRule, stats: Mapping[Key, WindowStats], now: float) -> None:
-        holding: dict[Key, float] = {}
-        for key, window in stats.items():
-            value = condition_value(rule, window)
-            if value is not None:
-                holding[key] = value
+    def _evaluate_rule(self, rule: AlertRule, holding: Mapping[AlertKey, float], now: float) -> None:
+        """Moves the rule's alerts on, given the value of each key whose condition holds now."""
         for key, value in holding.items():
             ident: AlertId = (rule.name, rule.severity, key)
             alert = self._active.get(ident)
@@ -191,7 +212,8 @@ class Evaluator:
         """Pending and firing alerts, critical first, then by name and labels."""
         found = [a.snapshot() for a in self._active.values()
                  if a.state != "inactive" and (severity is None or a.rule.severity == severity)]
-        return sorted(found, key=lambda a: (a.severity != "critical", a.name, a.provider, a.operation))
+        return sorted(found, key=lambda a: (a.severity != "critical", a.name, a.provider or "", a.operation or "",
+                                            sorted(a.labels.items())))
 
     def resolved(self, severity: Severity | None = None) -> list[Alert]:
         """Recently resolved alerts, newest first (bounded)."""

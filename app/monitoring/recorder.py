@@ -9,6 +9,9 @@ traffic. Active health checks go to their own small store and never into request
 Slot ``s`` holds the events of ``(s * bucket, (s + 1) * bucket]``, and an interval ``(start, end]``
 covers every slot that overlaps it: exactly the interval when both ends are multiples of the
 bucket, otherwise up to one bucket more at each end.
+
+The shared state store is not recorded: :meth:`Recorder.state_backends` reads its health when the
+evaluator asks, as Prometheus reads ``gateway_state_backend_up`` when it scrapes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 
 from ..providers.base import CallEvent, CallSpec
 from ..resilience.errors import ErrorType
+from ..resilience.shared_state import StateHealth
 from ..telemetry import LATENCY_BUCKETS
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
@@ -143,6 +147,8 @@ class Recorder:
         self._series: dict[Key, _Series] = {}
         self._checks: dict[Key, deque[HealthCheck]] = {}
         self._reset_timeouts = dict(reset_timeouts or {})
+        self.state_health: Callable[[], StateHealth] | None = None
+        """Where rate limits and breakers live and whether that answers (set by the app)."""
 
     # -- recording (the pipeline's CallObserver hooks) --------------------------------------
 
@@ -287,6 +293,13 @@ class Recorder:
                 rate_limited=float(agg.rejections.get(ErrorType.RATE_LIMITED, 0)),
             )
         return stats
+
+    def state_backends(self, now: float) -> dict[str, float]:
+        """``gateway_state_backend_up`` of this replica now; nothing until :attr:`state_health` is set."""
+        if self.state_health is None:
+            return {}
+        health = self.state_health()
+        return {health.backend: 1.0 if health.status == "up" else 0.0}
 
     def availability(self, keys: Iterable[Key], start: float, end: float) -> float | None:
         """Mean over ``keys`` of the share of ``(start, end]`` their breaker was not rejecting

@@ -29,6 +29,7 @@ from .rules import DEFAULT_RUNBOOK_BASE_URL, AlertRule, alert_rules, recording_r
 PROMETHEUS_RULES = Path("prometheus/rules.yml")
 GRAFANA_RULES = Path("grafana/alert-rules.yaml")
 GROUP = "provider-alerts"
+"""The one rule group (it holds the gateway's state backend alert too)."""
 DATASOURCE_UID = "prometheus"
 """The Prometheus datasource UID of ``dashboards/provisioning/datasources/prometheus.yaml``."""
 GRAFANA_SCHEDULER_SECONDS = 10
@@ -80,8 +81,21 @@ def _annotations(rule: AlertRule) -> dict[str, str]:
     return {"summary": rule.summary, "description": rule.description, "runbook_url": rule.runbook_url}
 
 
+def _grafana_condition(rule: AlertRule) -> tuple[str, float]:
+    """Grafana's threshold step (``gt``, ``lt`` or ranges, no equality) over the query's value.
+
+    The query applies the rule's comparison already; the step repeats it. For the state backend,
+    ``== 0`` of a gauge that is 0 or 1 is ``< 1``.
+    """
+    if rule.kind == "success_rate":
+        return "lt", rule.threshold
+    if rule.kind == "state_backend_down":
+        return "lt", rule.threshold + 1
+    return "gt", rule.threshold
+
+
 def _grafana_rule(rule: AlertRule) -> dict[str, Any]:
-    comparison = "lt" if rule.kind == "success_rate" else "gt"
+    comparison, threshold = _grafana_condition(rule)
     expression = {"type": "__expr__", "uid": "__expr__"}
     annotations = _annotations(rule)
     # Grafana's templates see the reduced value as $values.B.Value; $value is a text summary there.
@@ -115,7 +129,7 @@ def _grafana_rule(rule: AlertRule) -> dict[str, Any]:
                 "refId": "C",
                 "datasourceUid": "__expr__",
                 "model": {"refId": "C", "datasource": expression, "type": "threshold", "expression": _REDUCED,
-                          "conditions": [{"evaluator": {"type": comparison, "params": [rule.threshold]}}]},
+                          "conditions": [{"evaluator": {"type": comparison, "params": [threshold]}}]},
             },
         ],
         "noDataState": "OK",

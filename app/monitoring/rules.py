@@ -16,6 +16,13 @@ same rules to the in-app recorder. Both engines compute, per ``provider`` and ``
 * circuit open: ``provider_circuit_state == 2`` now, or ``increase(provider_circuit_opened_total[w])
   > 0``; rate limited: ``increase(provider_client_rejections_total{reason="rate_limited"}[w]) > 0``.
 
+One rule is about the gateway rather than a provider operation: ``GatewayStateBackendDown``, per
+``backend`` (``redis`` or ``memory``), fires while ``min by (backend) (gateway_state_backend_up) ==
+0``: some replica's shared state store (``STATE_REDIS_URL``) does not answer, so that replica
+serves with its own rate limits and breakers. ``min`` removes ``job`` and ``instance``, and a
+backend without a current sample is absent, which never fires. Its alerts carry ``backend`` and
+``severity``, no ``provider`` or ``operation``.
+
 Extrapolation. Prometheus's ``increase()``/``rate()`` see only scraped samples: they take the
 difference between the first and last sample inside ``[t - w, t]`` (both ends included in
 Prometheus 2.x, the version promtool tests run with here; 3.x excludes the left end), add counter
@@ -50,12 +57,16 @@ from typing import Literal
 from ..config import AlertSettings, format_duration
 
 Severity = Literal["warning", "critical"]
-Kind = Literal["success_rate", "latency_p95", "circuit_open", "rate_limited"]
+Kind = Literal["success_rate", "latency_p95", "circuit_open", "rate_limited", "state_backend_down"]
 
 DEFAULT_RUNBOOK_BASE_URL = ""
 RUNBOOK_PATH = "alerts/RUNBOOK.md"
 LABELS = ("provider", "operation")
-"""The labels every alert carries besides ``alertname`` and ``severity``."""
+"""The labels every provider alert carries besides ``alertname`` and ``severity``."""
+STATE_LABELS = ("backend",)
+"""The labels of the state backend alert besides ``alertname`` and ``severity``."""
+STATE_BACKEND_UP = "gateway_state_backend_up"
+"""The gauge (Prometheus name) of :mod:`app.telemetry`: 1 while the state store answers, else 0."""
 
 _BY = "by (provider, operation)"
 _ON = "on (provider, operation)"
@@ -117,23 +128,27 @@ def recording_rules(alerts: AlertSettings) -> tuple[RecordingRule, ...]:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One alert of DESIGN.md's table at one severity."""
+    """One alert of DESIGN.md's table at one severity, or the state backend alert."""
 
     name: str
     severity: Severity
     kind: Kind
     threshold: float
-    """Success ratio (below fires), p95 seconds (above fires), or 0 for the ``> 0`` tests."""
+    """Success ratio (below fires), p95 seconds (above fires), 0 for the ``> 0`` tests, or the
+    ``up`` value that fires for the state backend (``== 0``)."""
     window: float
-    """Seconds of history the condition looks at."""
+    """Seconds of history the condition looks at (the state backend rule reads the gauge now)."""
     for_: float
     """Seconds the condition must hold before the alert fires."""
     min_requests: int
     """Attempted calls the window must hold; 0 for the alerts that are not gated."""
     summary: str
     description: str
-    """A Prometheus template over ``$labels.provider``, ``$labels.operation`` and ``$value``."""
+    """A Prometheus template over ``$labels`` (the labels of :attr:`by`) and ``$value``."""
     runbook_url: str
+    by: tuple[str, ...] = LABELS
+    """The labels that tell its alerts apart (the expression's ``by``), besides ``alertname`` and
+    ``severity``."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -144,6 +159,8 @@ class AlertRule:
         """Whether ``value`` (the expression's value before the comparison) meets the condition."""
         if self.kind == "success_rate":
             return value < self.threshold
+        if self.kind == "state_backend_down":
+            return value == self.threshold
         return value > self.threshold
 
     def promql(self, recorded: bool = True) -> str:
@@ -162,6 +179,8 @@ class AlertRule:
             return f"{ref(_p95(w))} > {_num(self.threshold)} and {_ON} {gate}"
         if self.kind == "circuit_open":
             return f"max {_BY} (provider_circuit_state) == 2 or {ref(_opened(w))} > 0"
+        if self.kind == "state_backend_down":
+            return f"min by ({', '.join(self.by)}) ({STATE_BACKEND_UP}) == {_num(self.threshold)}"
         if recorded:
             return f'sum {_BY} ({_rejections(w).record}{{reason="rate_limited"}}) > 0'
         return f'sum {_BY} (increase(provider_client_rejections_total{{reason="rate_limited"}}[{w}])) > 0'
@@ -172,7 +191,8 @@ def _num(value: float) -> str:
 
 
 def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> tuple[AlertRule, ...]:
-    """The six rules of DESIGN.md's alert table with the configured thresholds and timing."""
+    """The six rules of DESIGN.md's alert table with the configured thresholds and timing, and
+    the state backend rule."""
     w = format_duration(alerts.window)
 
     def runbook(name: str) -> str:
@@ -216,5 +236,15 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
             description=f'{_TARGET}: {{{{ $value | printf "%.0f" }}}} calls rejected by the rate limit '
                         f"over the last {w}.",
             runbook_url=runbook("ProviderRateLimited"),
+        ),
+        AlertRule(
+            "GatewayStateBackendDown", "warning", "state_backend_down", 0.0, alerts.window, alerts.for_, 0,
+            summary="Shared state store not answering",
+            description="The {{ $labels.backend }} state store does not answer some replica: it serves with "
+                        "its own rate limits and circuit breakers until the store returns, so the replicas "
+                        "together may admit more than the configured rate limits, and a breaker opened "
+                        "in one replica no longer rejects calls in the others.",
+            runbook_url=runbook("GatewayStateBackendDown"),
+            by=STATE_LABELS,
         ),
     )

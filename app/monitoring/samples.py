@@ -4,7 +4,8 @@ A :class:`SampleSource` holds counter and gauge samples the way Prometheus store
 instance promtool's ``input_series``) and answers the alert conditions' inputs the way the
 rendered rules compute them: ``increase()`` with Prometheus's extrapolation, summed by provider
 and operation; series with fewer than two samples in the window drop out; a group without any
-series is absent. So ``Evaluator(rules, SampleSource.from_promtool(...))`` fires exactly when
+series is absent; ``gateway_state_backend_up`` is read as an instant vector, its lowest value per
+``backend``. So ``Evaluator(rules, SampleSource.from_promtool(...))`` fires exactly when
 ``promtool test rules`` says the rendered rules fire.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .promql import Sample, extrapolated_increase
+from .rules import STATE_BACKEND_UP
 from .stats import Key, WindowStats
 
 K = TypeVar("K")
@@ -131,6 +133,18 @@ class SampleSource:
             circuit_openings=openings.get(key),
             rate_limited=rate_limited.get(key),
         ) for key in keys}
+
+    def state_backends(self, now: float) -> dict[str, float]:
+        """``min by (backend) (gateway_state_backend_up)`` at ``now``."""
+        lowest: dict[str, float] = {}
+        for series in self._series:
+            if series.metric != STATE_BACKEND_UP:
+                continue
+            value = self._instant(series.samples, now)
+            if value is not None:
+                backend = series.labels.get("backend", "")
+                lowest[backend] = min(lowest.get(backend, math.inf), value)
+        return lowest
 
     def _instant(self, samples: list[Sample], now: float) -> float | None:
         """The latest sample in ``[now - lookback, now]`` (Prometheus 2.x; 3.x excludes the left

@@ -1,4 +1,5 @@
-"""What the alert conditions read about one provider operation over one window."""
+"""What the alert conditions read: each provider operation over one window, and the state
+backends now."""
 
 from __future__ import annotations
 
@@ -30,3 +31,8 @@ class WindowSource(Protocol):
     """Where the evaluator reads its numbers: the in-app recorder, or recorded samples."""
 
     def window_stats(self, now: float, window: float) -> Mapping[Key, WindowStats]: ...
+
+    def state_backends(self, now: float) -> Mapping[str, float]:
+        """Per state backend (``redis``, ``memory``), ``gateway_state_backend_up`` now (1 answers,
+        0 down; the lowest over replicas, as ``min by (backend)``); absent without a sample."""
+        ...

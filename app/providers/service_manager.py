@@ -21,7 +21,7 @@ from ..monitoring import Monitoring
 from ..monitoring import set_current as set_current_monitoring
 from ..resilience.errors import ErrorType, GatewayError, invalid
 from ..resilience.ratelimit import RateLimiter
-from ..resilience.shared_state import MEMORY_HEALTH
+from ..resilience.shared_state import MEMORY_HEALTH, StateHealth
 from ..resilience.validation import (
     DEEPGRAM_STT_LANGUAGES,
     DEEPGRAM_TTS_LANGUAGES,
@@ -67,6 +67,9 @@ class ServiceManager:
             self.settings, limiter=self._limiter(),
             observers=[self.telemetry.observer, self.monitoring.observer], tracer=self.telemetry.tracer,
         )
+        # gateway_state_backend_up and GatewayStateBackendDown read the store's health when they need it.
+        self.telemetry.observe_state_backend(self.state_backend)
+        self.monitoring.observe_state_backend(self.state_backend)
         self._http: httpx2.AsyncClient | None = None
         self.store = DocumentStore(self.settings.rag_db_path)
         chat = OpenAIChat(self.pipeline, self.http)
@@ -111,10 +114,14 @@ class ServiceManager:
             self.last_health_checks[provider] = result
         return {p: r.as_dict() for p, r in self.last_health_checks.items()}
 
-    def state_health(self) -> dict[str, Any]:
+    def state_backend(self) -> StateHealth:
         """Where rate limits and breakers live (memory or Redis) and whether that store answers."""
         shared = self.pipeline.shared
-        return (shared.health() if shared is not None else MEMORY_HEALTH).as_dict()
+        return shared.health() if shared is not None else MEMORY_HEALTH
+
+    def state_health(self) -> dict[str, Any]:
+        """:meth:`state_backend` as ``/health/`` shows it."""
+        return self.state_backend().as_dict()
 
     def get_metrics_summary(self) -> dict[str, Any]:
         """Per provider: breaker states, mode and the recorder's numbers over the alert window."""

@@ -12,7 +12,7 @@ from app.config import AlertSettings, format_duration
 from app.monitoring.rules import alert_rules, recording_rules
 
 
-def test_the_six_rules_of_the_alert_table() -> None:
+def test_the_six_rules_of_the_alert_table_and_the_state_backend_rule() -> None:
     rules = alert_rules(AlertSettings())
     table = {(r.name, r.severity): (r.kind, r.threshold) for r in rules}
     assert table == {
@@ -22,12 +22,22 @@ def test_the_six_rules_of_the_alert_table() -> None:
         ("ProviderLatencyHigh", "critical"): ("latency_p95", 10.0),
         ("ProviderCircuitOpen", "critical"): ("circuit_open", 0.0),
         ("ProviderRateLimited", "warning"): ("rate_limited", 0.0),
+        ("GatewayStateBackendDown", "warning"): ("state_backend_down", 0.0),
     }
     for rule in rules:
         assert (rule.window, rule.for_) == (300.0, 60.0)
         assert rule.min_requests == (10 if rule.kind in ("success_rate", "latency_p95") else 0)
-        assert "{{ $labels.provider }}" in rule.description and "{{" not in rule.summary
+        assert rule.by == (("backend",) if rule.kind == "state_backend_down" else ("provider", "operation"))
+        assert all(f"{{{{ $labels.{label} }}}}" in rule.description for label in rule.by)
+        assert "{{" not in rule.summary
         assert rule.runbook_url == f"alerts/RUNBOOK.md#{rule.name.lower()}"
+
+
+def test_the_state_backend_rule_needs_no_selector_and_ignores_absent_data() -> None:
+    (state,) = [r for r in alert_rules(AlertSettings(for_=10)) if r.name == "GatewayStateBackendDown"]
+    assert state.promql() == state.promql(recorded=False) == "min by (backend) (gateway_state_backend_up) == 0"
+    assert state.for_ == 10 and state.labels == {"severity": "warning"}
+    assert state.breached(0) and not state.breached(1)
 
 
 def test_rules_follow_the_settings() -> None:

@@ -60,10 +60,14 @@ def test_prometheus_rules_shape() -> None:
     assert all(level_metric_operations.fullmatch(name) for name in records), records
     alerts = [r for r in group["rules"] if "alert" in r]
     assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [(r.name, r.severity) for r in RULES]
-    for alert in alerts:
+    for alert, rule in zip(alerts, RULES, strict=True):
         assert alert["for"] == "1m"
         assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
-        assert "{{ $labels.provider }}" in alert["annotations"]["description"]
+        for label in rule.by:  # says which provider operation, or which state backend
+            assert f"{{{{ $labels.{label} }}}}" in alert["annotations"]["description"], rule.name
+    state = next(a for a in alerts if a["alert"] == "GatewayStateBackendDown")
+    assert state["expr"] == "min by (backend) (gateway_state_backend_up) == 0"
+    assert state["labels"] == {"severity": "warning"}
     for rule in group["rules"]:
         assert not re.search(r"\b(job|instance|le)\s*=", rule["expr"]), rule["expr"]
 
@@ -95,20 +99,22 @@ def test_amtool_checks_the_alertmanager_config() -> None:
     ([], "default"),
 ])
 def test_routes_by_severity(labels: list[str], receiver: str) -> None:
-    for alert in {r.name for r in RULES}:
+    for name, by in {(r.name, r.by) for r in RULES}:
+        identity = ["backend=redis"] if by == ("backend",) else ["provider=sarvam", "operation=translate"]
         result = run(binary("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
-                     f"--verify.receivers={receiver}", f"alertname={alert}", "provider=sarvam",
-                     "operation=translate", *labels)
+                     f"--verify.receivers={receiver}", f"alertname={name}", *identity, *labels)
         assert result.returncode == 0 and result.stdout.strip() == receiver, result.stdout + result.stderr
 
 
 def test_alertmanager_groups_inhibits_and_resolves() -> None:
     config = yaml.safe_load(ALERTMANAGER.read_text())
-    assert config["route"]["group_by"] == ["alertname", "provider", "operation"]
+    identity = {label for r in RULES for label in r.by}  # provider, operation and backend
+    assert identity == {"provider", "operation", "backend"}
+    assert config["route"]["group_by"] == ["alertname", "provider", "operation", "backend"]
     (inhibit,) = config["inhibit_rules"]
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']
-    assert set(inhibit["equal"]) == {"alertname", "provider", "operation"}
+    assert set(inhibit["equal"]) == {"alertname"} | identity
     hooks = [w for r in config["receivers"] for w in r["webhook_configs"]]
     assert hooks and all(w["send_resolved"] for w in hooks)
 
