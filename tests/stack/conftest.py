@@ -4,7 +4,9 @@ Prometheus and Alertmanager are the machine's binaries (Debian's ``prometheus`` 
 ``prometheus-alertmanager``); a test that needs one fails when it is missing, it never skips.
 Their configuration is the committed one (``alerts/prometheus/prometheus.yml``,
 ``alerts/alertmanager/alertmanager.yml``) with the compose host names pointed at loopback ports,
-short intervals, and rule files rendered by ``app.monitoring.render`` with short windows.
+short intervals, and rule files rendered by ``app.monitoring.render`` with short windows. The
+gateway's ``/metrics`` needs its admin key (``METRICS_REQUIRE_AUTH``), which Prometheus reads
+from a credentials file, as the committed config says.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import httpx
 import pytest
 import yaml
 
+from app.config import load_settings
+from app.main import create_app
 from app.monitoring import render
-from tests.gateway import Gateway, running_gateway
-from tests.support import free_port
+from tests.gateway import TEST_ENV, Gateway
+from tests.support import LiveServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "alerts"
@@ -34,7 +38,9 @@ T = TypeVar("T")
 
 # The short-window variant the live stack runs with, for both engines.
 WINDOW, FOR, EVAL_INTERVAL, MIN_REQUESTS = "30s", "4s", "1s", 5
+ADMIN_KEY = "stack-admin-key-for-tests"
 GATEWAY_ENV = {
+    "METRICS_REQUIRE_AUTH": "true",  # with ADMIN_KEY as ADMIN_API_KEY
     "ALERT_WINDOW": WINDOW,
     "ALERT_FOR": FOR,
     "ALERT_EVAL_INTERVAL": EVAL_INTERVAL,
@@ -119,9 +125,10 @@ class Daemon:
             self.process.wait()
 
 
-def prometheus_config(rules: Path, hosts: dict[str, str]) -> dict[str, Any]:
-    """The committed Prometheus config with 1 s intervals, ``rules`` as the rule file and the
-    compose host names (``gateway:8000`` ...) replaced by ``hosts``."""
+def prometheus_config(rules: Path, hosts: dict[str, str], credentials: Path) -> dict[str, Any]:
+    """The committed Prometheus config with 1 s intervals, ``rules`` as the rule file, the
+    compose host names (``gateway:8000`` ...) replaced by ``hosts`` and ``credentials`` as the
+    file of every job that sends one."""
     config: dict[str, Any] = yaml.safe_load((ALERTS / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
     config["rule_files"] = [str(rules)]
@@ -131,6 +138,8 @@ def prometheus_config(rules: Path, hosts: dict[str, str]) -> dict[str, Any]:
     for job in config["scrape_configs"]:
         for static in job["static_configs"]:
             static["targets"] = [hosts[t] for t in static["targets"]]
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(credentials)
     return config
 
 
@@ -174,6 +183,24 @@ def _sink_server() -> Iterator[Any]:
         sink.server_close()
 
 
+@contextlib.contextmanager
+def _admin_gateway(env: dict[str, str], admin_key: str) -> Iterator[Gateway]:
+    """A gateway with the simulator mounted (as ``tests.gateway.running_gateway`` starts it) whose
+    client sends ``admin_key``, which its ``/metrics`` and ``/_sim`` control routes need."""
+    port = free_port()
+    settings = load_settings({**TEST_ENV, **env, "ADMIN_API_KEY": admin_key}).with_simulator(
+        f"http://127.0.0.1:{port}/_sim")
+    app = create_app(settings)
+    server = LiveServer(app, port).start()
+    gateway = Gateway(server, app)
+    gateway.client.headers["authorization"] = f"Bearer {admin_key}"
+    try:
+        yield gateway
+    finally:
+        gateway.client.close()
+        server.stop()
+
+
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Gateway, Alertmanager, sink and Prometheus, once traffic has fired four alerts on sarvam
@@ -196,10 +223,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ], f"http://127.0.0.1:{am_port}", tmp / "alertmanager.log")
         daemons.append(alertmanager)
         cleanup.callback(alertmanager.stop)
-        gateway = cleanup.enter_context(running_gateway(GATEWAY_ENV))
+        gateway = cleanup.enter_context(_admin_gateway(GATEWAY_ENV, ADMIN_KEY))
         hosts = {"gateway:8000": gateway.url.removeprefix("http://"),
                  "localhost:9090": f"127.0.0.1:{prom_port}", "alertmanager:9093": f"127.0.0.1:{am_port}"}
-        config = prometheus_config(rules_dir / render.PROMETHEUS_RULES, hosts)
+        credentials = tmp / "admin_api_key"
+        credentials.write_text(ADMIN_KEY + "\n")
+        config = prometheus_config(rules_dir / render.PROMETHEUS_RULES, hosts, credentials)
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         prometheus = Daemon("prometheus", [
             prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,9 +49,24 @@ def test_valid_against_the_compose_specification() -> None:
     assert not validator.is_valid(broken), "the schema rejects unknown keys"
 
 
+def default_value(text: str) -> str:
+    """``text`` with Compose's ``${VAR:-default}`` interpolated as if ``VAR`` were unset."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", text)
+
+
+def secrets(service: str) -> dict[str, str]:
+    """Container path -> host file of the service's secrets (short syntax: /run/secrets/NAME)."""
+    found = {}
+    for secret in SERVICES[service].get("secrets", []):
+        source, target = (secret, secret) if isinstance(secret, str) else (secret["source"], secret["target"])
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        found[path] = default_value(COMPOSE["secrets"][source]["file"])
+    return found
+
+
 def test_every_mounted_file_exists() -> None:
     for name in SERVICES:
-        for host in mounts(name).values():
+        for host in [*mounts(name).values(), *secrets(name).values()]:
             assert (REPO / host).exists(), f"{name} mounts {host}"
     assert (REPO / "Dockerfile").exists() and SERVICES["gateway"]["build"] == "."
 
@@ -109,3 +126,45 @@ def test_grafana_provisioning_mounts() -> None:
     for datasource in datasources["datasources"]:
         url = urlsplit(datasource["url"])
         assert url.hostname in SERVICES and url.port in published(url.hostname), datasource["url"]
+
+
+def test_prometheus_sends_the_admin_key_the_gateway_reads_from_the_same_secret() -> None:
+    """With METRICS_REQUIRE_AUTH=true, /metrics needs the admin key: Prometheus sends the file the
+    gateway takes ADMIN_API_KEY from. The committed placeholder is empty: no key by default."""
+    config = yaml.safe_load((ALERTS / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "gateway"]
+    authorization = job["authorization"]
+    assert authorization["type"] == "Bearer" and set(authorization) == {"type", "credentials_file"}
+    # Relative to the config file, so that promtool finds it here and Prometheus in compose.
+    credentials = authorization["credentials_file"]
+    placeholder = ALERTS / "prometheus" / credentials
+    assert placeholder.read_text() == ""
+    in_container = f"/etc/prometheus/{credentials}"
+    assert in_container == "/etc/prometheus/secrets/admin_api_key"
+    assert secrets("prometheus") == {in_container: "./alerts/prometheus/secrets/admin_api_key"}
+    assert (REPO / secrets("prometheus")[in_container]).resolve() == placeholder.resolve()
+    assert re.fullmatch(r"\$\{ADMIN_API_KEY_FILE:-[^}]+\}", COMPOSE["secrets"]["admin_api_key"]["file"])
+
+    gateway = SERVICES["gateway"]
+    assert secrets("gateway") == {"/run/secrets/admin_api_key": secrets("prometheus")[in_container]}
+    shell, flag, script = gateway["command"]
+    assert (shell, flag) == ("sh", "-c")
+    assert script == ('ADMIN_API_KEY="$$(cat /run/secrets/admin_api_key)" '
+                      "exec python -m app serve --host 0.0.0.0 --port 8000")
+    assert "ADMIN_API_KEY" not in gateway["environment"], "one source for the key: the secret"
+    assert gateway["environment"]["METRICS_REQUIRE_AUTH"] == "${METRICS_REQUIRE_AUTH:-false}"
+
+
+def test_the_gateway_command_exports_the_key_from_the_secret_file(tmp_path: Path) -> None:
+    """The gateway's shell command, after Compose's interpolation (``$$`` is ``$``), with the
+    secret at a temporary path and the server replaced by printing what it would get."""
+    key = tmp_path / "admin_api_key"
+    key.write_text("s3cret-admin-key\n")
+    script = SERVICES["gateway"]["command"][2].replace("$$", "$").replace("/run/secrets/admin_api_key", str(key))
+    script = script.replace("python -m app serve --host 0.0.0.0 --port 8000", "printenv ADMIN_API_KEY")
+    assert "printenv" in script and str(key) in script
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, timeout=10)
+    assert result.stdout == "s3cret-admin-key\n"
+    key.write_text("")
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True, timeout=10)
+    assert result.stdout == "\n", "an empty secret: an empty ADMIN_API_KEY, which counts as unset"

@@ -93,6 +93,15 @@ def test_threshold_lines_are_the_alert_thresholds(path: Path) -> None:
         assert defaults["custom"]["thresholdsStyle"]["mode"].startswith("line"), title
 
 
+def test_overview_shows_the_state_store_as_up_or_down() -> None:
+    [panel] = [p for p in panels(load(DASHBOARDS / "overview.json"))
+               if any("gateway_state_backend_up" in t["expr"] for t in p["targets"])]
+    [target] = panel["targets"]
+    assert target["expr"] == "min by (backend) (gateway_state_backend_up)", "what GatewayStateBackendDown reads"
+    [mapping] = panel["fieldConfig"]["defaults"]["mappings"]
+    assert {value: m["text"] for value, m in mapping["options"].items()} == {"0": "down", "1": "up"}
+
+
 def test_provider_dashboard_variables_come_from_label_values() -> None:
     variables = {v["name"]: v for v in load(DASHBOARDS / "provider.json")["templating"]["list"]}
     assert set(variables) == {"provider", "operation"}

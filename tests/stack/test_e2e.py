@@ -111,3 +111,14 @@ def test_alerts_resolve_everywhere(stack: Stack) -> None:
     eventually(lambda: resolved in notified(stack, "resolved"), True, 15, "the resolved notification")
     circuit = ("ProviderCircuitOpen", "critical", "sarvam", "translate")
     assert circuit in prometheus_alerts(stack) and circuit in gateway_alerts(stack)
+
+
+def test_prometheus_scrapes_metrics_with_the_admin_key(stack: Stack) -> None:
+    """The gateway runs with METRICS_REQUIRE_AUTH: /metrics refuses a caller without its admin key,
+    and every scrape of Prometheus (the committed job's Bearer credentials file) got in."""
+    assert httpx.get(f"{stack.gateway.url}/metrics", timeout=5).status_code == 401
+    [up] = stack.query('min_over_time(up{job="gateway"}[1h])')
+    assert up["value"][1] == "1"
+    [state] = stack.query("gateway_state_backend_up")
+    assert state["metric"]["backend"] == "memory" and state["value"][1] == "1"
+    assert stack.query('ALERTS{alertname="GatewayStateBackendDown"}') == []
