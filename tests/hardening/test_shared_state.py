@@ -1,5 +1,6 @@
 """Two gateway processes on one Redis: a shared rate limit, a shared breaker, a shared provider hold,
-one Redis round trip per call, and Redis stopped and restarted under traffic."""
+one Redis round trip per call, and Redis stopped and restarted under traffic (served throughout,
+shown in /health/ and /metrics, alerted by GatewayStateBackendDown, and recovered by itself)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ REPLICA_ENV = {
     "DEEPGRAM_CIRCUIT_RESET_TIME": "60",
     "OPENAI_MAX_FAILURES": "2",  # one half-open trial for the cluster (embeddings)
     "OPENAI_CIRCUIT_RESET_TIME": "1",
+    # GatewayStateBackendDown fires 1 s after Redis is lost, evaluated 4 times a second.
+    "ALERT_FOR": "1s",
+    "ALERT_EVAL_INTERVAL": "250ms",
 }
+STATE_ALERT = "GatewayStateBackendDown"
 
 
 class Cluster:
@@ -193,6 +198,27 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def state_alert(gw: AppProcess) -> tuple[str | None, list[dict[str, Any]]]:
+    """GatewayStateBackendDown in ``/health/alerts``: its state (None when not active) and its
+    resolved entries."""
+    response = gw.client.get("/health/alerts")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    active = [a for a in body["alerts"] if a["name"] == STATE_ALERT]
+    assert len(active) <= 1, active
+    if active:
+        assert active[0]["labels"] == {"alertname": STATE_ALERT, "backend": "redis", "severity": "warning"}
+        assert active[0]["provider"] is None and active[0]["operation"] is None
+    return (active[0]["state"] if active else None), [a for a in body["resolved"] if a["name"] == STATE_ALERT]
+
+
+def state_gauge(gw: AppProcess) -> list[str]:
+    """The ``gateway_state_backend_up`` samples of ``/metrics``."""
+    response = gw.client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return [line for line in response.text.splitlines() if line.startswith("gateway_state_backend_up")]
+
+
 def test_redis_stopped_and_restarted_under_traffic(replicas: Cluster) -> None:
     statuses: list[int] = []
     stop = threading.Event()
@@ -207,21 +233,33 @@ def test_redis_stopped_and_restarted_under_traffic(replicas: Cluster) -> None:
     threads = [threading.Thread(target=traffic, args=(gw,)) for gw in (replicas.a, replicas.b) for _ in range(2)]
     for thread in threads:
         thread.start()
+    up, down = ['gateway_state_backend_up{backend="redis"} 1.0'], ['gateway_state_backend_up{backend="redis"} 0.0']
+    both = (replicas.a, replicas.b)
     try:
         time.sleep(0.5)
         assert state_component(replicas.a)["status"] == "healthy"
+        for gw in both:
+            assert state_gauge(gw) == up and state_alert(gw) == (None, [])
         replicas.redis.stop()
-        wait_for(lambda: all(state_component(gw)["status"] == "degraded" for gw in (replicas.a, replicas.b)),
+        wait_for(lambda: all(state_component(gw)["status"] == "degraded" for gw in both),
                  5, "/health/ did not show the state component degraded while Redis was down")
-        down = state_component(replicas.b)
-        assert down["backend"] == "redis" and down["reasons"]
+        down_component = state_component(replicas.b)
+        assert down_component["backend"] == "redis" and down_component["reasons"]
         assert replicas.a.client.get("/health/").json()["status"] == "degraded"
+        assert all(state_gauge(gw) == down for gw in both)
         served_while_down = len(statuses)
-        time.sleep(1.0)
+        wait_for(lambda: all(state_alert(gw)[0] == "firing" for gw in both), 5,
+                 f"{STATE_ALERT} did not fire while Redis was down")
         assert len(statuses) > served_while_down  # still serving, from local state
         replicas.redis.start()
-        wait_for(lambda: all(state_component(gw)["status"] == "healthy" for gw in (replicas.a, replicas.b)),
+        wait_for(lambda: all(state_component(gw)["status"] == "healthy" for gw in both),
                  6, "the state component did not recover after Redis came back")
+        assert all(state_gauge(gw) == up for gw in both)
+        wait_for(lambda: all(state_alert(gw)[0] is None for gw in both), 2,
+                 f"{STATE_ALERT} did not resolve once Redis answered")
+        for gw in both:
+            [resolved] = state_alert(gw)[1]
+            assert resolved["state"] == "resolved" and resolved["resolved_at"] > resolved["fired_at"]
         before = replicas.redis.command_calls().get("evalsha", 0)
         time.sleep(0.5)
         assert replicas.redis.command_calls().get("evalsha", 0) > before  # shared again
