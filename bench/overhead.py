@@ -20,7 +20,9 @@ It prints every number, the ratios and PASS/FAIL against the targets of issue 3,
 even when a target misses (it is a report) unless ``--strict``; it exits 1 when any request
 failed, since then the numbers mean nothing. The machine's cores are shared by the client, the
 servers and the simulator and nothing is pinned: on a 2-core machine the numbers include that
-contention, and they vary by a few percent from run to run.
+contention and move with whatever else runs there (the load average is printed). Requests per
+second move most; CPU time per request is the steadier figure, and its ratio is what the
+throughput ratio tends to when each server has a core to itself.
 
 ``--profile DIR`` afterwards loads each gateway and the bare proxy again, one at a time, under
 ``py-spy record`` (not a project dependency: ``pip install py-spy``) and prints where their CPU
@@ -412,12 +414,12 @@ def report(results: Results, mode: Mode) -> tuple[str, bool]:
                 f"{results.added(endpoint, server):>+14.3f}{results.added(endpoint, server, 'p99_ms'):>+11.3f}")
             out.append(f"  {endpoint:<10}{server:<24}{s.median_ms:>8.3f}{s.p90_ms:>8.3f}{s.p99_ms:>8.3f}{added}")
     processes = ["client", *results.throughput]
-    out += ["", f"{'throughput, 32 concurrent':<28}{'req/s':>8}  {'rounds':<16}CPU ms per request: "
+    out += ["", f"{'throughput, 32 concurrent':<28}{'req/s':>8}  {'rounds':<20}CPU ms per request: "
             + " ".join(f"{p:>13}" for p in processes)]
     for server, runs in results.throughput.items():
         rounds = "/".join(f"{r.rps:.0f}" for r in runs)
         cpu = " ".join(f"{results.cpu_ms(server, p):>13.3f}" for p in processes)
-        out.append(f"  {server:<26}{results.rps(server):>8.0f}  {rounds:<16}{'':<20}{cpu}")
+        out.append(f"  {server:<26}{results.rps(server):>8.0f}  {rounds:<20}{'':<20}{cpu}")
 
     gateway, bare = results.rps("gateway"), results.rps("bare-proxy")
     notel = results.rps("gateway-notel")
