@@ -125,8 +125,7 @@ class _Active:
         labels = self.labels
         return Alert(
             self.rule.name, self.rule.severity, labels.get("provider"), labels.get("operation"), state,
-            _utc(self.active_at),
-            self.value, self.rule.threshold, self.labels, dict(self.annotations),
+            _utc(self.active_at), self.value, self.rule.threshold, labels, dict(self.annotations),
             _utc(self.fired_at) if self.fired_at is not None else None,
             _utc(self.resolved_at) if self.resolved_at is not None else None,
         )
