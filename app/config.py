@@ -165,12 +165,25 @@ class _Env:
 
         return self._get(name, None, parse, "an http:// or https:// URL")
 
-    def secret(self, name: str) -> Secret | None:
+    def _secret_text(self, name: str) -> str | None:
+        """The value of ``NAME``, or the content of the file ``NAME_FILE`` names (the Docker
+        secrets convention); an empty value or file counts as unset."""
         raw = self.raw(name)
+        path = self.raw(f"{name}_FILE")
+        if raw is None and path is not None:
+            try:
+                with open(path.strip(), encoding="utf-8") as file:
+                    raw = file.read()
+            except OSError:
+                raise ConfigError(f"{name}_FILE", "the path of a readable file", path) from None
+        return raw if raw is not None and raw.strip() else None
+
+    def secret(self, name: str) -> Secret | None:
+        raw = self._secret_text(name)
         return Secret(raw.strip()) if raw is not None else None
 
     def secrets(self, name: str) -> tuple[Secret, ...]:
-        raw = self.raw(name)
+        raw = self._secret_text(name)
         if raw is None:
             return ()
         return tuple(Secret(part.strip()) for part in raw.split(",") if part.strip())
@@ -236,6 +249,7 @@ SIMULATOR_PATHS: dict[str, str] = {"sarvam": "/sarvam", "deepgram": "/deepgram",
 def _service(env: _Env, name: str) -> ServiceConfig:
     p = name.upper()
     defaults = _SERVICE_DEFAULTS[name]
+    api_key = env.secret(f"{p}_API_KEY")
     return ServiceConfig(
         name=name,
         rate_limit=env.integer(f"{p}_RATE_LIMIT", int(defaults["rate_limit"]), minimum=1),
@@ -246,8 +260,8 @@ def _service(env: _Env, name: str) -> ServiceConfig:
         max_text_length=env.integer(f"{p}_MAX_TEXT_LENGTH", 10000, minimum=1),
         max_audio_size_mb=env.number(f"{p}_MAX_AUDIO_SIZE_MB", 50.0),
         max_audio_duration_sec=env.number(f"{p}_MAX_AUDIO_DURATION_SEC", 300.0),
-        api_key=env.secret(f"{p}_API_KEY"),
-        base_url=env.url(f"{p}_BASE_URL") or (LIVE_BASE_URLS.get(name) if env.raw(f"{p}_API_KEY") else None),
+        api_key=api_key,
+        base_url=env.url(f"{p}_BASE_URL") or (LIVE_BASE_URLS.get(name) if api_key else None),
     )
 
 

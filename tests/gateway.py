@@ -61,6 +61,8 @@ def running_gateway(env: Mapping[str, str] | None = None) -> Iterator[Gateway]:
     app = create_app(settings)
     server = LiveServer(app, port).start()
     gateway = Gateway(server, app)
+    if settings.admin_api_key is not None:  # the simulator's control routes need it then
+        gateway.client.headers["authorization"] = f"Bearer {settings.admin_api_key.get_secret_value()}"
     # The first round of active health checks runs at start-up; let it finish so that tests
     # counting upstream requests see only their own.
     deadline = time.monotonic() + 10

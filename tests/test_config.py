@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -148,6 +149,19 @@ def test_secrets_never_show(caplog: pytest.LogCaptureFixture) -> None:
         pickle.dumps(Secret("x"))
     with pytest.raises(TypeError):
         json.dumps({"key": cfg.api_key})
+
+
+def test_secrets_may_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "admin").write_text("admin-from-file\n")
+    (tmp_path / "empty").write_text("")
+    settings = load_settings({"ADMIN_API_KEY_FILE": str(tmp_path / "admin"),
+                              "OPENAI_API_KEY_FILE": str(tmp_path / "empty")})
+    assert settings.admin_api_key == Secret("admin-from-file")
+    assert settings.get_service_config("openai").mode == "simulated"  # an empty file is no key
+    assert load_settings({"ADMIN_API_KEY": "direct", "ADMIN_API_KEY_FILE": str(tmp_path / "admin")}
+                         ).admin_api_key == Secret("direct")
+    with pytest.raises(ConfigError, match="ADMIN_API_KEY_FILE: expected the path of a readable file"):
+        load_settings({"ADMIN_API_KEY_FILE": str(tmp_path / "missing")})
 
 
 def test_the_seed_config_object(monkeypatch: pytest.MonkeyPatch) -> None:

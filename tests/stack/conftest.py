@@ -26,11 +26,9 @@ import httpx
 import pytest
 import yaml
 
-from app.config import load_settings
-from app.main import create_app
 from app.monitoring import render
-from tests.gateway import TEST_ENV, Gateway
-from tests.support import LiveServer, free_port
+from tests.gateway import Gateway, running_gateway
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "alerts"
@@ -183,24 +181,6 @@ def _sink_server() -> Iterator[Any]:
         sink.server_close()
 
 
-@contextlib.contextmanager
-def _admin_gateway(env: dict[str, str], admin_key: str) -> Iterator[Gateway]:
-    """A gateway with the simulator mounted (as ``tests.gateway.running_gateway`` starts it) whose
-    client sends ``admin_key``, which its ``/metrics`` and ``/_sim`` control routes need."""
-    port = free_port()
-    settings = load_settings({**TEST_ENV, **env, "ADMIN_API_KEY": admin_key}).with_simulator(
-        f"http://127.0.0.1:{port}/_sim")
-    app = create_app(settings)
-    server = LiveServer(app, port).start()
-    gateway = Gateway(server, app)
-    gateway.client.headers["authorization"] = f"Bearer {admin_key}"
-    try:
-        yield gateway
-    finally:
-        gateway.client.close()
-        server.stop()
-
-
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Gateway, Alertmanager, sink and Prometheus, once traffic has fired four alerts on sarvam
@@ -223,7 +203,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ], f"http://127.0.0.1:{am_port}", tmp / "alertmanager.log")
         daemons.append(alertmanager)
         cleanup.callback(alertmanager.stop)
-        gateway = cleanup.enter_context(_admin_gateway(GATEWAY_ENV, ADMIN_KEY))
+        gateway = cleanup.enter_context(running_gateway({**GATEWAY_ENV, "ADMIN_API_KEY": ADMIN_KEY}))
         hosts = {"gateway:8000": gateway.url.removeprefix("http://"),
                  "localhost:9090": f"127.0.0.1:{prom_port}", "alertmanager:9093": f"127.0.0.1:{am_port}"}
         credentials = tmp / "admin_api_key"

@@ -216,7 +216,7 @@ def _alert(alert: Alert, rules: Rules) -> AlertView:
     value, threshold = describe_value(rule, alert.value, alert.threshold)
     return AlertView(
         name=alert.name, severity=alert.severity, state=alert.state,
-        service=f"{alert.provider}.{alert.operation}", since=alert.since, value_text=value,
+        service=alert.subject, since=alert.since, value_text=value,
         threshold_text=threshold, summary=alert.annotations.get("summary", ""),
         description=alert.annotations.get("description", ""), runbook_url=alert.annotations.get("runbook_url", ""),
         fired_at=alert.fired_at, resolved_at=alert.resolved_at,
@@ -236,6 +236,8 @@ def describe_value(rule: AlertRule | None, value: float, threshold: float) -> tu
         return f"opened {value:g} {'time' if value == 1 else 'times'}", "open now or opened in the window"
     if kind == "rate_limited":
         return f"{value:g} {'call' if value == 1 else 'calls'} rejected", "any rejection"
+    if kind == "state_backend_down":
+        return "not answering", "store answers"
     return f"{value:g}", f"{threshold:g}"
 
 
