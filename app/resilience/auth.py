@@ -70,18 +70,21 @@ def check_admin(settings: Settings, authorization: str) -> None:
                                      headers={"WWW-Authenticate": 'Bearer realm="admin"'})
 
 
-def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Litestar guard: the admin key (see the module docstring)."""
+async def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard: the admin key (see the module docstring). The guards are ``async`` because
+    Litestar runs a plain function guard in a worker thread."""
     check_admin(settings_of(connection), connection.headers.get("authorization", ""))
 
 
-def require_metrics_auth(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_metrics_auth(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Litestar guard for ``/metrics``: the admin key when ``METRICS_REQUIRE_AUTH`` is set."""
     if settings_of(connection).metrics_require_auth:
-        require_admin(connection, handler)
+        await require_admin(connection, handler)
 
 
-def require_admin_on_sim_control(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_admin_on_sim_control(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler,
+) -> None:
     """Litestar guard for the mounted simulator: the admin key on its control routes only."""
     if connection.scope["path"].startswith(SIM_CONTROL_PATHS):
-        require_admin(connection, handler)
+        await require_admin(connection, handler)

@@ -9,8 +9,6 @@ same credentials with the page's refresh requests.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -22,22 +20,10 @@ from ...resilience.auth import check_admin, settings_of
 CHALLENGE = 'Basic realm="gateway admin", charset="UTF-8"'
 
 
-def as_bearer(authorization: str) -> str:
-    """A Basic ``Authorization`` header as ``Bearer <password>``; any other header unchanged."""
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return authorization
+async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """``require_admin`` (which takes HTTP Basic too); a refusal asks the browser for the key."""
     try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return ""
-    return f"Bearer {decoded.partition(':')[2]}"
-
-
-def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """``require_admin``, also satisfied by HTTP Basic; a refusal asks the browser for the key."""
-    try:
-        check_admin(settings_of(connection), as_bearer(connection.headers.get("authorization", "")))
+        check_admin(settings_of(connection), connection.headers.get("authorization", ""))
     except NotAuthorizedException as refused:
         raise NotAuthorizedException(
             "the status page needs the admin key: 'Authorization: Bearer <key>', or HTTP Basic with "
