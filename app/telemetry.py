@@ -18,8 +18,14 @@ Choices, each documented here once:
   opened and rejection counters at 0, so that ``increase()`` sees their first real increment.
 * ``gen_ai.request.model`` is bounded: the configured chat model plus at most
   :data:`MAX_MODEL_LABELS` other values; later ones are recorded as :data:`OTHER_MODEL`.
-* The ASGI server metrics (``http.server.*``) keep only method, status, scheme and protocol
-  version: their defaults include the client's ``Host`` header and Litestar's raw request path.
+* Server spans come from :class:`ServerSpans`, not Litestar's ``OpenTelemetryPlugin`` (which wraps
+  ``opentelemetry-instrumentation-asgi``): the same span, named by the route template, at a third of
+  the cost, and without the ``http.server.*`` metrics, which nothing reads (the provider metrics
+  are the contract). HTTP client spans stay with ``opentelemetry-instrumentation-httpx``, given a
+  no-op meter provider so that it does not record ``http.client.*`` metrics either.
+* Exemplars are off unless ``OTEL_METRICS_EXEMPLAR_FILTER`` asks for them: the SDK's default
+  (``trace_based``) samples one on every histogram record of a sampled trace, and neither the
+  Prometheus text format nor the dashboards use them.
 * Histogram bounds are floats, so Prometheus reads ``le="5.0"`` and ``le="10.0"`` (the spelling
   Prometheus 3 normalises every ``le`` to).
 * ``gateway_state_backend_up`` is an observable gauge: each collection (a scrape, an OTLP export)
@@ -35,14 +41,16 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from opentelemetry import metrics, trace
+from litestar.middleware import DefineMiddleware
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, NoOpMeterProvider, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.environment_variables import OTEL_METRICS_EXEMPLAR_FILTER
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import (
     SERVICE_INSTANCE_ID,
     SERVICE_NAME,
@@ -55,7 +63,18 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv._incubating.attributes.deployment_attributes import DEPLOYMENT_ENVIRONMENT_NAME
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+from opentelemetry.semconv.attributes.client_attributes import CLIENT_ADDRESS
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+    HttpRequestMethodValues,
+)
+from opentelemetry.semconv.attributes.network_attributes import NETWORK_PROTOCOL_VERSION
+from opentelemetry.semconv.attributes.url_attributes import URL_PATH, URL_SCHEME
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 
 from . import __version__
@@ -69,6 +88,7 @@ if TYPE_CHECKING:
 
 SERVICE_NAME_DEFAULT: Final = "ai-gateway"
 SCOPE: Final = "app.providers"
+SERVER_SCOPE: Final = "app.server"
 
 LATENCY_BUCKETS: Final[tuple[float, ...]] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
@@ -103,11 +123,9 @@ TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT)
 
-SERVER_METRIC_ATTRIBUTES: Final = frozenset({
-    "http.method", "http.status_code", "http.scheme", "http.flavor",  # semconv before HTTP stability
-    "http.request.method", "http.response.status_code", "url.scheme", "network.protocol.version", ERROR_TYPE,
-})
-"""The attributes the ``http.server.*`` metrics keep: all bounded, none chosen by the client."""
+UNTRACED_ROUTES: Final = frozenset({"/metrics"})
+"""Route templates that get no server span (Prometheus scraping every few seconds is noise)."""
+HTTP_METHODS: Final = frozenset(m.value for m in HttpRequestMethodValues if m.value != "_OTHER")
 
 MAX_MODEL_LABELS: Final = 10
 OTHER_MODEL: Final = "_other"
@@ -267,9 +285,9 @@ class Telemetry:
                 readers.append(otlp_metrics)
             if settings.enable_metrics:
                 readers.append(self._prometheus_reader())
+        exemplars = None if _env(OTEL_METRICS_EXEMPLAR_FILTER) else AlwaysOffExemplarFilter()
         self.meter_provider = MeterProvider(
-            metric_readers=readers, resource=self.resource, shutdown_on_exit=False,
-            views=[View(instrument_name="http.server.*", attribute_keys=set(SERVER_METRIC_ATTRIBUTES))])
+            metric_readers=readers, resource=self.resource, shutdown_on_exit=False, exemplar_filter=exemplars)
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._state_health: Callable[[], StateHealth] | None = None
         self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__), self._observe_state)
@@ -307,7 +325,8 @@ class Telemetry:
         return generate_latest(self._registry)
 
     def instrument_http_client(self, client: Any) -> None:
-        """HTTP client spans and metrics (and ``traceparent`` upstream) on this app's providers.
+        """HTTP client spans (and ``traceparent`` upstream) on this app's providers, without the
+        instrumentation's ``http.client.*`` metrics.
 
         Replaces an instrumentation already attached to ``client``; with the SDK disabled the
         client is left bare, which is the cheapest.
@@ -316,19 +335,13 @@ class Telemetry:
             HTTPX2ClientInstrumentor.uninstrument_client(client)
         if self.enabled:
             HTTPX2ClientInstrumentor.instrument_client(
-                client, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider)
+                client, tracer_provider=self.tracer_provider, meter_provider=NoOpMeterProvider())
 
-    def litestar_plugins(self) -> list[OpenTelemetryPlugin]:
-        """Server spans for the app (none when disabled), without the per-message ASGI
-        ``send``/``receive`` spans, and none for Prometheus scraping ``/metrics``."""
+    def server_middleware(self) -> list[DefineMiddleware]:
+        """The app middleware that makes server spans (:class:`ServerSpans`; none when disabled)."""
         if not self.enabled:
             return []
-        return [OpenTelemetryPlugin(OpenTelemetryConfig(
-            tracer_provider=self.tracer_provider,
-            meter_provider=self.meter_provider,
-            exclude_spans=["receive", "send"],
-            exclude=[r"^/metrics$"],
-        ))]
+        return [DefineMiddleware(ServerSpans, tracer=self.tracer_provider.get_tracer(SERVER_SCOPE, __version__))]
 
     def shutdown(self) -> None:
         """Flush and shut down both providers; later calls do nothing."""
@@ -337,6 +350,66 @@ class Telemetry:
         self._shutdown = True
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
+
+
+class ServerSpans:
+    """ASGI middleware: one ``SERVER`` span per HTTP request, named ``{method} {route template}``.
+
+    Installed as Litestar app middleware, so it runs after routing (``scope["path_template"]``
+    is known; requests that match no route get no span). It continues the caller's trace from
+    the propagators' headers (``traceparent``), carries the HTTP semantic-convention attributes,
+    marks 5xx answers and exceptions as errors, and makes no per-message send/receive spans.
+    """
+
+    def __init__(self, app: ASGIApp, tracer: trace.Tracer, untraced: frozenset[str] = UNTRACED_ROUTES) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.untraced = untraced
+        self.fields = frozenset(name.encode("latin-1") for name in propagate.get_global_textmap().fields)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = scope.get("path_template", "")
+        if scope["type"] != ScopeType.HTTP or route in self.untraced:
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in self.fields}
+        parent = propagate.extract(carrier) if carrier else None
+        method = scope["method"]
+        attributes: dict[str, Any] = {
+            HTTP_REQUEST_METHOD: method, HTTP_ROUTE: route, URL_PATH: scope["path"],
+            URL_SCHEME: scope["scheme"], NETWORK_PROTOCOL_VERSION: scope["http_version"],
+        }
+        if method not in HTTP_METHODS:
+            attributes[HTTP_REQUEST_METHOD], attributes[HTTP_REQUEST_METHOD_ORIGINAL] = "_OTHER", method
+        if client := scope.get("client"):
+            attributes[CLIENT_ADDRESS] = client[0]
+        span = self.tracer.start_span(f"{attributes[HTTP_REQUEST_METHOD]} {route}", parent, SpanKind.SERVER,
+                                      attributes)
+        token = context.attach(trace.set_span_in_context(span, parent))
+        status = 0
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        error: str | None = None
+        try:
+            await self.app(scope, receive, send_status)
+        except BaseException as exc:
+            error = type(exc).__qualname__
+            raise
+        finally:
+            context.detach(token)
+            if status:
+                span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
+            if error is None and status >= 500:
+                error = str(status)
+            if error is not None:
+                span.set_attribute(ERROR_TYPE, error)
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
 
 
 def build_resource(settings: Settings) -> Resource:

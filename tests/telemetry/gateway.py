@@ -126,7 +126,7 @@ def build(sim: str, environ: dict[str, str] | None = None) -> tuple[Litestar, Ha
 
     app = Litestar(
         route_handlers=[translate, chat, tts, metrics.router],
-        plugins=telemetry.litestar_plugins(),
+        middleware=telemetry.server_middleware(),
         exception_handlers=EXCEPTION_HANDLERS,
         on_shutdown=[close_client],
         openapi_config=None,
