@@ -105,15 +105,18 @@ def request_id(request: Request[Any, Any, Any]) -> str:
     return format(ctx.trace_id, "032x") if ctx.is_valid else format(id(request), "x")
 
 
-def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """``Authorization: Bearer <key>`` when ``GATEWAY_API_KEYS`` is set (constant-time compare)."""
+async def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """``Authorization: Bearer <key>`` when ``GATEWAY_API_KEYS`` is set (constant-time compare).
+
+    Guards are ``async`` because Litestar runs a plain function guard in a worker thread.
+    """
     keys = connection.app.state.service_manager.settings.gateway_api_keys
     if keys and not key_matches(bearer_token(connection.headers.get("authorization", "")), keys):
         raise NotAuthorizedException("a valid client API key is required: Authorization: Bearer <key>",
                                      headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
 
 
-def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """JSON endpoints answer 415 to a body of another media type instead of guessing."""
     media_type = connection.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
