@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -11,6 +12,8 @@ from types import FrameType
 from .config import ConfigError, load_settings
 
 log = logging.getLogger("app")
+GC_YOUNG_THRESHOLD = 20_000
+"""Allocations (net of frees) between young-generation collections; Python's default is 700."""
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -34,9 +37,19 @@ def _serve(args: argparse.Namespace) -> int:
              base, base, base, base)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: end with 0 instead.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    _settle_garbage_collector()
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False, log_config=None,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=int(settings.shutdown_grace))
     return 0
+
+
+def _settle_garbage_collector() -> None:
+    """Move everything built at start-up (modules, the app, its routes) out of the collector's
+    view and collect young objects less often: the collector then no longer rescans tens of
+    thousands of long-lived objects while serving (a few percent of each request's CPU time)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
