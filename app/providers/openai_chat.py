@@ -90,10 +90,14 @@ class OpenAIChat(OpenAIService):
 
         async def attempt(ctx: CallContext) -> dict[str, Any]:
             messages, extra = _split(body)
-            raw = await self.client.chat.completions.with_raw_response.create(
-                model=model, messages=messages, stream=False, extra_body=extra)
+            # The SDK's request path (auth, headers, errors as openai.APIStatusError) without its
+            # typed-params transform, which costs a third of a millisecond per call and is moot
+            # for a body that is relayed as the caller sent it.
+            response = await self.client.post(
+                "/chat/completions", cast_to=httpx2.Response,
+                body={**extra, "model": model, "messages": messages, "stream": False})
             try:
-                data: dict[str, Any] = json.loads(raw.http_response.content)
+                data: dict[str, Any] = json.loads(response.content)
             except ValueError:
                 raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "openai sent a body that is not JSON") from None
             if not isinstance(data.get("choices"), list):
