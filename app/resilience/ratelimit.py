@@ -12,7 +12,6 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from .errors import ErrorType, GatewayError
 
-
 EXPIRY_INTERVAL: Final = 1.0
 """Seconds between two sweeps of expired hits out of the in-memory windows."""
 
