@@ -6,10 +6,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..resilience.errors import ErrorType, GatewayError
-from ..resilience.validation import DEEPGRAM_STT_LANGUAGES, DEEPGRAM_TTS_LANGUAGES, Audio, check_language, check_text
+from ..resilience.validation import (
+    DEEPGRAM_STT_LANGUAGES,
+    DEEPGRAM_TTS_LANGUAGES,
+    Audio,
+    check_language,
+    check_text,
+)
 from .base import CallContext
 from .service import ProviderService
-from .upstream import check_response, check_wav_start, wav_seconds
+from .upstream import check_response, relay_wav
 
 STT_MODEL = "nova-3"
 TTS_MODEL = "aura-2-thalia-en"
@@ -69,13 +75,7 @@ class DeepgramTTS(DeepgramService):
             ctx.characters = len(text)
             async with self.http.stream("POST", self.base_url + "/v1/speak", params=params, json={"text": text},
                                         headers=self.headers()) as response:
-                await check_response(self.provider, response)
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    if size == 0 and chunk:
-                        check_wav_start(self.provider, chunk)
-                    size += len(chunk)
+                async for chunk in relay_wav(self.provider, response, TTS_SAMPLE_RATE, ctx):
                     yield chunk
-                ctx.audio_seconds = wav_seconds(size, TTS_SAMPLE_RATE)
 
         return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))

@@ -9,7 +9,7 @@ from ..resilience.errors import ErrorType, GatewayError
 from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text
 from .base import CallContext
 from .service import ProviderService
-from .upstream import check_response, check_wav_start, wav_seconds
+from .upstream import check_response, relay_wav
 
 TTS_MODEL = "bulbul:v2"
 STT_MODEL = "saarika:v2.5"
@@ -76,14 +76,8 @@ class SarvamTTS(SarvamService):
             ctx.characters = len(text)
             async with self.http.stream("POST", self.base_url + "/text-to-speech/stream", json=body,
                                         headers=self.headers()) as response:
-                await check_response(self.provider, response)
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    if size == 0 and chunk:
-                        check_wav_start(self.provider, chunk)
-                    size += len(chunk)
+                async for chunk in relay_wav(self.provider, response, TTS_SAMPLE_RATE, ctx):
                     yield chunk
-                ctx.audio_seconds = wav_seconds(size, TTS_SAMPLE_RATE)
 
         return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))
 

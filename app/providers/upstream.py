@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx2
@@ -14,6 +14,9 @@ from openai import DefaultAioHttpClient
 
 from ..resilience.errors import ErrorType, GatewayError
 from ..telemetry import Telemetry
+
+if TYPE_CHECKING:  # base imports this module
+    from .base import CallContext
 
 
 def make_http_client(telemetry: Telemetry, max_connections: int = 512) -> httpx2.AsyncClient:
@@ -37,6 +40,21 @@ def check_wav_start(provider: str, chunk: bytes) -> None:
     """Raise ``upstream_malformed`` unless the first bytes of a streamed WAV are its RIFF header."""
     if not chunk.startswith(b"RIFF"):
         raise GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} sent audio without a WAV header")
+
+
+async def relay_wav(
+    provider: str, response: httpx2.Response, sample_rate: int, ctx: CallContext,
+) -> AsyncIterator[bytes]:
+    """A streamed WAV answer's chunks as they arrive, after its status and RIFF header are
+    checked; the seconds of audio relayed go to ``ctx.audio_seconds`` at the end."""
+    await check_response(provider, response)
+    size = 0
+    async for chunk in response.aiter_bytes():
+        if size == 0 and chunk:
+            check_wav_start(provider, chunk)
+        size += len(chunk)
+        yield chunk
+    ctx.audio_seconds = wav_seconds(size, sample_rate)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
