@@ -87,6 +87,18 @@ def _usage(ctx: CallContext, data: Any) -> None:
 class OpenAIChat(OpenAIService):
     operation = "chat"
 
+    def __init__(self, pipeline: Pipeline, http: Callable[[], httpx2.AsyncClient]) -> None:
+        super().__init__(pipeline, http)
+        self._completions_url: str | None = None
+
+    @property
+    def completions_url(self) -> str:
+        """The absolute URL of chat completions. Given a path, the SDK parses it and merges it
+        into its base URL on every call (two URL parses, 0.04 ms of CPU per call here)."""
+        if self._completions_url is None:
+            self._completions_url = str(self.client.base_url.join("chat/completions"))
+        return self._completions_url
+
     def spec(self, model: str | None = None) -> CallSpec:
         return CallSpec(self.provider, self.operation, model, gen_ai_operation="chat")
 
@@ -103,7 +115,7 @@ class OpenAIChat(OpenAIService):
             # typed-params transform, which costs a third of a millisecond per call and is moot
             # for a body that is relayed as the caller sent it.
             response = await self.client.post(
-                "/chat/completions", cast_to=httpx2.Response,
+                self.completions_url, cast_to=httpx2.Response,
                 body={**extra, "model": model, "messages": messages, "stream": False},
                 options={"headers": WITHOUT_PLATFORM_HEADERS})
             try:
