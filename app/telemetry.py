@@ -134,27 +134,6 @@ OTHER_MODEL: Final = "_other"
 StateObserver = Callable[[CallbackOptions], Iterable[Observation]]
 
 
-class Totals:
-    """Running sums per provider operation, read by an observable counter at each collection.
-
-    For the counters that every call of an operation feeds (characters, audio seconds): adding
-    to a dictionary costs a fraction of a synchronous counter's ``add`` (attribute checks and
-    hashing, aggregation under a lock) and exports the same cumulative sums. Written only from
-    the event loop; a collection reads a snapshot.
-    """
-
-    def __init__(self) -> None:
-        self._sums: dict[tuple[str, str], float] = {}
-
-    def add(self, spec: CallSpec, amount: float) -> None:
-        key = (spec.provider, spec.operation)
-        self._sums[key] = self._sums.get(key, 0) + amount
-
-    def observe(self, _: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(total, {PROVIDER: provider, OPERATION: operation})
-                for (provider, operation), total in list(self._sums.items())]
-
-
 class Instruments:
     """Every instrument of the gateway, created in this one place; ``observe_state`` reports the
     shared state store's health when the state gauge is collected."""
@@ -172,14 +151,10 @@ class Instruments:
         self.time_to_first_byte = meter.create_histogram(
             TIME_TO_FIRST_BYTE, unit="s", description="Time to the first byte of streamed answers.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
-        self.audio_seconds = Totals()
-        self.audio_duration = meter.create_observable_counter(
-            AUDIO_DURATION, callbacks=[self.audio_seconds.observe], unit="s",
-            description="Seconds of audio sent to or received from providers.")
-        self.characters_sent = Totals()
-        self.characters = meter.create_observable_counter(
-            CHARACTERS, callbacks=[self.characters_sent.observe], unit="{character}",
-            description="Text characters sent to providers.")
+        self.audio_duration = meter.create_counter(
+            AUDIO_DURATION, unit="s", description="Seconds of audio sent to or received from providers.")
+        self.characters = meter.create_counter(
+            CHARACTERS, unit="{character}", description="Text characters sent to providers.")
         self.health_check_duration = meter.create_histogram(
             HEALTH_CHECK_DURATION, unit="s", description="Duration of active health checks.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
@@ -235,9 +210,9 @@ class TelemetryObserver:
         if ctx.ttfb is not None:
             self._i.time_to_first_byte.record(ctx.ttfb, base)
         if ctx.audio_seconds > 0:
-            self._i.audio_seconds.add(spec, ctx.audio_seconds)
+            self._i.audio_duration.add(ctx.audio_seconds, base)
         if ctx.characters > 0:
-            self._i.characters_sent.add(spec, ctx.characters)
+            self._i.characters.add(ctx.characters, base)
         if event.spec.gen_ai_operation:
             self._gen_ai(event)
 

@@ -41,7 +41,7 @@ def test_second_shutdown_does_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     reader = InMemoryMetricReader()
     telemetry = Telemetry(load_settings({}), metric_readers=[reader])
-    telemetry.instruments.rejections.add(1, {"provider": "sarvam", "operation": "tts", "reason": "rate_limited"})
+    telemetry.instruments.characters.add(3, {"provider": "sarvam", "operation": "tts"})
     assert reader.get_metrics_data() is not None
     telemetry.shutdown()
     telemetry.shutdown()
