@@ -14,7 +14,6 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, JSONBody
 from litestar.response import Stream
-from opentelemetry import trace
 
 from ..providers.rag import Document
 from ..providers.service_manager import Served, ServiceManager
@@ -100,33 +99,31 @@ def served_headers(served: Served) -> dict[str, str]:
 
 
 def request_id(request: Request[Any, Any, Any]) -> str:
+    from opentelemetry import trace
+
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else format(id(request), "x")
 
 
-async def admit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """``Authorization: Bearer <key>`` when ``GATEWAY_API_KEYS`` is set (constant-time compare);
-    JSON endpoints (``opt={"json": True}``) answer 415 to a body of another media type instead
-    of guessing.
+async def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """``Authorization: Bearer <key>`` when ``GATEWAY_API_KEYS`` is set (constant-time compare).
 
-    One ``async`` guard: Litestar runs a plain function guard in a worker thread, and copies the
-    route handler for each guard it calls.
+    Guards are ``async`` because Litestar runs a plain function guard in a worker thread.
     """
     keys = connection.app.state.service_manager.settings.gateway_api_keys
     if keys and not key_matches(bearer_token(connection.headers.get("authorization", "")), keys):
         raise NotAuthorizedException("a valid client API key is required: Authorization: Bearer <key>",
                                      headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
-    if handler.opt.get("json"):
-        media_type = connection.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            raise HTTPException(status_code=415, detail=f"send the body as application/json, not {media_type!r}")
 
 
-JSON: dict[str, Any] = {"json": True}
-"""The ``opt`` of the endpoints that take a JSON body (checked by :func:`admit`)."""
+async def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """JSON endpoints answer 415 to a body of another media type instead of guessing."""
+    media_type = connection.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(status_code=415, detail=f"send the body as application/json, not {media_type!r}")
 
 
-@post("/translate", status_code=200, opt=JSON, summary="Translate text (Sarvam; falls back to OpenAI chat)")
+@post("/translate", status_code=200, guards=[json_body], summary="Translate text (Sarvam; falls back to OpenAI chat)")
 async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateRequest]) -> Response[TranslateResponse]:
     served = await manager(request).translate(data.input, data.source_language_code, data.target_language_code)
     body = TranslateResponse(served.value["translated_text"], served.value["source_language_code"],
@@ -134,7 +131,7 @@ async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateReq
     return Response(body, headers=served_headers(served))
 
 
-@post("/tts", status_code=200, opt=JSON, summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
+@post("/tts", status_code=200, guards=[json_body], summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
       response_description="WAV audio, streamed as it is produced")
 async def tts(request: Request[Any, Any, Any], data: JSONBody[TTSRequest]) -> Stream:
     served = await manager(request).tts(data.text, data.language_code, data.speaker, data.provider)
@@ -165,7 +162,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-@post("/chat/completions", status_code=200, opt=JSON, summary="OpenAI-compatible chat completions (JSON or server-sent events)")
+@post("/chat/completions", status_code=200, guards=[json_body], summary="OpenAI-compatible chat completions (JSON or server-sent events)")
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
     body = _json_object(await request.body())
     service = manager(request).get_service("openai", "chat")
@@ -176,21 +173,21 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | S
     return Response(await service.complete(body), headers=headers)
 
 
-@post("/embeddings", status_code=200, opt=JSON, summary="OpenAI-compatible embeddings (float or base64)")
+@post("/embeddings", status_code=200, guards=[json_body], summary="OpenAI-compatible embeddings (float or base64)")
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     body = _json_object(await request.body())
     result = await manager(request).get_service("openai", "embeddings").create(body)
     return Response(result, headers={"X-Provider": "openai"})
 
 
-@post("/rag/documents", status_code=200, opt=JSON, summary="Add documents to the retrieval store")
+@post("/rag/documents", status_code=200, guards=[json_body], summary="Add documents to the retrieval store")
 async def rag_documents(request: Request[Any, Any, Any], data: JSONBody[IngestRequest]) -> Response[IngestResponse]:
     documents = [Document(d.id, d.text, d.metadata) for d in data.documents]
     count = await manager(request).get_service("rag", "ingest").ingest(documents)
     return Response(IngestResponse(count), headers={"X-Provider": "rag"})
 
 
-@post("/rag/query", status_code=200, opt=JSON, summary="Answer from the retrieved documents (passages only, flagged degraded, "
+@post("/rag/query", status_code=200, guards=[json_body], summary="Answer from the retrieved documents (passages only, flagged degraded, "
                             "when chat is unavailable)")
 async def rag_query(request: Request[Any, Any, Any], data: JSONBody[QueryRequest]) -> Response[QueryResponse]:
     result = await manager(request).get_service("rag", "query").query(data.query, data.top_k)
@@ -202,6 +199,6 @@ async def rag_query(request: Request[Any, Any, Any], data: JSONBody[QueryRequest
 router = Router(
     path="/v1",
     route_handlers=[translate, tts, stt, chat_completions, embeddings, rag_documents, rag_query],
-    guards=[admit],
+    guards=[client_auth],
     tags=["providers"],
 )
