@@ -19,13 +19,10 @@ Choices, each documented here once:
 * ``gen_ai.request.model`` is bounded: the configured chat model plus at most
   :data:`MAX_MODEL_LABELS` other values; later ones are recorded as :data:`OTHER_MODEL`.
 * Server spans come from :class:`ServerSpans`, not Litestar's ``OpenTelemetryPlugin`` (which wraps
-  ``opentelemetry-instrumentation-asgi``): the same span, named by the route template, at a third of
-  the cost, and without the ``http.server.*`` metrics, which nothing reads (the provider metrics
-  are the contract). HTTP client spans stay with ``opentelemetry-instrumentation-httpx``, given a
+  ``opentelemetry-instrumentation-asgi``): the same span, named by the route template rather than
+  the raw path, for 0.08–0.10 ms less CPU per request, and without the ``http.server.*`` metrics,
+  which nothing reads (the provider metrics are the contract). HTTP client spans stay with ``opentelemetry-instrumentation-httpx``, given a
   no-op meter provider so that it does not record ``http.client.*`` metrics either.
-* Exemplars are off unless ``OTEL_METRICS_EXEMPLAR_FILTER`` asks for them: the SDK's default
-  (``trace_based``) samples one on every histogram record of a sampled trace, and neither the
-  Prometheus text format nor the dashboards use them.
 * Histogram bounds are floats, so Prometheus reads ``le="5.0"`` and ``le="10.0"`` (the spelling
   Prometheus 3 normalises every ``le`` to).
 * ``gateway_state_backend_up`` is an observable gauge: each collection (a scrape, an OTLP export)
@@ -48,8 +45,7 @@ from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
 from opentelemetry.metrics import CallbackOptions, Meter, NoOpMeterProvider, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
-from opentelemetry.sdk.environment_variables import OTEL_METRICS_EXEMPLAR_FILTER
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import (
     SERVICE_INSTANCE_ID,
@@ -285,9 +281,7 @@ class Telemetry:
                 readers.append(otlp_metrics)
             if settings.enable_metrics:
                 readers.append(self._prometheus_reader())
-        exemplars = None if _env(OTEL_METRICS_EXEMPLAR_FILTER) else AlwaysOffExemplarFilter()
-        self.meter_provider = MeterProvider(
-            metric_readers=readers, resource=self.resource, shutdown_on_exit=False, exemplar_filter=exemplars)
+        self.meter_provider = MeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._state_health: Callable[[], StateHealth] | None = None
         self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__), self._observe_state)
