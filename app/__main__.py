@@ -45,10 +45,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _settle_garbage_collector() -> None:
     """Move everything built at start-up (modules, the app, its routes: about 170,000 objects)
-    out of the collector's view and collect young objects less often. Measured while serving
-    700 requests/s: collections cost 0.4 instead of 4 µs per request, and a full collection no
-    longer rescans the start-up objects (87 ms each with the defaults, a stall of every request
-    in flight)."""
+    out of the collector's view and collect young objects less often.
+
+    With Python's defaults, every hit the rate limiter keeps for its window is a new long-lived
+    object, and their growth keeps triggering full collections, which rescan the start-up objects
+    too: at 1,000 requests/s for 160 s, 41 full collections of up to 153 ms (every request in
+    flight stalls) and 6.5% of the gateway's CPU time. With these settings: 7 young collections of at most 11 ms and
+    none of the others, and 0.054 ms less CPU per request.
+    """
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
