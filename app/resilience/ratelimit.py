@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Final
+from collections import deque
+from itertools import repeat
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
@@ -12,38 +13,60 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from .errors import ErrorType, GatewayError
 
-EXPIRY_INTERVAL: Final = 1.0
-"""Seconds between two sweeps of expired hits out of the in-memory windows."""
 
+class MovingWindowMemoryStorage(MemoryStorage):
+    """``limits``' async in-memory storage, with moving windows kept oldest first in a deque.
 
-class ThrottledExpiryMemoryStorage(MemoryStorage):
-    """``limits``' async in-memory storage, sweeping expired hits at most every
-    :data:`EXPIRY_INTERVAL` seconds instead of after every hit.
-
-    The stock storage starts a new sweep on the first hit after the last one ended: one task,
-    one ``asyncio.to_thread`` round trip (holding the key's lock, so that hits queue behind it)
-    and one copy of the window's list of hits, per provider call (0.09 ms of CPU per call at
-    700 calls/s here). Admission is unchanged: a hit is checked against the timestamps of the
-    window, and hits that expired but are not swept yet are older than the window. Swept later,
-    a window holds at most :data:`EXPIRY_INTERVAL` seconds of extra hits.
+    The stock storage prepends each hit to a list of every hit of the window and sweeps expired
+    hits from a background task (one ``asyncio.to_thread`` round trip per sweep, holding the key's
+    lock): each hit costs time in proportion to the hits in the window (limits issue #268), 0.11 ms
+    of CPU per call at 1,500 calls/s with a high per-minute limit here. Here a hit appends one
+    timestamp and drops the expired ones from the front, so it costs the same whatever the limit,
+    and a window never holds more than ``limit`` timestamps. Admission is the stock one: a hit
+    fits while fewer than ``limit`` hits are younger than the window. Every other strategy and
+    storage method is ``limits``' own.
     """
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str) -> None:
         super().__init__(uri, wrap_exceptions, **options)
-        self._next_sweep = 0.0
+        self.windows: dict[str, deque[float]] = {}
 
-    async def _MemoryStorage__schedule_expiry(self) -> None:  # the stock storage's hook, called per hit
-        now = time.monotonic()
-        if now >= self._next_sweep:
-            self._next_sweep = now + EXPIRY_INTERVAL
-            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]  # mypy does not mangle
+    def _window(self, key: str, expiry: int, now: float) -> deque[float]:
+        """The hits of ``key`` younger than ``expiry`` seconds (expired ones are dropped)."""
+        hits = self.windows.setdefault(key, deque())
+        cutoff = now - expiry
+        while hits and hits[0] < cutoff:
+            hits.popleft()
+        return hits
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        now = time.time()
+        hits = self._window(key, expiry, now)
+        if amount > limit or len(hits) + amount > limit:
+            return False
+        hits.extend(repeat(now, amount))
+        return True
+
+    async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        now = time.time()
+        hits = self._window(key, expiry, now)
+        return (hits[0], len(hits)) if hits else (now, 0)
+
+    async def clear(self, key: str) -> None:
+        self.windows.pop(key, None)
+        await super().clear(key)
+
+    async def reset(self) -> int | None:
+        windows = len(self.windows)
+        self.windows.clear()
+        return max(windows, await super().reset() or 0)
 
 
 class RateLimiter:
     """``limit`` calls per ``window`` seconds for each key, in memory or in a shared storage."""
 
     def __init__(self, storage: Storage | None = None) -> None:
-        self.storage = storage or ThrottledExpiryMemoryStorage()
+        self.storage = storage or MovingWindowMemoryStorage()
         self._strategy = MovingWindowRateLimiter(self.storage)
 
     @staticmethod
