@@ -224,11 +224,11 @@ def gateway_env(simulator: str, telemetry: bool) -> dict[str, str]:
 
 @contextmanager
 def started(name: str, argv: Sequence[str], port: int, ready_path: str, logs: Path,
-            env: Mapping[str, str] | None = None, direct: bool = False) -> Iterator[Server]:
-    """Run a server subprocess for the duration of the block (its output goes to a log file)."""
+            env: Mapping[str, str] | None = None, direct: bool = False, cwd: Path = ROOT) -> Iterator[Server]:
+    """Run a server subprocess in ``cwd`` for the duration of the block (its output goes to a log file)."""
     log = logs / f"{name}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([*argv], cwd=ROOT, env=dict(env or os.environ), stdout=out,
+        process = subprocess.Popen([*argv], cwd=cwd, env=dict(env or os.environ), stdout=out,
                                    stderr=subprocess.STDOUT)
     try:
         yield Server(name, port, process, log, ready_path, direct)
@@ -468,7 +468,7 @@ def to_json(results: Results) -> dict[str, Any]:
     return data
 
 
-def run(mode: Mode, profile_dir: Path | None) -> tuple[Results, str | None]:
+def run(mode: Mode, profile_dir: Path | None, extra_env: Mapping[str, str]) -> tuple[Results, str | None]:
     results = Results(mode.name, os.cpu_count() or 0, platform.python_version(), os.getloadavg())
     ports = {name: free_port() for name in ("simulator", "gateway", "gateway-notel", "bare-proxy")}
     simulator = f"http://127.0.0.1:{ports['simulator']}"
@@ -480,11 +480,12 @@ def run(mode: Mode, profile_dir: Path | None) -> tuple[Results, str | None]:
                                                       str(ports["simulator"])],
                                         ports["simulator"], "/", logs, direct=True)),
             stack.enter_context(started("gateway", [python, "-m", "app", "serve", "--port", str(ports["gateway"])],
-                                        ports["gateway"], "/health/live", logs, gateway_env(simulator, True))),
+                                        ports["gateway"], "/health/live", logs,
+                                        {**gateway_env(simulator, True), **extra_env})),
             stack.enter_context(started("gateway-notel", [python, "-m", "app", "serve", "--port",
                                                           str(ports["gateway-notel"])],
                                         ports["gateway-notel"], "/health/live", logs,
-                                        gateway_env(simulator, False))),
+                                        {**extra_env, **gateway_env(simulator, False)})),
             stack.enter_context(started("bare-proxy", [python, str(ROOT / "bench" / "bare_proxy.py"), "--port",
                                                        str(ports["bare-proxy"]), "--upstream", simulator],
                                         ports["bare-proxy"], "/health", logs)),
@@ -506,9 +507,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="afterwards, profile the gateways and the bare proxy under load with py-spy; stacks go to DIR")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra variable for both gateways, e.g. OTEL_TRACES_SAMPLER=traceidratio "
+                             "(repeatable; the telemetry-off gateway keeps OTEL_SDK_DISABLED=true)")
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
-    results, profile_summary = run(mode, args.profile)
+    extra_env = dict(pair.split("=", 1) for pair in args.env if "=" in pair)
+    if len(extra_env) != len(args.env):
+        parser.error("--env takes KEY=VALUE")
+    results, profile_summary = run(mode, args.profile, extra_env)
+    if extra_env:
+        print("extra gateway environment:", " ".join(f"{k}={v}" for k, v in extra_env.items()))
     if results.errors:
         print("requests failed; the numbers are meaningless:", *results.errors, sep="\n  ", file=sys.stderr)
         return 1
