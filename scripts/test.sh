@@ -21,4 +21,5 @@ python -m pip install -q -e '.[test]'
 
 python -m app rules render --check
 mypy
+ruff check .
 python -m pytest "$@"

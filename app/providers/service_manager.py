@@ -268,7 +268,6 @@ def set_current(manager: ServiceManager) -> None:
 
 
 def current() -> ServiceManager:
-    global _current
     if _current is None:
         set_current(ServiceManager())
     assert _current is not None

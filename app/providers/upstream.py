@@ -139,7 +139,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 def _has_body(response: httpx2.Response) -> bool:
     try:
-        response.content
+        _ = response.content
     except httpx2.ResponseNotRead:
         return False
     return True
