@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, JSONBody
 from litestar.response import Stream
+from opentelemetry import trace
 
 from ..providers.rag import Document
 from ..providers.service_manager import Served, ServiceManager
@@ -99,8 +100,6 @@ def served_headers(served: Served) -> dict[str, str]:
 
 
 def request_id(request: Request[Any, Any, Any]) -> str:
-    from opentelemetry import trace
-
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else format(id(request), "x")
 
