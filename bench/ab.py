@@ -26,7 +26,8 @@ import aiohttp
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.overhead import ROOT, Server, free_port, gateway_env, load, started, wait_ready
+from bench.overhead import gateway_env, load
+from bench.servers import ROOT, Server, free_port, started, wait_ready
 
 
 def variant(spec: str) -> tuple[str, str, dict[str, str]]:

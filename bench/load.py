@@ -25,24 +25,22 @@ import io
 import itertools
 import json
 import math
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import wave
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.servers import ROOT, Server, clean_environment, free_port, started, wait_ready
+
 DOCUMENTED = {
     400: {"invalid_input"}, 413: {"invalid_input"}, 415: {"invalid_input"}, 422: {"invalid_input", "upstream_4xx"},
     429: {"rate_limited", "upstream_rate_limited"}, 502: {"upstream_5xx", "connection", "upstream_malformed", "auth"},
@@ -111,72 +109,11 @@ class Results:
 
 # -- the processes -------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """This environment without gateway settings, plus ``extra``."""
-    prefixes = ("SARVAM_", "DEEPGRAM_", "OPENAI_", "RAG_", "OTEL_", "ALERT", "STATE_", "GATEWAY_", "ADMIN_",
-                "METRICS_", "ENVIRONMENT", "RATE_LIMIT", "LOG_", "FALLBACKS_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**env, **extra, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-
-
-@dataclass
-class Process:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError(f"{self.name}: no VmRSS")
-
-
-@contextmanager
-def started(name: str, command: str, env: Mapping[str, str], logs: Path) -> Iterator[Process]:
+def app_server(name: str, command: str, ready_path: str, env: Mapping[str, str], logs: Path) -> AbstractContextManager[Server]:
+    """``python -m app <command>`` on a free port, with ``env`` and no other gateway setting."""
     port = free_port()
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "app", command, "--port", str(port)], cwd=ROOT,
-                                   env=environment(env), stdout=out, stderr=subprocess.STDOUT)
-    running = Process(name, port, process, log)
-    try:
-        yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-async def wait_ready(session: aiohttp.ClientSession, process: Process, path: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.process.poll() is not None:
-            raise RuntimeError(f"{process.name} exited:\n{process.log.read_text(errors='replace')}")
-        try:
-            async with session.get(process.url + path) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{process.name} did not start:\n{process.log.read_text(errors='replace')}")
-        await asyncio.sleep(0.1)
+    return started(name, [sys.executable, "-m", "app", command, "--port", str(port)], port, ready_path, logs,
+                   clean_environment({**env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}))
 
 
 # -- the traffic ---------------------------------------------------------------------------------
@@ -243,7 +180,7 @@ async def one(session: aiohttp.ClientSession, base: str, name: str, path: str, b
         counts[f"{status} undocumented"] += 1
 
 
-async def traffic(base: str, mode: Mode, results: Results, gateway: Process) -> None:
+async def traffic(base: str, mode: Mode, results: Results, gateway: Server) -> None:
     latencies: list[float] = []
     stop_at = time.monotonic() + mode.seconds
     mix = itertools.cycle(MIX)
@@ -282,17 +219,16 @@ async def traffic(base: str, mode: Mode, results: Results, gateway: Process) -> 
 async def run(mode: Mode, name: str, logs: Path) -> Results:
     results = Results(name, mode.seconds, mode.concurrency, max_rss_growth_mib=mode.max_rss_growth_mib)
     with ExitStack() as stack:
-        sim = stack.enter_context(started("simulator", "simulate", {}, logs))
+        sim = stack.enter_context(app_server("simulator", "simulate", "/_sim/faults", {}, logs))
         base = sim.url + "/_sim"
         env = {"SARVAM_BASE_URL": base + "/sarvam", "DEEPGRAM_BASE_URL": base + "/deepgram",
                "OPENAI_BASE_URL": base + "/openai/v1", "ENVIRONMENT": "production", "LOG_LEVEL": "warning",
                "RATE_LIMIT_WINDOW": "1s", "HEALTH_CHECK_INTERVAL": "30", "ALERT_EVAL_INTERVAL": "5",
                "SARVAM_TIMEOUT": "10", "DEEPGRAM_TIMEOUT": "10", "OPENAI_TIMEOUT": "10",
                **{f"{p}_RATE_LIMIT": UNLIMITED for p in ("SARVAM", "DEEPGRAM", "OPENAI", "RAG")}}
-        gateway = stack.enter_context(started("gateway", "serve", env, logs))
+        gateway = stack.enter_context(app_server("gateway", "serve", "/health/live", env, logs))
         async with aiohttp.ClientSession() as control:
-            await wait_ready(control, sim, "/_sim/faults")
-            await wait_ready(control, gateway, "/health/live")
+            await wait_ready(control, [sim, gateway], timeout=30)
             for fault in FAULTS:
                 async with control.put(base + "/faults", json=fault) as response:
                     response.raise_for_status()

@@ -42,16 +42,14 @@ import math
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,13 +57,12 @@ from typing import Any
 import aiohttp
 import uvloop
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.servers import ROOT, Server, clean_environment, free_port, started, wait_ready
+
 MEDIAN_ADDED_MS_TARGET = 1.5
 THROUGHPUT_RATIO_TARGET = 0.75
 UNLIMITED = str(10**9)
-PROVIDER_VARS = ("SARVAM_", "DEEPGRAM_", "OPENAI_", "RAG_", "OTEL_")
-GLOBAL_VARS = ("ENVIRONMENT", "ENABLE_METRICS", "GATEWAY_API_KEYS", "ADMIN_API_KEY", "STATE_REDIS_URL",
-               "ALERTMANAGER_URL", "RATE_LIMIT_WINDOW", "LOG_LEVEL", "LOG_FORMAT", "FALLBACKS_ENABLED")
 SIM_KEY = "bench-overhead"
 STDLIB = sysconfig.get_paths()["stdlib"]
 PROFILED = ("gateway", "gateway-notel", "bare-proxy")
@@ -94,32 +91,12 @@ ENDPOINTS = (
 THROUGHPUT_ENDPOINT = ENDPOINTS[0]
 
 
-@dataclass
-class Server:
-    """A server subprocess on a loopback port; ``direct`` servers are called on the simulator's routes."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-    ready_path: str
-    direct: bool = False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def request(self, endpoint: Endpoint) -> tuple[str, dict[str, str]]:
-        """The URL and headers of ``endpoint`` on this server."""
-        headers = {"content-type": "application/json"}
-        if self.direct:
-            return self.url + endpoint.direct_path, {**headers, **endpoint.direct_headers}
-        return self.url + endpoint.path, headers
-
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time of the process so far (Linux ``/proc``)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def request(server: Server, endpoint: Endpoint) -> tuple[str, dict[str, str]]:
+    """The URL and headers of ``endpoint`` on ``server`` (its simulator route on the simulator)."""
+    headers = {"content-type": "application/json"}
+    if server.direct:
+        return server.url + endpoint.direct_path, {**headers, **endpoint.direct_headers}
+    return server.url + endpoint.path, headers
 
 
 @dataclass(frozen=True)
@@ -199,16 +176,9 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def gateway_env(simulator: str, telemetry: bool) -> dict[str, str]:
     """The production profile pointed at the standalone simulator, with limits that never bite."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(PROVIDER_VARS) and k not in GLOBAL_VARS}
-    env.update({
+    env = clean_environment({
         "ENVIRONMENT": "production",
         "SARVAM_BASE_URL": f"{simulator}/_sim/sarvam",
         "DEEPGRAM_BASE_URL": f"{simulator}/_sim/deepgram",
@@ -220,42 +190,6 @@ def gateway_env(simulator: str, telemetry: bool) -> dict[str, str]:
     if not telemetry:
         env["OTEL_SDK_DISABLED"] = "true"
     return env
-
-
-@contextmanager
-def started(name: str, argv: Sequence[str], port: int, ready_path: str, logs: Path,
-            env: Mapping[str, str] | None = None, direct: bool = False, cwd: Path = ROOT) -> Iterator[Server]:
-    """Run a server subprocess in ``cwd`` for the duration of the block (its output goes to a log file)."""
-    log = logs / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([*argv], cwd=cwd, env=dict(env or os.environ), stdout=out,
-                                   stderr=subprocess.STDOUT)
-    try:
-        yield Server(name, port, process, log, ready_path, direct)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def wait_ready(session: aiohttp.ClientSession, servers: Sequence[Server], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    for server in servers:
-        while True:
-            if server.process.poll() is not None:
-                raise RuntimeError(f"{server.name} exited ({server.process.returncode}):\n{server.log.read_text()}")
-            try:
-                async with session.get(server.url + server.ready_path) as response:
-                    if response.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{server.name} not ready after {timeout:g}s:\n{server.log.read_text()}")
-            await asyncio.sleep(0.1)
 
 
 async def post(session: aiohttp.ClientSession, url: str, headers: Mapping[str, str], body: bytes,
@@ -273,7 +207,7 @@ async def sequential(session: aiohttp.ClientSession, servers: Sequence[Server], 
                      mode: Mode, errors: list[str]) -> dict[str, LatencyStats]:
     """Round-robin sequential calls, the order rotating each round; the first rounds warm up."""
     samples: dict[str, list[float]] = {s.name: [] for s in servers}
-    requests = [(s.name, *s.request(endpoint)) for s in servers]
+    requests = [(s.name, *request(s, endpoint)) for s in servers]
     for i in range(mode.warmup + mode.sequential):
         k = i % len(requests)
         for name, url, headers in requests[k:] + requests[:k]:
@@ -287,7 +221,7 @@ async def sequential(session: aiohttp.ClientSession, servers: Sequence[Server], 
 async def load(session: aiohttp.ClientSession, target: Server, servers: Sequence[Server], seconds: float,
                concurrency: int, errors: list[str]) -> ThroughputRun:
     """``concurrency`` callers in a loop on ``target`` for ``seconds``; CPU time of every process."""
-    url, headers = target.request(THROUGHPUT_ENDPOINT)
+    url, headers = request(target, THROUGHPUT_ENDPOINT)
     body = THROUGHPUT_ENDPOINT.body
     ok = failed = 0
 
