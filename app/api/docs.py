@@ -7,16 +7,15 @@ reads the OpenAPI 3.1 documents Litestar writes) and are served under :data:`ASS
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
-from litestar import Response, Router, get
+from litestar import Router
 from litestar.datastructures import CacheControlHeader
-from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.params import FromPath
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no py.typed
+
+from .assets import asset_route
 
 ASSETS_PATH = "/static/swagger-ui"
 """Where the Swagger UI files are served (outside ``/schema``, whose router answers 404 for any
@@ -46,20 +45,10 @@ def openapi_config(title: str, version: str) -> OpenAPIConfig:
     return OpenAPIConfig(title=title, version=version, render_plugins=[swagger_plugin()])
 
 
-@get(f"{ASSETS_PATH}/{{name:str}}", include_in_schema=False, sync_to_thread=False,
-     cache_control=CacheControlHeader(max_age=86400, public=True))
-def swagger_asset(name: FromPath[str]) -> Response[bytes]:
-    """One of the Swagger UI files the docs page loads; nothing else from the package."""
-    media_type = _ASSETS.get(name)
-    if media_type is None:
-        raise NotFoundException(f"no docs asset {name!r}")
-    return Response(_read(name), media_type=media_type)
+swagger_assets = asset_route(ASSETS_PATH, Path(str(swagger_ui_path)), _ASSETS,
+                             CacheControlHeader(max_age=86400, public=True))
+"""The Swagger UI files the docs page loads; nothing else from the package."""
 
 
-@functools.cache
-def _read(name: str) -> bytes:
-    return Path(str(swagger_ui_path), name).read_bytes()
-
-
-router = Router("/", route_handlers=[swagger_asset])
+router = Router("/", route_handlers=[swagger_assets])
 """Serves :data:`ASSETS_PATH`; add it to the app together with :func:`openapi_config`."""

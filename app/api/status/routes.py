@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
@@ -10,11 +9,12 @@ from urllib.parse import urlencode
 from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
-from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery
+from litestar.exceptions import ValidationException
+from litestar.params import FromQuery
 
 from ...config import format_duration
 from ...monitoring.trends import TrendError
+from ..assets import asset_route
 from .auth import admin_guard
 from .render import render_fragment, render_page
 from .view import StatusPage, build
@@ -54,19 +54,9 @@ async def status_fragment(request: Request[Any, Any, Any], window: FromQuery[str
     return Response(render_fragment(page), media_type=MediaType.HTML, headers=_HEADERS)
 
 
-@get("/static/{name:str}", include_in_schema=False, sync_to_thread=False,
-     cache_control=CacheControlHeader(max_age=300))
-def status_static(name: FromPath[str]) -> Response[bytes]:
-    """The page's stylesheet and script (no build step: plain files in ``app/api/static``)."""
-    media_type = _STATIC.get(name)
-    if media_type is None:
-        raise NotFoundException(f"no status asset {name!r}")
-    return Response(_read(name), media_type=media_type)
-
-
-@functools.cache
-def _read(name: str) -> bytes:
-    return resources.files("app.api").joinpath("static", name).read_bytes()
+status_static = asset_route("/static", resources.files("app.api").joinpath("static"), _STATIC,
+                            CacheControlHeader(max_age=300))
+"""The page's stylesheet and script (no build step: plain files in ``app/api/static``)."""
 
 
 router = Router("/status", route_handlers=[status_page, status_fragment, status_static])
