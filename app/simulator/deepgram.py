@@ -18,7 +18,6 @@ from app.simulator import content
 from app.simulator.audio import audio_duration_sec, synth_wav, wav_chunks, wav_without_header
 from app.simulator.gate import (
     AnyRequest,
-    Effects,
     ProviderWire,
     admit,
     json_response,
@@ -81,8 +80,6 @@ def _model_id(model: str) -> str:
 @post("/v1/listen", include_in_schema=False, request_max_body_size=100 * 1024 * 1024)
 async def listen(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, DEEPGRAM, "stt")
-    if not isinstance(gate, Effects):
-        return gate
     if request.content_type[0] == "application/json":
         return deepgram_error(
             400, "Bad Request: the simulator transcribes uploaded audio only, not remote URLs."
@@ -137,18 +134,13 @@ def _words(text: str, duration: float) -> list[dict[str, Any]]:
 @post("/v1/speak", include_in_schema=False)
 async def speak(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, DEEPGRAM, "tts")
-    if not isinstance(gate, Effects):
-        return gate
     query = request.query_params
-    try:
-        text = text_field(json_object(await request.body()), "text", max_length=MAX_SPEAK_CHARS) or ""
-        rate = int_choice(query.get("sample_rate"), "sample_rate", SAMPLE_RATES, DEFAULT_SAMPLE_RATE)
-        if query.get("encoding", "linear16") != "linear16" or query.get("container", "wav") != "wav":
-            raise InvalidRequest(
-                "Bad Request: the simulator produces linear16 audio in a wav container only."
-            )
-    except InvalidRequest as exc:
-        return deepgram_error(exc.status_code, str(exc))
+    text = text_field(json_object(await request.body()), "text", max_length=MAX_SPEAK_CHARS) or ""
+    rate = int_choice(query.get("sample_rate"), "sample_rate", SAMPLE_RATES, DEFAULT_SAMPLE_RATE)
+    if query.get("encoding", "linear16") != "linear16" or query.get("container", "wav") != "wav":
+        raise InvalidRequest(
+            "Bad Request: the simulator produces linear16 audio in a wav container only."
+        )
     model = query.get("model") or DEFAULT_TTS_MODEL
     wav = synth_wav(max(MIN_SPEECH_SEC, len(text) * SECONDS_PER_CHAR), rate)
     headers = {
@@ -164,11 +156,9 @@ async def speak(request: AnyRequest, sim_state: NamedDependency[SimulatorState])
 @get("/v1/projects", include_in_schema=False)
 async def projects(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, DEEPGRAM, "health")
-    if not isinstance(gate, Effects):
-        return gate
     project = {"project_id": str(uuid.uuid5(_NAMESPACE, "project")), "name": "Simulated project"}
     return json_response({"projects": [project]}, gate)
 
 
 def deepgram_router() -> Router:
-    return Router("/deepgram", route_handlers=[listen, speak, projects])
+    return DEEPGRAM.router("/deepgram", [listen, speak, projects])

@@ -2,7 +2,9 @@
 
 Order: record the request, check the credentials, then apply the fault in force (latency, hang, injected error).
 What is left of the fault (malformed bodies, truncated or slowed streams) is handed to the handler as
-:class:`Effects`.
+:class:`Effects`. An early answer (bad credentials, an injected error) is raised as :class:`Refused`, and a
+request the handler finds invalid as :class:`InvalidRequest`; the provider's router
+(:meth:`ProviderWire.router`) turns both into the provider's own error shape.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from litestar import Request, Response
+from litestar import Request, Response, Router
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
-from litestar.types import Receive, Send
+from litestar.types import ControllerRouterHandler, Receive, Send
 
 from app.simulator.faults import ActiveFault
+from app.simulator.payload import InvalidRequest
 from app.simulator.state import SimulatorState
 
 HANG_CAP_SEC = 600.0
@@ -39,6 +42,14 @@ class ErrorFactory(Protocol):
     ) -> Response[Any]: ...
 
 
+class Refused(Exception):
+    """An answer sent instead of the handler's: bad credentials or an injected error."""
+
+    def __init__(self, response: Response[Any]) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 @dataclass(frozen=True)
 class ProviderWire:
     """How one provider speaks: its name, how it checks credentials and how its errors look."""
@@ -47,6 +58,20 @@ class ProviderWire:
     authorized: Callable[[AnyRequest], bool]
     auth_status: int
     error: ErrorFactory
+    invalid: Callable[[InvalidRequest], Response[Any]] | None = None
+    """The answer to an invalid request; by default :attr:`error` with the exception's status and message."""
+
+    def router(self, path: str, route_handlers: Sequence[ControllerRouterHandler]) -> Router:
+        """The provider's routes, answering :class:`Refused` and :class:`InvalidRequest` in its error shape."""
+
+        def refused(_: AnyRequest, exc: Refused) -> Response[Any]:
+            return exc.response
+
+        def invalid(_: AnyRequest, exc: InvalidRequest) -> Response[Any]:
+            return self.invalid(exc) if self.invalid else self.error(exc.status_code, str(exc))
+
+        return Router(path, route_handlers=list(route_handlers),
+                      exception_handlers={Refused: refused, InvalidRequest: invalid})
 
 
 @dataclass(frozen=True)
@@ -65,10 +90,8 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-async def admit(
-    request: AnyRequest, state: SimulatorState, wire: ProviderWire, operation: str
-) -> Response[Any] | Effects:
-    """Run the shared checks; an early response (auth failure, injected error) is returned instead of Effects."""
+async def admit(request: AnyRequest, state: SimulatorState, wire: ProviderWire, operation: str) -> Effects:
+    """Run the shared checks; raises :class:`Refused` with an early answer (auth failure, injected error)."""
     state.requests.record(
         provider=wire.name,
         operation=operation,
@@ -77,7 +100,7 @@ async def admit(
         traceparent=request.headers.get("traceparent"),
     )
     if not wire.authorized(request):
-        return wire.error(wire.auth_status)
+        raise Refused(wire.error(wire.auth_status))
     fault = state.faults.lookup(wire.name, operation)
     if fault is None:
         return NO_EFFECTS
@@ -91,9 +114,9 @@ async def admit(
         if _still_hanging(
             state, wire.name, operation
         ):  # gave up: client gone, server stopping, or cap reached
-            return wire.error(503)
+            raise Refused(wire.error(503))
     if fault.next_request_fails(operation):
-        return _injected_error(wire, fault)
+        raise Refused(_injected_error(wire, fault))
     return Effects(
         malformed=spec.malformed, truncate=spec.truncate, chunk_delay_sec=spec.chunk_delay_ms / 1000
     )

@@ -16,7 +16,7 @@ from litestar import Response, Router, get, post
 from litestar.di import NamedDependency
 
 from app.simulator import content
-from app.simulator.gate import AnyRequest, Effects, ProviderWire, admit, json_response, stream_response
+from app.simulator.gate import AnyRequest, ProviderWire, admit, json_response, stream_response
 from app.simulator.payload import InvalidRequest, json_object
 from app.simulator.state import SimulatorState
 
@@ -72,15 +72,19 @@ def _authorized(request: AnyRequest) -> bool:
     return scheme.lower() == "bearer" and bool(key.strip())
 
 
-OPENAI = ProviderWire(name="openai", authorized=_authorized, auth_status=401, error=openai_error)
-
-
 class _BadParam(InvalidRequest):
     """An invalid request parameter, named in the error's ``param``."""
 
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+
+def _invalid(exc: InvalidRequest) -> Response[Any]:
+    return openai_error(400, str(exc), param=exc.param if isinstance(exc, _BadParam) else None)
+
+
+OPENAI = ProviderWire(name="openai", authorized=_authorized, auth_status=401, error=openai_error, invalid=_invalid)
 
 
 def _message_text(message: Any) -> str:
@@ -112,15 +116,8 @@ def _chat_request(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], int 
 @post("/v1/chat/completions", include_in_schema=False)
 async def chat_completions(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, OPENAI, "chat")
-    if not isinstance(gate, Effects):
-        return gate
-    try:
-        body = json_object(await request.body())
-        model, messages, limit = _chat_request(body)
-    except _BadParam as exc:
-        return openai_error(400, str(exc), param=exc.param)
-    except InvalidRequest as exc:
-        return openai_error(400, str(exc))
+    body = json_object(await request.body())
+    model, messages, limit = _chat_request(body)
     last_user: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     pieces = content.reply_pieces(content.chat_reply(_message_text(last_user)))
     finish = "stop"
@@ -212,25 +209,18 @@ def _embedding_inputs(value: Any) -> list[list[str]]:
 @post("/v1/embeddings", include_in_schema=False)
 async def embeddings(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, OPENAI, "embeddings")
-    if not isinstance(gate, Effects):
-        return gate
-    try:
-        body = json_object(await request.body())
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise _BadParam("model", "you must provide a model parameter")
-        inputs = _embedding_inputs(body.get("input"))
-        native = EMBEDDING_DIMENSIONS.get(model, DEFAULT_EMBEDDING_DIMENSIONS)
-        dimensions = body.get("dimensions", native)
-        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or not 1 <= dimensions <= native:
-            raise _BadParam("dimensions", f"'dimensions' must be an integer between 1 and {native}.")
-        encoding = body.get("encoding_format", "float")
-        if encoding not in ("float", "base64"):
-            raise _BadParam("encoding_format", "'encoding_format' must be 'float' or 'base64'.")
-    except _BadParam as exc:
-        return openai_error(400, str(exc), param=exc.param)
-    except InvalidRequest as exc:
-        return openai_error(400, str(exc))
+    body = json_object(await request.body())
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _BadParam("model", "you must provide a model parameter")
+    inputs = _embedding_inputs(body.get("input"))
+    native = EMBEDDING_DIMENSIONS.get(model, DEFAULT_EMBEDDING_DIMENSIONS)
+    dimensions = body.get("dimensions", native)
+    if not isinstance(dimensions, int) or isinstance(dimensions, bool) or not 1 <= dimensions <= native:
+        raise _BadParam("dimensions", f"'dimensions' must be an integer between 1 and {native}.")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise _BadParam("encoding_format", "'encoding_format' must be 'float' or 'base64'.")
     data = []
     for index, tokens in enumerate(inputs):
         vector = content.embedding(tokens, dimensions)
@@ -251,8 +241,6 @@ async def embeddings(request: AnyRequest, sim_state: NamedDependency[SimulatorSt
 @get("/v1/models", include_in_schema=False)
 async def models(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, OPENAI, "health")
-    if not isinstance(gate, Effects):
-        return gate
     data = [
         {"id": model, "object": "model", "created": MODELS_CREATED, "owned_by": "system"} for model in MODELS
     ]
@@ -260,4 +248,4 @@ async def models(request: AnyRequest, sim_state: NamedDependency[SimulatorState]
 
 
 def openai_router() -> Router:
-    return Router("/openai", route_handlers=[chat_completions, embeddings, models])
+    return OPENAI.router("/openai", [chat_completions, embeddings, models])

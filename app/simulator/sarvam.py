@@ -18,7 +18,7 @@ from litestar.exceptions import ClientException
 
 from app.simulator import content
 from app.simulator.audio import audio_duration_sec, synth_wav, wav_chunks, wav_without_header
-from app.simulator.gate import AnyRequest, Effects, ProviderWire, admit, json_response, stream_response
+from app.simulator.gate import AnyRequest, ProviderWire, admit, json_response, stream_response
 from app.simulator.payload import InvalidRequest, int_choice, json_object, text_field
 from app.simulator.state import SimulatorState
 
@@ -86,17 +86,12 @@ def speech_seconds(text: str) -> float:
 @post("/translate", include_in_schema=False)
 async def translate(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "translate")
-    if not isinstance(gate, Effects):
-        return gate
-    try:
-        body = json_object(await request.body())
-        text = text_field(body, "input", max_length=MAX_TRANSLATE_CHARS) or ""
-        source = text_field(body, "source_language_code", choices=TRANSLATE_LANGUAGES | {"auto"}) or ""
-        target = text_field(body, "target_language_code", choices=TRANSLATE_LANGUAGES) or ""
-        text_field(body, "model", required=False, choices={"mayura:v1", "sarvam-translate:v1"})
-        text_field(body, "speaker_gender", required=False, choices={"Male", "Female"})
-    except InvalidRequest as exc:
-        return sarvam_error(exc.status_code, str(exc))
+    body = json_object(await request.body())
+    text = text_field(body, "input", max_length=MAX_TRANSLATE_CHARS) or ""
+    source = text_field(body, "source_language_code", choices=TRANSLATE_LANGUAGES | {"auto"}) or ""
+    target = text_field(body, "target_language_code", choices=TRANSLATE_LANGUAGES) or ""
+    text_field(body, "model", required=False, choices={"mayura:v1", "sarvam-translate:v1"})
+    text_field(body, "speaker_gender", required=False, choices={"Male", "Female"})
     if source == "auto":
         source = content.detect_language(text)
     result = {
@@ -134,12 +129,7 @@ def _tts_request(body: dict[str, Any]) -> tuple[list[str], int]:
 @post("/text-to-speech", include_in_schema=False)
 async def text_to_speech(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "tts")
-    if not isinstance(gate, Effects):
-        return gate
-    try:
-        texts, rate = _tts_request(json_object(await request.body()))
-    except InvalidRequest as exc:
-        return sarvam_error(exc.status_code, str(exc))
+    texts, rate = _tts_request(json_object(await request.body()))
     audios = [base64.b64encode(synth_wav(speech_seconds(text), rate)).decode() for text in texts]
     return json_response({"request_id": request_id(), "audios": audios}, gate)
 
@@ -149,12 +139,7 @@ async def text_to_speech_stream(
     request: AnyRequest, sim_state: NamedDependency[SimulatorState]
 ) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "tts")
-    if not isinstance(gate, Effects):
-        return gate
-    try:
-        texts, rate = _tts_request(json_object(await request.body()))
-    except InvalidRequest as exc:
-        return sarvam_error(exc.status_code, str(exc))
+    texts, rate = _tts_request(json_object(await request.body()))
     wav = synth_wav(speech_seconds(" ".join(texts)), rate)
     chunks = wav_chunks(wav_without_header(wav) if gate.malformed else wav, rate)
     return stream_response(chunks, gate, media_type="audio/wav")
@@ -163,8 +148,6 @@ async def text_to_speech_stream(
 @post("/speech-to-text", include_in_schema=False, request_max_body_size=100 * 1024 * 1024)
 async def speech_to_text(request: AnyRequest, sim_state: NamedDependency[SimulatorState]) -> Response[Any]:
     gate = await admit(request, sim_state, SARVAM, "stt")
-    if not isinstance(gate, Effects):
-        return gate
     try:
         form = await request.form()
     except ClientException as exc:  # not multipart, broken multipart, or too large
@@ -193,6 +176,4 @@ async def speech_to_text(request: AnyRequest, sim_state: NamedDependency[Simulat
 
 
 def sarvam_router() -> Router:
-    return Router(
-        "/sarvam", route_handlers=[translate, text_to_speech, text_to_speech_stream, speech_to_text]
-    )
+    return SARVAM.router("/sarvam", [translate, text_to_speech, text_to_speech_stream, speech_to_text])
