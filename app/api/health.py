@@ -20,7 +20,7 @@ from litestar.params import FromPath, QueryParameter
 from ..config import format_duration, parse_duration
 from ..monitoring import Alert, Trends
 from ..monitoring.stats import Key
-from ..monitoring.status import ErrorRecord, HealthStatus, OperationHealth, Status, overall
+from ..monitoring.status import ErrorRecord, HealthStatus, OperationHealth, Status, overall, to_ms
 from ..monitoring.trends import TrendError
 from ..providers.service_manager import ServiceManager
 from ..resilience.auth import require_admin
@@ -269,10 +269,6 @@ def _window(text: str | None, default: float, horizon: float) -> float:
     return seconds
 
 
-def _optional_ms(seconds: float | None) -> float | None:
-    return seconds * 1000 if seconds is not None else None
-
-
 async def aggregate_health(manager: ServiceManager) -> tuple[HealthStatus, dict[str, ComponentHealth], Status]:
     health = _health(manager)
     components = {
@@ -345,18 +341,17 @@ def metrics(
     services: dict[str, ServiceMetrics] = {}
     for key in sorted(set(manager.operations) | recorded):
         agg = monitoring.recorder.aggregate((key,), now - window_s, now)
-        last = monitoring.recorder.last_error(key)
         services[f"{key[0]}.{key[1]}"] = ServiceMetrics(
             requests=agg.requests, successes=agg.successes, failures=agg.requests - agg.successes,
-            success_rate=agg.success_rate, latency_avg_ms=_optional_ms(agg.latency_avg),
-            latency_min_ms=_optional_ms(agg.latency_min), latency_max_ms=_optional_ms(agg.latency_max),
-            latency_p50_ms=_optional_ms(agg.quantile(0.5)), latency_p95_ms=_optional_ms(agg.quantile(0.95)),
-            latency_p99_ms=_optional_ms(agg.quantile(0.99)),
+            success_rate=agg.success_rate, latency_avg_ms=to_ms(agg.latency_avg),
+            latency_min_ms=to_ms(agg.latency_min), latency_max_ms=to_ms(agg.latency_max),
+            latency_p50_ms=to_ms(agg.quantile(0.5)), latency_p95_ms=to_ms(agg.quantile(0.95)),
+            latency_p99_ms=to_ms(agg.quantile(0.99)),
             latency_histogram=[LatencyBucket(None if math.isinf(le) else le, int(count))
                                for le, count in agg.cumulative()],
             errors=dict(agg.errors), rejections=dict(agg.rejections), circuit_openings=agg.openings,
             breaker_state=_breaker(manager, key)[0],
-            last_error=ErrorRecord(datetime.fromtimestamp(last.timestamp, UTC), last.error_type) if last else None,
+            last_error=ErrorRecord.of(monitoring.recorder.last_error(key)),
         )
     return MetricsReport(datetime.fromtimestamp(now, UTC), format_duration(window_s), services,
                          manager.get_metrics_summary())

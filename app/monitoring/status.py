@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from .evaluator import Alert
-from .recorder import Recorder
+from .recorder import LastError, Recorder
 from .stats import Key
 
 Status = Literal["healthy", "degraded", "unhealthy"]
@@ -34,6 +34,11 @@ def worst(statuses: Iterable[Status]) -> Status:
 class ErrorRecord:
     timestamp: datetime
     error_type: str
+
+    @classmethod
+    def of(cls, last: LastError | None) -> ErrorRecord | None:
+        """The recorder's last error of an operation, with its time as a UTC datetime."""
+        return cls(datetime.fromtimestamp(last.timestamp, UTC), last.error_type) if last else None
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class HealthStatus:
     pending_alerts: int
 
 
-def _ms(seconds: float | None) -> float | None:
+def to_ms(seconds: float | None) -> float | None:
     return seconds * 1000 if seconds is not None else None
 
 
@@ -100,14 +105,13 @@ def operation_health(
         reasons.append(f"circuit breaker {state}")
     reasons.extend(f"alert firing: {name}" for name in firing)
     status: Status = "unhealthy" if rejecting else ("degraded" if reasons else "healthy")
-    last = recorder.last_error(key)
     return OperationHealth(
         service=f"{key[0]}.{key[1]}", status=status, reasons=reasons, breaker_state=state,
         can_serve=not rejecting, requests=agg.requests, success_rate=agg.success_rate,
-        latency_avg_ms=_ms(agg.latency_avg), latency_min_ms=_ms(agg.latency_min),
-        latency_max_ms=_ms(agg.latency_max), latency_p95_ms=_ms(agg.quantile(0.95)),
+        latency_avg_ms=to_ms(agg.latency_avg), latency_min_ms=to_ms(agg.latency_min),
+        latency_max_ms=to_ms(agg.latency_max), latency_p95_ms=to_ms(agg.quantile(0.95)),
         errors=dict(agg.errors), rejections=dict(agg.rejections),
-        last_error=ErrorRecord(datetime.fromtimestamp(last.timestamp, UTC), last.error_type) if last else None,
+        last_error=ErrorRecord.of(recorder.last_error(key)),
         firing_alerts=firing,
     )
 
