@@ -19,8 +19,8 @@ from litestar.params import FromPath, QueryParameter
 
 from ..config import format_duration, parse_duration
 from ..monitoring import Alert, Trends
-from ..monitoring.stats import Key
-from ..monitoring.status import ErrorRecord, HealthStatus, OperationHealth, Status, overall, to_ms
+from ..monitoring.stats import Key, to_ms
+from ..monitoring.status import ErrorRecord, HealthStatus, OperationHealth, Status, overall
 from ..monitoring.trends import TrendError
 from ..providers.service_manager import ServiceManager
 from ..resilience.auth import require_admin

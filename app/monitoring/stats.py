@@ -36,3 +36,8 @@ class WindowSource(Protocol):
         """Per state backend (``redis``, ``memory``), ``gateway_state_backend_up`` now (1 answers,
         0 down; the lowest over replicas, as ``min by (backend)``); absent without a sample."""
         ...
+
+
+def to_ms(seconds: float | None) -> float | None:
+    """Seconds as milliseconds, keeping "no value" (``None``)."""
+    return seconds * 1000 if seconds is not None else None

@@ -18,7 +18,7 @@ from typing import Literal
 
 from .evaluator import Alert
 from .recorder import LastError, Recorder
-from .stats import Key
+from .stats import Key, to_ms
 
 Status = Literal["healthy", "degraded", "unhealthy"]
 BreakerView = Callable[[Key], tuple[str, bool]]
@@ -85,10 +85,6 @@ class HealthStatus:
     providers: dict[str, ProviderHealth]
     firing_alerts: int
     pending_alerts: int
-
-
-def to_ms(seconds: float | None) -> float | None:
-    return seconds * 1000 if seconds is not None else None
 
 
 def operation_health(

@@ -30,7 +30,7 @@ from typing import Literal
 
 from ..config import format_duration, parse_duration
 from .recorder import Recorder
-from .stats import Key
+from .stats import Key, to_ms
 
 Direction = Literal["improving", "stable", "degrading", "insufficient_data"]
 MAX_POINTS = 1000
@@ -105,15 +105,14 @@ def compute_trends(
     for i in range(count):
         end = last - (count - 1 - i) * step
         agg = recorder.aggregate(keys, end - step, end)
-        p50, p95, avg = agg.quantile(0.5), agg.quantile(0.95), agg.latency_avg
         points.append(TrendPoint(
             timestamp=datetime.fromtimestamp(end, UTC),
             requests=agg.requests,
             success_rate=agg.success_rate,
             availability=recorder.availability(keys, end - step, end),
-            latency_avg_ms=avg * 1000 if avg is not None else None,
-            latency_p50_ms=p50 * 1000 if p50 is not None else None,
-            latency_p95_ms=p95 * 1000 if p95 is not None else None,
+            latency_avg_ms=to_ms(agg.latency_avg),
+            latency_p50_ms=to_ms(agg.quantile(0.5)),
+            latency_p95_ms=to_ms(agg.quantile(0.95)),
         ))
     times = [p.timestamp.timestamp() for p in points]
     return Trends(service, format_duration(window), format_duration(step), points, TrendDirection(
