@@ -207,6 +207,9 @@ class ServiceConfig:
     max_text_length: int
     max_audio_size_mb: float
     max_audio_duration_sec: float
+    max_concurrency: int
+    """Calls in flight to the provider at once in this process (a bulkhead); one more is refused
+    at once with 503 ``overloaded``. The provider's connection pool is sized from it."""
     api_key: Secret | None = field(repr=False)
     base_url: str | None
     """The provider's URL; for a simulated provider, the simulator's (filled in at start-up)."""
@@ -232,11 +235,13 @@ class ServiceConfig:
 
 
 # The seed's numbers where it gives them, our choices elsewhere.
+# Concurrency: a voice stream holds its slot for as long as it plays (tens of seconds), so the
+# speech providers get room for a few hundred streams per process; chat calls are short but many.
 _SERVICE_DEFAULTS: dict[str, dict[str, float]] = {  # rate limits per the seed
-    "sarvam": {"rate_limit": 60, "timeout": 30.0},
-    "deepgram": {"rate_limit": 100, "timeout": 30.0},
-    "openai": {"rate_limit": 1000, "timeout": 60.0},
-    "rag": {"rate_limit": 200, "timeout": 60.0},
+    "sarvam": {"rate_limit": 60, "timeout": 30.0, "max_concurrency": 256},
+    "deepgram": {"rate_limit": 100, "timeout": 30.0, "max_concurrency": 256},
+    "openai": {"rate_limit": 1000, "timeout": 60.0, "max_concurrency": 512},
+    "rag": {"rate_limit": 200, "timeout": 60.0, "max_concurrency": 256},
 }
 LIVE_BASE_URLS: dict[str, str] = {
     "sarvam": "https://api.sarvam.ai",
@@ -260,6 +265,7 @@ def _service(env: _Env, name: str) -> ServiceConfig:
         max_text_length=env.integer(f"{p}_MAX_TEXT_LENGTH", 10000, minimum=1),
         max_audio_size_mb=env.number(f"{p}_MAX_AUDIO_SIZE_MB", 50.0),
         max_audio_duration_sec=env.number(f"{p}_MAX_AUDIO_DURATION_SEC", 300.0),
+        max_concurrency=env.integer(f"{p}_MAX_CONCURRENCY", int(defaults["max_concurrency"]), minimum=1),
         api_key=api_key,
         base_url=env.url(f"{p}_BASE_URL") or (LIVE_BASE_URLS.get(name) if api_key else None),
     )
@@ -282,6 +288,10 @@ class AlertSettings:
     latency_p95_warning: float = 5.0
     """Seconds; a histogram bucket boundary so that the alert is exact."""
     latency_p95_critical: float = 10.0
+    event_loop_lag_warning: float = 0.1
+    """Seconds of p99 event-loop lag above which a replica is saturated (a lag histogram bound)."""
+    saturation_ratio: float = 0.8
+    """Share of ``P_MAX_CONCURRENCY`` in flight at which ``ProviderSaturated`` holds."""
 
 
 @dataclass(frozen=True)
@@ -372,6 +382,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         success_rate_critical=env.ratio("ALERT_SUCCESS_RATE_CRITICAL", 0.80),
         latency_p95_warning=env.duration("ALERT_LATENCY_P95_WARNING", 5.0),
         latency_p95_critical=env.duration("ALERT_LATENCY_P95_CRITICAL", 10.0),
+        event_loop_lag_warning=env.duration("ALERT_EVENT_LOOP_LAG_WARNING", 0.1),
     )
     if alerts.success_rate_critical >= alerts.success_rate_warning:
         raise ConfigError("ALERT_SUCCESS_RATE_CRITICAL", "a ratio below ALERT_SUCCESS_RATE_WARNING")

@@ -90,6 +90,10 @@ LATENCY_BUCKETS: Final[tuple[float, ...]] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
 )
 """Seconds; shared with the in-app recorder so that both compute the same quantiles."""
+LOOP_LAG_BUCKETS: Final[tuple[float, ...]] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+"""Seconds of event-loop lag; ``ALERT_EVENT_LOOP_LAG_WARNING`` (0.1 s) is a bound, so its alert is exact."""
 GEN_AI_DURATION_BUCKETS: Final[tuple[float, ...]] = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )

@@ -16,6 +16,7 @@ class ErrorType(StrEnum):
     INVALID_INPUT = "invalid_input"
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
 
 
 STATUS: dict[ErrorType, int] = {
@@ -29,6 +30,7 @@ STATUS: dict[ErrorType, int] = {
     ErrorType.INVALID_INPUT: 400,
     ErrorType.CIRCUIT_OPEN: 503,
     ErrorType.RATE_LIMITED: 429,
+    ErrorType.OVERLOADED: 503,
 }
 
 TITLES: dict[ErrorType, str] = {
@@ -42,6 +44,7 @@ TITLES: dict[ErrorType, str] = {
     ErrorType.INVALID_INPUT: "Invalid input",
     ErrorType.CIRCUIT_OPEN: "Circuit open",
     ErrorType.RATE_LIMITED: "Rate limited",
+    ErrorType.OVERLOADED: "Provider overloaded",
 }
 
 # Failures that say the provider is unwell; the caller's own mistakes never open a breaker.
@@ -50,7 +53,7 @@ BREAKER_FAILURES = frozenset({
     ErrorType.UPSTREAM_MALFORMED, ErrorType.AUTH,
 })
 # Rejections by the gateway itself, before any provider is called.
-REJECTIONS = frozenset({ErrorType.INVALID_INPUT, ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED})
+REJECTIONS = frozenset({ErrorType.INVALID_INPUT, ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.OVERLOADED})
 
 
 class GatewayError(Exception):
