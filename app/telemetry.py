@@ -76,6 +76,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from . import __version__
 from .config import ConfigError, Settings
 from .resilience.breaker import STATE_VALUES
+from .resilience.bulkhead import Bulkhead
 from .resilience.errors import ErrorType
 from .resilience.shared_state import StateHealth
 
@@ -111,6 +112,10 @@ AUDIO_DURATION: Final = "provider.client.audio_duration"  # provider_client_audi
 CHARACTERS: Final = "provider.client.characters"  # provider_client_characters_total
 HEALTH_CHECK_DURATION: Final = "provider.health_check.duration"  # provider_health_check_duration_seconds
 STATE_BACKEND_UP: Final = "gateway.state.backend.up"  # gateway_state_backend_up
+ACTIVE_REQUESTS: Final = "provider.client.active_requests"  # provider_client_active_requests
+CONCURRENCY_LIMIT: Final = "provider.client.concurrency_limit"  # provider_client_concurrency_limit
+CALL_WAIT: Final = "gateway.call.wait"  # gateway_call_wait_seconds
+EVENT_LOOP_LAG: Final = "gateway.event_loop.lag"  # gateway_event_loop_lag_seconds
 
 # Attribute keys of the provider metrics: plain names, identical in OTLP and in Prometheus.
 PROVIDER: Final = "provider"
@@ -121,7 +126,8 @@ REASON: Final = "reason"
 BACKEND: Final = "backend"
 TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
-REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT)
+REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT,
+                            ErrorType.OVERLOADED)
 
 UNTRACED_ROUTES: Final = frozenset({"/metrics"})
 """Route templates that get no server span (Prometheus scraping every few seconds is noise)."""
@@ -131,14 +137,16 @@ MAX_MODEL_LABELS: Final = 10
 OTHER_MODEL: Final = "_other"
 
 
-StateObserver = Callable[[CallbackOptions], Iterable[Observation]]
+Observer = Callable[[CallbackOptions], Iterable[Observation]]
 
 
 class Instruments:
-    """Every instrument of the gateway, created in this one place; ``observe_state`` reports the
-    shared state store's health when the state gauge is collected."""
+    """Every instrument of the gateway, created in this one place; the observable gauges read
+    their values through ``observe_state`` (the shared state store's health), ``observe_active``
+    and ``observe_limits`` (the bulkheads) when they are collected, so they cost nothing per call."""
 
-    def __init__(self, meter: Meter, observe_state: StateObserver) -> None:
+    def __init__(self, meter: Meter, observe_state: Observer, observe_active: Observer,
+                 observe_limits: Observer) -> None:
         self.request_duration = meter.create_histogram(
             REQUEST_DURATION, unit="s", description="Duration of provider call attempts.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
@@ -169,6 +177,19 @@ class Instruments:
             STATE_BACKEND_UP, callbacks=[observe_state], unit="1",
             description="1 while the store of rate limits and breaker state answers, 0 while it is down "
                         "(backend redis or memory; memory is always 1).")
+        self.active_requests = meter.create_observable_gauge(
+            ACTIVE_REQUESTS, callbacks=[observe_active], unit="{request}",
+            description="Provider calls in flight in this process (each holds a bulkhead slot).")
+        self.concurrency_limit = meter.create_observable_gauge(
+            CONCURRENCY_LIMIT, callbacks=[observe_limits], unit="{request}",
+            description="P_MAX_CONCURRENCY: provider calls this process lets be in flight at once.")
+        self.call_wait = meter.create_histogram(
+            CALL_WAIT, unit="s", description="Time a provider call waited inside the gateway (admission, shared "
+                                             "state, a connection) before its request was written.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.event_loop_lag = meter.create_histogram(
+            EVENT_LOOP_LAG, unit="s", description="How late the event loop ran a timer: the process's saturation.",
+            explicit_bucket_boundaries_advisory=LOOP_LAG_BUCKETS)
 
 
 class _BoundedModels:
@@ -206,6 +227,7 @@ class TelemetryObserver:
             return
         base = self._known(spec)
         self._i.request_duration.record(event.duration, attributes)
+        self._i.call_wait.record(event.context.wait + event.context.connect_wait, base)
         ctx = event.context
         if ctx.ttfb is not None:
             self._i.time_to_first_byte.record(ctx.ttfb, base)
@@ -288,7 +310,9 @@ class Telemetry:
         self.meter_provider = MeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._state_health: Callable[[], StateHealth] | None = None
-        self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__), self._observe_state)
+        self._bulkheads: Iterable[Bulkhead] = ()
+        self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__), self._observe_state,
+                                       self._observe_active, self._observe_limits)
         self.observer = TelemetryObserver(self.instruments, settings.openai_model)
         self._shutdown = False
         if self.enabled:
@@ -297,6 +321,21 @@ class Telemetry:
     def observe_state_backend(self, health: Callable[[], StateHealth]) -> None:
         """Export ``gateway_state_backend_up`` from ``health()``, read at each collection."""
         self._state_health = health
+
+    def observe_bulkheads(self, bulkheads: Iterable[Bulkhead]) -> None:
+        """Export ``provider_client_active_requests`` and ``provider_client_concurrency_limit``
+        from these bulkheads, read at each collection."""
+        self._bulkheads = bulkheads
+
+    def record_loop_lag(self, seconds: float) -> None:
+        self.instruments.event_loop_lag.record(seconds)
+
+    def _observe_active(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(count, {PROVIDER: b.provider, OPERATION: operation})
+                for b in self._bulkheads for operation, count in b.by_operation.items()]
+
+    def _observe_limits(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(b.limit, {PROVIDER: b.provider}) for b in self._bulkheads]
 
     def _observe_state(self, _: CallbackOptions) -> Iterable[Observation]:
         if self._state_health is None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, post
+from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
@@ -135,7 +136,7 @@ async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateReq
 async def tts(request: Request[Any, Any, Any], data: JSONBody[TTSRequest]) -> Stream:
     served = await manager(request).tts(data.text, data.language_code, data.speaker, data.provider)
     audio: AsyncIterator[bytes] = served.value
-    return Stream(audio, media_type="audio/wav", headers=served_headers(served))
+    return relayed(audio, "audio/wav", served_headers(served))
 
 
 @post("/stt", status_code=200, summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)")
@@ -149,6 +150,15 @@ async def stt(
     body = STTResponse(served.value["transcript"], served.value["language_code"], served.provider,
                        round(audio.duration_sec, 3))
     return Response(body, headers=served_headers(served))
+
+
+def relayed(chunks: AsyncIterator[bytes], media_type: str, headers: dict[str, str]) -> Stream:
+    """A streamed answer whose relay is closed once the response is over, however it ended: a
+    client that leaves mid-stream cancels the sending without closing the iterator, and the relay
+    must still end its call and free the provider's bulkhead slot."""
+    aclose = getattr(chunks, "aclose", None)
+    return Stream(chunks, media_type=media_type, headers=headers,
+                  background=BackgroundTask(aclose) if aclose is not None else None)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -168,7 +178,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | S
     headers = {"X-Provider": "openai"}
     if body.get("stream"):
         events: AsyncIterator[bytes] = await service.stream(body)
-        return Stream(events, media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
+        return relayed(events, "text/event-stream", {**headers, "Cache-Control": "no-cache"})
     return Response(await service.complete(body), headers=headers)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -18,17 +18,20 @@ import pybreaker
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes import error_attributes
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from ..config import Settings
 from ..resilience.breaker import AsyncCircuitBreaker, Permit
+from ..resilience.bulkhead import Bulkhead, Slot
 from ..resilience.errors import ErrorType, GatewayError
 from ..resilience.ratelimit import RateLimiter, rate_limited
 from ..resilience.shared_state import SharedState
-from .upstream import categorize
+from .upstream import CURRENT_CALL, categorize
 
 T = TypeVar("T")
 Outcome = Literal["success", "error"]
+WAIT_ATTRIBUTE = "gateway.call.wait"
+"""Span attribute: seconds the attempt waited inside the gateway before its request was written."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,19 @@ class CallSpec:
 
 @dataclass
 class CallContext:
-    """Mutable facts about one call, filled in by the service as it learns them."""
+    """Mutable facts about one call, filled in by the pipeline and the service as they learn them."""
 
     spec: CallSpec
-    span: Span
+    span: Span = INVALID_SPAN
+    """The provider span: started when the first attempt is admitted (or at a refusal), so that
+    its duration is the provider's time, not the gateway's wait to admit the call."""
+    began_ns: int = field(default_factory=time.time_ns)
     attempt: int = 0
+    wait: float = 0.0
+    """Seconds the current attempt waited inside the gateway before its request was written:
+    admission (breaker, limits, the shared-state round trip) and getting a connection."""
+    connect_wait: float = 0.0
+    """The connection part of :attr:`wait`, added by the HTTP client's connector."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     characters: int = 0
@@ -78,8 +89,22 @@ class CallEvent:
     outcome: Outcome
     error_type: ErrorType | None
     duration: float
+    """The provider's time: from the request being written to the answer (or failure)."""
     context: CallContext
     health_check: bool = False
+
+
+@dataclass(slots=True)
+class _Admitted:
+    """What one admitted attempt holds until it ends: its breaker permit and bulkhead slot
+    (neither for an active health check), and when its request could be written."""
+
+    permit: Permit | None
+    slot: Slot | None
+    started: float = field(default_factory=time.perf_counter)
+
+    def provider_time(self, ctx: CallContext) -> float:
+        return time.perf_counter() - self.started - ctx.connect_wait
 
 
 class CallObserver(Protocol):
@@ -112,7 +137,8 @@ class _BreakerEvents(pybreaker.CircuitBreakerListener):
 
 @dataclass
 class Pipeline:
-    """Owns the breakers, the rate limiter and the observers every provider call goes through."""
+    """Owns the breakers, the rate limiter, the bulkheads and the observers every provider call
+    goes through."""
 
     settings: Settings
     limiter: RateLimiter = field(default_factory=RateLimiter)
@@ -124,10 +150,13 @@ class Pipeline:
     tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer("app.providers"))
     shared: SharedState | None = None
     """Rate limits, holds and breakers shared by replicas (from ``STATE_REDIS_URL`` unless given)."""
+    bulkheads: dict[str, Bulkhead] = field(init=False)
+    """Per provider, the calls in flight in this process against ``P_MAX_CONCURRENCY``."""
 
     def __post_init__(self) -> None:
         if self.shared is None and self.settings.state_redis_url:
             self.shared = SharedState(self.settings.state_redis_url)
+        self.bulkheads = {name: Bulkhead(name, cfg.max_concurrency) for name, cfg in self.settings.services.items()}
 
     def breaker(self, spec: CallSpec) -> AsyncCircuitBreaker:
         found = self.breakers.get(spec.key)
@@ -158,12 +187,20 @@ class Pipeline:
         health_check: bool = False,
     ) -> T:
         """Run ``attempt`` through the door; raises :class:`GatewayError` on failure."""
-        with self._span(spec) as ctx:
+        ctx = CallContext(spec=spec)
+        try:
             self._validate(ctx, validate)
-            result, permit, started = await self._attempts(ctx, lambda: attempt(ctx), health_check)
-            self._succeeded(ctx, permit, started, health_check)
+            result, admitted = await self._attempts(ctx, lambda: attempt(ctx), health_check)
+            with self._current(ctx):
+                self._succeeded(ctx, admitted, health_check)
             await self._settle()
             return result
+        except BaseException as exc:
+            _mark_span(ctx.span, exc)
+            raise
+        finally:
+            _usage_attributes(ctx)
+            ctx.span.end()
 
     async def stream(
         self,
@@ -173,49 +210,64 @@ class Pipeline:
         validate: Callable[[], object] | None = None,
     ) -> AsyncIterator[bytes]:
         """Open a streamed call and wait for its first chunk (fallbacks can still happen until
-        then); the returned iterator relays the rest and records the outcome when it ends."""
-        span = self.tracer.start_span(spec.span_name, kind=SpanKind.CLIENT, attributes=self._attributes(spec))
-        ctx = CallContext(spec=spec, span=span)
+        then); the returned iterator relays the rest and records the outcome when it ends. The
+        call holds its bulkhead slot until then."""
+        ctx = CallContext(spec=spec)
 
         async def first_chunk() -> tuple[AsyncIterator[bytes], bytes]:
             chunks = open_stream(ctx)
             return chunks, await anext(chunks, b"")
 
         try:
-            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                self._validate(ctx, validate)
-                (chunks, first), permit, started = await self._attempts(ctx, first_chunk, False)
+            self._validate(ctx, validate)
+            (chunks, first), admitted = await self._attempts(ctx, first_chunk, False)
         except BaseException as exc:
-            _end_span(span, exc)
+            _end_span(ctx.span, exc)
             raise
-        ctx.ttfb = time.perf_counter() - started
-        return _Relay(self, ctx, permit, started, first, chunks)
+        ctx.ttfb = admitted.provider_time(ctx)
+        return _Relay(self, ctx, admitted, first, chunks)
 
     async def _attempts(
         self, ctx: CallContext, run: Callable[[], Awaitable[T]], health_check: bool,
-    ) -> tuple[T, Permit | None, float]:
+    ) -> tuple[T, _Admitted]:
         """Admit and run each attempt under the provider's timeout, retrying failures that say
-        the provider is unwell (``P_MAX_RETRIES``); returns the result with its permit and start."""
+        the provider is unwell (``P_MAX_RETRIES``); returns the result with what its attempt holds."""
         attempts = 1 + self.settings.get_service_config(ctx.spec.provider).max_retries
         for n in range(attempts):
             ctx.attempt = n
-            permit = await self._admit(ctx, health_check)
-            started = time.perf_counter()
+            asked = time.perf_counter()
+            admitted = await self._admit(ctx, health_check)
+            ctx.wait, ctx.connect_wait = admitted.started - asked, 0.0
+            if ctx.span is INVALID_SPAN:
+                ctx.span = self.tracer.start_span(ctx.spec.span_name, kind=SpanKind.CLIENT,
+                                                  attributes=self._attributes(ctx.spec))
+            if admitted.permit is not None:
+                ctx.span.set_attribute("provider.circuit.state", self.breaker(ctx.spec).state)
+            token = CURRENT_CALL.set(ctx)
             try:
-                async with asyncio.timeout(self._timeout(ctx.spec)):
-                    return await run(), permit, started
+                with self._current(ctx):
+                    async with asyncio.timeout(self._timeout(ctx.spec)):
+                        return await run(), admitted
             except BaseException as exc:
-                error = self._failed(ctx, permit, exc, started, health_check)
+                with self._current(ctx):
+                    error = self._failed(ctx, admitted, exc, health_check)
                 await self._settle()
                 if n + 1 < attempts and error.counts_as_breaker_failure:
                     continue
                 raise error from exc
+            finally:
+                CURRENT_CALL.reset(token)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the steps -------------------------------------------------------------------------
 
     def _timeout(self, spec: CallSpec) -> float:
         return self.settings.get_service_config(spec.provider).timeout
+
+    @staticmethod
+    def _current(ctx: CallContext) -> contextlib.AbstractContextManager[Span]:
+        """Make the provider span current (so the HTTP client span and breaker events nest under it)."""
+        return trace.use_span(ctx.span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
 
     def _validate(self, ctx: CallContext, validate: Callable[[], object] | None) -> None:
         if validate is None:
@@ -226,19 +278,22 @@ class Pipeline:
             self._rejected(ctx, error)
             raise
 
-    async def _admit(self, ctx: CallContext, health_check: bool) -> Permit | None:
-        """The provider's Retry-After hold, then rate limit, then breaker; active health checks
-        skip them all (they must see a provider recover while its breaker is open, and must not
-        spend the clients' budget). With shared state the three are one Redis round trip; when
-        Redis is down, the replica's own limiter and breaker decide."""
+    async def _admit(self, ctx: CallContext, health_check: bool) -> _Admitted:
+        """The provider's Retry-After hold, then its bulkhead, then rate limit and breaker;
+        active health checks skip them all (they must see a provider recover while its breaker
+        is open, must not spend the clients' budget, and are never refused for want of a slot).
+        With shared state, the rate limit and breaker are one Redis round trip; when Redis is
+        down, the replica's own limiter and breaker decide. The bulkhead is always this process's."""
         spec = ctx.spec
         if health_check:
-            return None
+            return _Admitted(None, None)
         cfg = self.settings.get_service_config(spec.provider)
         window = self.settings.rate_limit_window
         breaker = self.breaker(spec)
+        slot: Slot | None = None
         try:
             self._check_hold(spec, self.upstream_blocked_until.get(spec.provider, 0.0) - self.clock())
+            slot = self.bulkheads[spec.provider].acquire(spec.operation)
             admission = None if self.shared is None else await self.shared.admit(
                 spec.provider, spec.key, cfg.rate_limit, window, cfg.circuit_reset_time, cfg.timeout + 1.0)
             if admission is None:
@@ -250,11 +305,13 @@ class Pipeline:
                 if admission.verdict == "limited":
                     raise rate_limited(spec.provider, cfg.rate_limit, window, admission.wait)
                 permit = breaker.acquire_shared(admission.breaker)
-        except GatewayError as error:
-            self._rejected(ctx, error)
+        except BaseException as error:
+            if slot is not None:
+                slot.release()
+            if isinstance(error, GatewayError):
+                self._rejected(ctx, error)
             raise
-        ctx.span.set_attribute("provider.circuit.state", breaker.state)
-        return permit
+        return _Admitted(permit, slot)
 
     @staticmethod
     def _check_hold(spec: CallSpec, remaining: float) -> None:
@@ -273,7 +330,11 @@ class Pipeline:
             await self.shared.flush()
 
     def _rejected(self, ctx: CallContext, error: GatewayError) -> None:
+        """A refusal before the provider was called: its span covers the call so far."""
         error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
+        if ctx.span is INVALID_SPAN:
+            ctx.span = self.tracer.start_span(ctx.spec.span_name, kind=SpanKind.CLIENT,
+                                              attributes=self._attributes(ctx.spec), start_time=ctx.began_ns)
         ctx.span.add_event(f"rejected.{error.error_type.value}", {"reason": error.error_type.value})
         # Holding calls during a provider's Retry-After is rate limiting by the gateway too.
         reason = ErrorType.RATE_LIMITED if error.error_type is ErrorType.UPSTREAM_RATE_LIMITED else error.error_type
@@ -281,9 +342,11 @@ class Pipeline:
             for observer in self.observers:
                 observer.on_rejection(ctx.spec, reason)
 
-    def _failed(
-        self, ctx: CallContext, permit: Permit | None, exc: BaseException, started: float, health_check: bool
-    ) -> GatewayError:
+    def _failed(self, ctx: CallContext, admitted: _Admitted, exc: BaseException, health_check: bool) -> GatewayError:
+        """Record a failed attempt and free what it held; cancellation is passed on unrecorded."""
+        if admitted.slot is not None:
+            admitted.slot.release()
+        permit = admitted.permit
         breaker = self.breaker(ctx.spec)
         if isinstance(exc, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt | SystemExit):
             if permit is not None:
@@ -301,18 +364,24 @@ class Pipeline:
             breaker.record_failure(permit, exc)
         else:
             breaker.release(permit)
-        self._emit(ctx, "error", error.error_type, started, health_check)
+        self._emit(ctx, "error", error.error_type, admitted, health_check)
         return error
 
-    def _succeeded(self, ctx: CallContext, permit: Permit | None, started: float, health_check: bool) -> None:
-        if permit is not None:
-            self.breaker(ctx.spec).record_success(permit)
-        self._emit(ctx, "success", None, started, health_check)
+    def _succeeded(self, ctx: CallContext, admitted: _Admitted, health_check: bool) -> None:
+        if admitted.slot is not None:
+            admitted.slot.release()
+        if admitted.permit is not None:
+            self.breaker(ctx.spec).record_success(admitted.permit)
+        self._emit(ctx, "success", None, admitted, health_check)
 
     def _emit(
-        self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, started: float, health_check: bool
+        self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, admitted: _Admitted,
+        health_check: bool,
     ) -> None:
-        event = CallEvent(ctx.spec, outcome, error_type, time.perf_counter() - started, ctx, health_check)
+        duration = admitted.provider_time(ctx)
+        wait = ctx.wait + ctx.connect_wait
+        ctx.span.set_attribute(WAIT_ATTRIBUTE, wait)
+        event = CallEvent(ctx.spec, outcome, error_type, duration, ctx, health_check)
         for observer in self.observers:
             observer.on_call(event)
 
@@ -326,35 +395,19 @@ class Pipeline:
                 attributes[gen_ai.GEN_AI_REQUEST_MODEL] = spec.model
         return attributes
 
-    @contextlib.contextmanager
-    def _span(self, spec: CallSpec) -> Iterator[CallContext]:
-        with self.tracer.start_as_current_span(
-            spec.span_name, kind=SpanKind.CLIENT, attributes=self._attributes(spec),
-            record_exception=False, set_status_on_exception=False,
-        ) as span:
-            ctx = CallContext(spec=spec, span=span)
-            try:
-                yield ctx
-            except BaseException as exc:
-                _mark_span(span, exc)
-                raise
-            finally:
-                _usage_attributes(ctx)
-
 
 class _Relay:
     """Relays a stream after its first chunk, each further chunk within the provider's timeout;
-    records the call when the stream ends.
+    records the call, and frees its bulkhead slot, when the stream ends.
 
     A class rather than an async generator so that ``aclose`` before the first ``__anext__``
-    (a caller that went away at once) still ends the call and frees a half-open trial.
+    (a caller that went away at once) still ends the call and frees its slot and a half-open trial.
     """
 
     def __init__(
-        self, pipeline: Pipeline, ctx: CallContext, permit: Permit | None, started: float,
-        first: bytes, chunks: AsyncIterator[bytes],
+        self, pipeline: Pipeline, ctx: CallContext, admitted: _Admitted, first: bytes, chunks: AsyncIterator[bytes],
     ) -> None:
-        self._pipeline, self._ctx, self._permit, self._started = pipeline, ctx, permit, started
+        self._pipeline, self._ctx, self._admitted = pipeline, ctx, admitted
         self._first: bytes | None = first
         self._chunks = chunks
         self._done = False
@@ -370,8 +423,7 @@ class _Relay:
             if first:
                 return first
         try:
-            with trace.use_span(self._ctx.span, end_on_exit=False, record_exception=False,
-                                set_status_on_exception=False):
+            with self._pipeline._current(self._ctx):
                 # A provider that stalls mid-stream must not hold the caller forever.
                 async with asyncio.timeout(self._pipeline._timeout(self._ctx.spec)):
                     return await anext(self._chunks)
@@ -397,16 +449,18 @@ class _Relay:
         if self._done:
             return None
         self._done = True
-        pipeline, ctx = self._pipeline, self._ctx
+        pipeline, ctx, admitted = self._pipeline, self._ctx, self._admitted
         error: GatewayError | None = None
-        with trace.use_span(ctx.span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+        with pipeline._current(ctx):
             if exc is None:
-                pipeline._succeeded(ctx, self._permit, self._started, False)
+                pipeline._succeeded(ctx, admitted, False)
             elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-                if self._permit is not None:
-                    pipeline.breaker(ctx.spec).release(self._permit)
+                if admitted.slot is not None:
+                    admitted.slot.release()
+                if admitted.permit is not None:
+                    pipeline.breaker(ctx.spec).release(admitted.permit)
             else:
-                error = pipeline._failed(ctx, self._permit, exc, self._started, False)
+                error = pipeline._failed(ctx, admitted, exc, False)
         _usage_attributes(ctx)
         _end_span(ctx.span, error or exc)
         return error

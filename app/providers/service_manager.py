@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from opentelemetry import trace
 from ..config import Settings, get_settings
 from ..monitoring import Monitoring
 from ..monitoring import set_current as set_current_monitoring
+from ..monitoring.loop_lag import LoopLagProbe
 from ..resilience.errors import ErrorType, GatewayError, invalid
 from ..resilience.ratelimit import RateLimiter
 from ..resilience.shared_state import MEMORY_HEALTH, StateHealth
@@ -36,7 +38,7 @@ from .openai_chat import OpenAIChat, OpenAIEmbeddings
 from .rag import DocumentStore, RAGIngest, RAGQuery
 from .sarvam import SarvamSTT, SarvamTranslate, SarvamTTS
 from .service import HealthResult, ProviderService
-from .upstream import make_http_client
+from .upstream import HEALTH_CHECK_HEADROOM, make_http_client
 
 log = logging.getLogger("app.providers")
 T = TypeVar("T")
@@ -70,15 +72,18 @@ class ServiceManager:
         # gateway_state_backend_up and GatewayStateBackendDown read the store's health when they need it.
         self.telemetry.observe_state_backend(self.state_backend)
         self.monitoring.observe_state_backend(self.state_backend)
-        self._http: httpx2.AsyncClient | None = None
+        self.telemetry.observe_bulkheads(self.pipeline.bulkheads.values())
+        self.loop_lag = LoopLagProbe([self.telemetry.record_loop_lag])
+        self._http: dict[str, httpx2.AsyncClient] = {}
         self.store = DocumentStore(self.settings.rag_db_path)
-        chat = OpenAIChat(self.pipeline, self.http)
+        sarvam, deepgram, openai = (functools.partial(self.http, p) for p in ("sarvam", "deepgram", "openai"))
+        chat = OpenAIChat(self.pipeline, openai)
         services: list[ProviderService] = [
-            SarvamTranslate(self.pipeline, self.http), SarvamTTS(self.pipeline, self.http),
-            SarvamSTT(self.pipeline, self.http), DeepgramSTT(self.pipeline, self.http),
-            DeepgramTTS(self.pipeline, self.http), chat, OpenAIEmbeddings(self.pipeline, self.http),
-            RAGIngest(self.pipeline, self.http, store=self.store, chat=chat),
-            RAGQuery(self.pipeline, self.http, store=self.store, chat=chat),
+            SarvamTranslate(self.pipeline, sarvam), SarvamTTS(self.pipeline, sarvam), SarvamSTT(self.pipeline, sarvam),
+            DeepgramSTT(self.pipeline, deepgram), DeepgramTTS(self.pipeline, deepgram),
+            chat, OpenAIEmbeddings(self.pipeline, openai),
+            RAGIngest(self.pipeline, openai, store=self.store, chat=chat),
+            RAGQuery(self.pipeline, openai, store=self.store, chat=chat),
         ]
         self.services = {(s.provider, s.operation): s for s in services}
         self.last_health_checks: dict[str, HealthResult] = {}
@@ -140,13 +145,18 @@ class ServiceManager:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def http(self) -> httpx2.AsyncClient:
-        if self._http is None:
-            self._http = make_http_client(self.telemetry)
-        return self._http
+    def http(self, provider: str) -> httpx2.AsyncClient:
+        """The provider's own connection pool, sized from its ``P_MAX_CONCURRENCY`` (so a hanging
+        provider can never hold another's connections), with room for its health checks."""
+        client = self._http.get(provider)
+        if client is None:
+            limit = self.settings.get_service_config(provider).max_concurrency
+            client = self._http[provider] = make_http_client(self.telemetry, limit + HEALTH_CHECK_HEADROOM)
+        return client
 
     async def start(self) -> None:
         await self.monitoring.start()
+        self.loop_lag.start()
         self._health_task = asyncio.create_task(self._health_loop(), name="health-checks")
 
     async def stop(self) -> None:
@@ -155,9 +165,10 @@ class ServiceManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
         await self.monitoring.stop()
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self.loop_lag.stop()
+        clients, self._http = list(self._http.values()), {}
+        for client in clients:
+            await client.aclose()
         self.telemetry.shutdown()
 
     async def _health_loop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -101,10 +102,23 @@ class FaultTable:
 
     def __init__(self) -> None:
         self._faults: dict[tuple[str, str | None], ActiveFault] = {}
+        self._changed: asyncio.Future[None] | None = None
+
+    def changed(self) -> asyncio.Future[None]:
+        """A future done at the table's next change: waiting requests re-check their fault then,
+        instead of polling the table."""
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+    def _notify(self) -> None:
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
 
     def put(self, spec: FaultSpec) -> None:
         check_operation(spec.provider, spec.operation)
         self._faults[(spec.provider, spec.operation)] = ActiveFault(spec)
+        self._notify()
 
     def clear(self, provider: str | None = None, operation: str | None = None) -> None:
         """Remove every fault, or a provider's faults, or (with ``operation``) one operation's fault."""
@@ -114,6 +128,7 @@ class FaultTable:
             self._faults = {key: fault for key, fault in self._faults.items() if key[0] != provider}
         else:
             self._faults.pop((provider, operation), None)
+        self._notify()
 
     def lookup(self, provider: str, operation: str) -> ActiveFault | None:
         """The fault in force for an operation: its own if set, else the provider-wide one."""

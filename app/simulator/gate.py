@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from asyncio import Future
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,8 +29,8 @@ from app.simulator.state import SimulatorState
 HANG_CAP_SEC = 600.0
 """A hanging request gives up after this long even if nobody notices."""
 
-POLL_SEC = 0.1
-"""How often a waiting request checks whether its client left, its fault was cleared or the server is stopping."""
+POLL_SEC = 1.0
+"""How often a waiting request checks whether the server is stopping (uvicorn has no event for it)."""
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -108,9 +109,9 @@ async def admit(request: AnyRequest, state: SimulatorState, wire: ProviderWire, 
     # Read the body now: afterwards the ASGI receive channel only carries the client's disconnect.
     await request.body()
     if spec.latency_ms:
-        await _wait(request, spec.latency_ms / 1000, lambda: True)
+        await _wait(request, spec.latency_ms / 1000)
     if spec.hang:
-        await _wait(request, HANG_CAP_SEC, lambda: _still_hanging(state, wire.name, operation))
+        await _wait(request, HANG_CAP_SEC, lambda: _still_hanging(state, wire.name, operation), state.faults.changed)
         if _still_hanging(
             state, wire.name, operation
         ):  # gave up: client gone, server stopping, or cap reached
@@ -133,9 +134,17 @@ def _still_hanging(state: SimulatorState, provider: str, operation: str) -> bool
     return fault is not None and fault.spec.hang
 
 
-async def _wait(request: AnyRequest, seconds: float, keep_waiting: Callable[[], bool]) -> None:
-    """Sleep up to ``seconds`` in small steps, stopping early when ``keep_waiting()`` turns false, the client
-    disconnects, or the server starts shutting down (so a hang never holds up a graceful shutdown)."""
+async def _wait(
+    request: AnyRequest, seconds: float, keep_waiting: Callable[[], bool] = lambda: True,
+    changed: Callable[[], Future[None]] | None = None,
+) -> None:
+    """Wait up to ``seconds``, stopping early when the client disconnects, ``keep_waiting()`` turns
+    false (looked at when the fault table ``changed()``) or the server starts shutting down (so a
+    hang never holds up a graceful shutdown).
+
+    One timer per request: the disconnect and fault changes are awaited, not polled; only the
+    shutdown probe is looked at every :data:`POLL_SEC`.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     disconnected = asyncio.ensure_future(_disconnect(request.receive))
@@ -145,7 +154,8 @@ async def _wait(request: AnyRequest, seconds: float, keep_waiting: Callable[[], 
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            await asyncio.wait({disconnected}, timeout=min(POLL_SEC, remaining))
+            awaited = {disconnected, changed()} if changed is not None else {disconnected}
+            await asyncio.wait(awaited, timeout=min(POLL_SEC, remaining), return_when=asyncio.FIRST_COMPLETED)
     finally:
         disconnected.cancel()
 

@@ -42,7 +42,7 @@ class Harness:
     def http(self) -> httpx2.AsyncClient:
         """The gateway's upstream client, made in the running loop (aiohttp binds to it)."""
         if self.client is None:
-            self.client = make_http_client(self.telemetry)
+            self.client = make_http_client(self.telemetry, 64)
         return self.client
 
     async def translate(self, text: str, model: str | None = None) -> Any:
