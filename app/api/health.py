@@ -72,6 +72,17 @@ class RateLimitHeadroom:
 
 
 @dataclass(frozen=True)
+class Concurrency:
+    """The provider's bulkhead in this process (``P_MAX_CONCURRENCY``)."""
+
+    limit: int
+    in_flight: int
+    utilisation: float
+    """``in_flight / limit``; ``ProviderSaturated`` holds from the configured share (0.8)."""
+    by_operation: dict[str, int]
+
+
+@dataclass(frozen=True)
 class ActiveCheck:
     status: Literal["up", "down"]
     latency_ms: float
@@ -87,6 +98,7 @@ class ProviderDetail:
     can_serve: bool
     reasons: list[str]
     rate_limit: RateLimitHeadroom
+    concurrency: Concurrency
     last_active_check: ActiveCheck | None
     operations: dict[str, OperationHealth]
 
@@ -250,9 +262,12 @@ async def provider_detail(manager: ServiceManager, health: HealthStatus, provide
     except Exception:  # noqa: BLE001 - a shared limiter storage that is down: headroom unknown
         remaining = None
     found = health.providers[provider]
+    bulkhead = manager.pipeline.bulkheads[provider]
     return ProviderDetail(
         provider=provider, mode=cfg.mode, status=found.status, can_serve=found.can_serve,
         reasons=found.reasons, rate_limit=RateLimitHeadroom(cfg.rate_limit, window, remaining),
+        concurrency=Concurrency(bulkhead.limit, bulkhead.in_flight, round(bulkhead.in_flight / bulkhead.limit, 4),
+                                dict(bulkhead.by_operation)),
         last_active_check=_active_check(manager, provider), operations=found.operations,
     )
 

@@ -64,6 +64,7 @@ class ProviderView:
     rate_limit_window: float
     headroom: int | None
     """Calls the rate limit still admits in its current window; None when its storage is down."""
+    concurrency: health_api.Concurrency
     last_check: health_api.ActiveCheck | None
     operations: list[OperationView]
 
@@ -141,7 +142,8 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
         providers.append(ProviderView(
             name=name, mode=detail.mode, status=detail.status, reasons=detail.reasons,
             rate_limit=detail.rate_limit.limit, rate_limit_window=detail.rate_limit.window_seconds,
-            headroom=detail.rate_limit.remaining, last_check=detail.last_active_check, operations=operations,
+            headroom=detail.rate_limit.remaining, concurrency=detail.concurrency,
+            last_check=detail.last_active_check, operations=operations,
         ))
     reasons = [reason if reason.startswith(name) else f"{name}: {reason}"
                for name, component in components.items() for reason in component.reasons]
