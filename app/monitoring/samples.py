@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .promql import Sample, extrapolated_increase
+from .promql import Sample, extrapolated_increase, extrapolated_rate
 from .rules import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, LOOP_LAG, STATE_BACKEND_UP
 from .stats import Key, WindowStats
 
@@ -114,6 +114,11 @@ class SampleSource:
                     state[key] = max(state.get(key, -math.inf), value)
                 continue
             fresh = [s for s in series.samples if not math.isnan(s[1])]
+            if series.metric == f"{DURATION}_bucket" and "le" in series.labels:
+                rate = extrapolated_rate(fresh, start, now)
+                if rate is not None:
+                    _add(buckets.setdefault(key, {}), float(series.labels["le"]), rate)
+                continue
             increase = extrapolated_increase(fresh, start, now)
             if increase is None:
                 continue
@@ -121,8 +126,6 @@ class SampleSource:
                 _add(attempted, key, increase)
                 if series.labels.get("outcome") == "success":
                     _add(succeeded, key, increase)
-            elif series.metric == f"{DURATION}_bucket" and "le" in series.labels:
-                _add(buckets.setdefault(key, {}), float(series.labels["le"]), increase / window)
             elif series.metric == "provider_circuit_opened_total":
                 _add(openings, key, increase)
             elif series.metric == "provider_client_rejections_total":
@@ -188,10 +191,9 @@ class SampleSource:
             if series.metric != f"{LOOP_LAG}_bucket" or "le" not in series.labels:
                 continue
             fresh = [s for s in series.samples if not math.isnan(s[1])]
-            increase = extrapolated_increase(fresh, now - window, now)
-            if increase is not None:
-                instance = series.labels.get("instance", "")
-                _add(rates.setdefault(instance, {}), float(series.labels["le"]), increase / window)
+            rate = extrapolated_rate(fresh, now - window, now)
+            if rate is not None:
+                _add(rates.setdefault(series.labels.get("instance", ""), {}), float(series.labels["le"]), rate)
         return {instance: tuple(sorted(by_le.items())) for instance, by_le in rates.items()}
 
     def _instant(self, samples: list[Sample], now: float) -> float | None:
