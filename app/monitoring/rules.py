@@ -23,6 +23,23 @@ serves with its own rate limits and breakers. ``min`` removes ``job`` and ``inst
 backend without a current sample is absent, which never fires. Its alerts carry ``backend`` and
 ``severity``, no ``provider`` or ``operation``.
 
+Two rules tell a saturated gateway from a slow provider:
+
+* ``ProviderSaturated``, per ``provider``: ``sum by (provider) (increase(
+  provider_client_rejections_total{reason="overloaded"}[w])) > 0 or max by (provider) (sum without
+  (operation) (provider_client_active_requests) / provider_client_concurrency_limit) >= 0.8``. The
+  bulkhead refused a call in the window, or in some replica the calls in flight (all operations)
+  reach ``saturation_ratio`` of that replica's limit now. Both gauges carry the same target labels
+  (``job``, ``instance``), so the division pairs each replica with its own limit; ``max`` and
+  ``sum`` then drop them. The alert's value is whichever branch holds, and the refusals when both
+  do (PromQL's ``or`` keeps its left side's element). A provider without either series is absent.
+* ``GatewayEventLoopLagHigh``, per ``instance``: ``histogram_quantile(0.99, sum by (instance, le)
+  (rate(gateway_event_loop_lag_seconds_bucket[w]))) > event_loop_lag_warning``, one alert per
+  replica. ``le`` is never selected (exporters write ``"0.1"``, Prometheus 2.x compares strings),
+  and a histogram without observations in the window gives NaN, which never fires. In-app the
+  instance is the recorder's :attr:`~app.monitoring.recorder.Recorder.instance` (the host name),
+  not Prometheus's scrape address.
+
 Extrapolation. Prometheus's ``increase()``/``rate()`` see only scraped samples: they take the
 difference between the first and last sample inside ``[t - w, t]`` (both ends included in
 Prometheus 2.x, the version promtool tests run with here; 3.x excludes the left end), add counter
@@ -33,16 +50,16 @@ appears mid-window contributes nothing for its first sample. The in-app recorder
 How the two agree:
 
 * ratios and quantiles are invariant to an extrapolation factor shared by numerator and
-  denominator (series scraped together), so success rate and p95 agree;
+  denominator (series scraped together), so success rate, p95 and the lag p99 agree;
 * ``> 0`` tests agree as long as every counter series exists at 0 before its first event (the
   telemetry module initialises them), otherwise Prometheus misses a series' first increment;
 * the ``min_requests`` gate compares an extrapolated count in Prometheus, an exact one in-app:
   they can disagree only when the count is within one extrapolation step of the minimum.
 
 For exact parity on recorded inputs (promtool's ``input_series``), the evaluator also accepts
-samples (:class:`app.monitoring.samples.SampleSource`) and then computes ``increase()`` with
-Prometheus 2.x's extrapolation (:mod:`app.monitoring.promql`), so the same input series give the
-same alerts, values and annotations in both engines.
+samples (:class:`app.monitoring.samples.SampleSource`) and then computes ``increase()`` and
+``rate()`` with Prometheus 2.x's extrapolation and floating-point order (:mod:`app.monitoring.promql`),
+so the same input series give the same alerts, values and annotations in both engines.
 
 Runbook links are ``alerts/RUNBOOK.md#<alertname lowercased>`` joined to a base URL: ``""`` by
 default (repository-relative links, which Grafana and Markdown viewers of the repository resolve),
