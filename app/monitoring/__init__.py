@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,12 +45,15 @@ class Monitoring:
         *,
         runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
         generator_url: str = "/health/alerts",
+        instance: str | None = None,
     ) -> None:
+        """``instance``: this replica's label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
         self.settings = settings
         self.clock = clock
         self.recorder = Recorder(
             settings.monitoring_bucket, settings.monitoring_horizon, clock,
             reset_timeouts={name: svc.circuit_reset_time for name, svc in settings.services.items()},
+            instance=instance,
         )
         self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
         self.evaluator = Evaluator(self.rules, self.recorder, eval_interval=settings.alerts.eval_interval)
@@ -67,6 +70,11 @@ class Monitoring:
     def observe_state_backend(self, health: Callable[[], StateHealth]) -> None:
         """Evaluate ``GatewayStateBackendDown`` on ``health()``, read at each evaluation."""
         self.recorder.state_health = health
+
+    def observe_saturation(self, reader: Callable[[], Mapping[str, tuple[int, int]]]) -> None:
+        """Evaluate ``ProviderSaturated`` on ``reader()`` (per provider: calls in flight, limit),
+        read at each evaluation."""
+        self.recorder.saturation_reader = reader
 
     @property
     def running(self) -> bool:
@@ -130,7 +138,8 @@ class Monitoring:
 
     def health(self, keys: Sequence[Key], breaker: BreakerView,
                extra_reasons: dict[str, list[str]] | None = None) -> HealthStatus:
-        """Health of ``keys`` grouped by provider; ``extra_reasons`` per provider degrade it."""
+        """Health of ``keys`` grouped by provider; ``extra_reasons`` per provider, and its firing
+        provider-wide alerts, degrade it."""
         now = self.clock()
         window = self.settings.alerts.window
         alerts = self.get_alerts()
@@ -138,7 +147,11 @@ class Monitoring:
         for key in keys:
             by_provider.setdefault(key[0], []).append(
                 operation_health(self.recorder, key, breaker, alerts, window, now))
-        providers = {name: provider_health(name, ops, (extra_reasons or {}).get(name, ()))
+        reasons = {name: list(found) for name, found in (extra_reasons or {}).items()}
+        for alert in alerts:  # about a whole provider (ProviderSaturated): no operation to degrade
+            if alert.state == "firing" and alert.provider is not None and alert.operation is None:
+                reasons.setdefault(alert.provider, []).append(f"alert firing: {alert.name}/{alert.severity}")
+        providers = {name: provider_health(name, ops, reasons.get(name, ()))
                      for name, ops in by_provider.items()}
         return HealthStatus(
             status=overall(providers.values()), timestamp=datetime.fromtimestamp(now, UTC), window=window,

@@ -1,8 +1,11 @@
 """The in-app alert evaluator, with Prometheus's alerting-rule semantics.
 
 At each evaluation (time ``now``), every rule's condition is computed from a
-:class:`~app.monitoring.stats.WindowSource`: per provider operation over the rule's window, or per
-state backend now (``GatewayStateBackendDown``). Like Prometheus 2.x's ``AlertingRule.Eval``:
+:class:`~app.monitoring.stats.WindowSource`: per provider operation over the rule's window, per
+state backend now (``GatewayStateBackendDown``), per provider (``ProviderSaturated``: its
+``overloaded`` refusals over the window summed over operations, else its highest in-flight share of
+the limit now) or per replica (``GatewayEventLoopLagHigh``: the p99 of its lag histogram over the
+window). Like Prometheus 2.x's ``AlertingRule.Eval``:
 
 * a condition that holds and has no active alert starts one, ``pending``, with ``since`` (Prometheus's
   ``activeAt``) = ``now``; an active alert gets the new value and annotations;
@@ -33,8 +36,8 @@ from .templates import render
 
 AlertState = Literal["pending", "firing", "resolved"]
 AlertKey = tuple[str, ...]
-"""The values of a rule's :attr:`~app.monitoring.rules.AlertRule.by` labels: ``(provider, operation)``
-or ``(backend,)``."""
+"""The values of a rule's :attr:`~app.monitoring.rules.AlertRule.by` labels: ``(provider, operation)``,
+``(backend,)``, ``(provider,)`` or ``(instance,)``."""
 AlertId = tuple[str, str, AlertKey]
 """(alertname, severity, key)."""
 RESOLVED_RETENTION = 15 * 60.0
@@ -68,6 +71,23 @@ def condition_value(rule: AlertRule, stats: WindowStats) -> float | None:
     return value if rule.breached(value) else None
 
 
+def saturated_value(rule: AlertRule, overloaded: float | None, in_flight_share: float | None) -> float | None:
+    """``ProviderSaturated``'s value when it holds, else None: like PromQL's ``or``, the left side
+    (refusals as overloaded, ``> 0``) wins when both hold, else the in-flight share of the limit."""
+    if overloaded is not None and overloaded > 0:
+        return overloaded
+    if in_flight_share is not None and rule.breached(in_flight_share):
+        return in_flight_share
+    return None
+
+
+def loop_lag_value(rule: AlertRule, buckets: Sequence[tuple[float, float]]) -> float | None:
+    """``GatewayEventLoopLagHigh``'s value (p99 seconds) when it holds, else None (NaN without
+    observations never holds)."""
+    value = bucket_quantile(0.99, buckets)
+    return None if math.isnan(value) or not rule.breached(value) else value
+
+
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
@@ -79,10 +99,11 @@ class Alert:
     name: str
     severity: Severity
     provider: str | None
-    """None (null in JSON) for an alert about the gateway rather than a provider operation:
-    ``GatewayStateBackendDown`` says which store in ``labels["backend"]``."""
+    """None (null in JSON) for an alert about the gateway rather than a provider:
+    ``GatewayStateBackendDown`` says which store in ``labels["backend"]``, ``GatewayEventLoopLagHigh``
+    which replica in ``labels["instance"]``."""
     operation: str | None
-    """None exactly when :attr:`provider` is."""
+    """None for an alert about a whole provider (``ProviderSaturated``) or about the gateway."""
     state: AlertState
     since: datetime
     """When the condition started holding (Prometheus's ``activeAt``)."""
@@ -95,11 +116,15 @@ class Alert:
 
     @property
     def subject(self) -> str:
-        """What the alert is about, for people: ``sarvam.translate`` or ``redis state backend``."""
+        """What the alert is about, for people: ``sarvam.translate``, ``sarvam``, ``redis state
+        backend`` or ``gateway-a event loop``."""
         if self.provider is not None:
-            return f"{self.provider}.{self.operation}"
-        backend = self.labels.get("backend")
-        return f"{backend} state backend" if backend else self.name
+            return f"{self.provider}.{self.operation}" if self.operation is not None else self.provider
+        if backend := self.labels.get("backend"):
+            return f"{backend} state backend"
+        if instance := self.labels.get("instance"):
+            return f"{instance} event loop"
+        return self.name
 
 
 @dataclass
@@ -165,19 +190,39 @@ class Evaluator:
     def evaluate(self, now: float) -> list[Alert]:
         """One evaluation at ``now``; returns the pending and firing alerts."""
         by_window: dict[float, Mapping[Key, WindowStats]] = {}
+
+        def stats(window: float) -> Mapping[Key, WindowStats]:
+            if window not in by_window:
+                by_window[window] = self.source.window_stats(now, window)
+            return by_window[window]
+
         for rule in self.rules:
             holding: dict[AlertKey, float]
             if rule.kind == "state_backend_down":
                 holding = {(backend,): up for backend, up in self.source.state_backends(now).items()
                            if rule.breached(up)}
+            elif rule.kind == "saturated":
+                holding = self._saturated(rule, stats(rule.window), now)
+            elif rule.kind == "event_loop_lag":
+                holding = {(instance,): value for instance, buckets in self.source.loop_lag(now, rule.window).items()
+                           if (value := loop_lag_value(rule, buckets)) is not None}
             else:
-                if rule.window not in by_window:
-                    by_window[rule.window] = self.source.window_stats(now, rule.window)
-                holding = {key: value for key, stats in by_window[rule.window].items()
-                           if (value := condition_value(rule, stats)) is not None}
+                holding = {key: value for key, s in stats(rule.window).items()
+                           if (value := condition_value(rule, s)) is not None}
             self._evaluate_rule(rule, holding, now)
         self.last_evaluation = now
         return self.alerts()
+
+    def _saturated(self, rule: AlertRule, stats: Mapping[Key, WindowStats], now: float) -> dict[AlertKey, float]:
+        """``ProviderSaturated`` per provider: refusals summed over its operations (absent when no
+        operation has the series, as ``sum by (provider)``), or its in-flight share now."""
+        overloaded: dict[str, float] = {}
+        for (provider, _), s in stats.items():
+            if s.overloaded is not None:
+                overloaded[provider] = overloaded.get(provider, 0.0) + s.overloaded
+        shares = self.source.saturation(now)
+        return {(provider,): value for provider in overloaded.keys() | shares.keys()
+                if (value := saturated_value(rule, overloaded.get(provider), shares.get(provider))) is not None}
 
     def _evaluate_rule(self, rule: AlertRule, holding: Mapping[AlertKey, float], now: float) -> None:
         """Moves the rule's alerts on, given the value of each key whose condition holds now."""

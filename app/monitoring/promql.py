@@ -24,6 +24,17 @@ def extrapolated_increase(samples: Sequence[Sample], start: float, end: float) -
     gap to the edge when that gap is under 1.1 average sample intervals, else by half an
     interval, and never further back than the counter's extrapolated zero.
     """
+    return _extrapolated(samples, start, end, rate=False)
+
+
+def extrapolated_rate(samples: Sequence[Sample], start: float, end: float) -> float | None:
+    """``rate()``: the increase per second of the range. Not ``increase / range`` in floating
+    point: Prometheus divides the extrapolation factor by the range before it multiplies, and a
+    last-digit difference decides a quantile that sits on a bucket bound."""
+    return _extrapolated(samples, start, end, rate=True)
+
+
+def _extrapolated(samples: Sequence[Sample], start: float, end: float, *, rate: bool) -> float | None:
     inside = [s for s in samples if start <= s[0] <= end]
     if len(inside) < 2:
         return None
@@ -45,7 +56,10 @@ def extrapolated_increase(samples: Sequence[Sample], start: float, end: float) -
     interval = sampled
     interval += to_start if to_start < threshold else average / 2
     interval += to_end if to_end < threshold else average / 2
-    return result * (interval / sampled)
+    factor = interval / sampled
+    if rate:
+        factor /= end - start
+    return result * factor
 
 
 def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:

@@ -11,7 +11,9 @@ covers every slot that overlaps it: exactly the interval when both ends are mult
 bucket, otherwise up to one bucket more at each end.
 
 The shared state store is not recorded: :meth:`Recorder.state_backends` reads its health when the
-evaluator asks, as Prometheus reads ``gateway_state_backend_up`` when it scrapes.
+evaluator asks, as Prometheus reads ``gateway_state_backend_up`` when it scrapes; likewise
+:meth:`Recorder.saturation` reads the calls in flight and the limits. The event-loop lag of this
+process is a histogram per time bucket (one ring, no key), reported under :attr:`Recorder.instance`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import bisect
 import math
 import operator
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from ..providers.base import CallEvent, CallSpec
 from ..resilience.errors import ErrorType
 from ..resilience.shared_state import StateHealth
-from ..telemetry import LATENCY_BUCKETS
+from ..telemetry import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
 
@@ -61,6 +64,24 @@ class _Bucket:
         self.errors: dict[str, int] = {}
         self.rejections: dict[str, int] = {}
         self.openings = 0
+
+
+class _LagBucket:
+    __slots__ = ("histogram", "slot")
+
+    def __init__(self, slot: int) -> None:
+        self.slot = slot
+        self.histogram = [0] * (len(LOOP_LAG_BUCKETS) + 1)
+
+
+def _cumulative(bounds: tuple[float, ...], counts: Iterable[int]) -> tuple[tuple[float, float], ...]:
+    """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
+    running = 0
+    pairs: list[tuple[float, float]] = []
+    for bound, count in zip((*bounds, math.inf), counts, strict=True):
+        running += count
+        pairs.append((bound, float(running)))
+    return tuple(pairs)
 
 
 class _Series:
@@ -116,12 +137,7 @@ class Aggregate:
 
     def cumulative(self) -> tuple[tuple[float, float], ...]:
         """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
-        running = 0
-        pairs: list[tuple[float, float]] = []
-        for bound, count in zip((*LATENCY_BUCKETS, math.inf), self.histogram, strict=True):
-            running += count
-            pairs.append((bound, float(running)))
-        return tuple(pairs)
+        return _cumulative(LATENCY_BUCKETS, self.histogram)
 
     def quantile(self, q: float) -> float | None:
         """Seconds, with ``histogram_quantile``'s interpolation; None without calls."""
@@ -138,6 +154,7 @@ class Recorder:
         horizon: float = 3600.0,
         clock: Callable[[], float] = time.time,
         reset_timeouts: Mapping[str, float] | None = None,
+        instance: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.horizon = horizon
@@ -149,6 +166,11 @@ class Recorder:
         self._reset_timeouts = dict(reset_timeouts or {})
         self.state_health: Callable[[], StateHealth] | None = None
         """Where rate limits and breakers live and whether that answers (set by the app)."""
+        self.saturation_reader: Callable[[], Mapping[str, tuple[int, int]]] | None = None
+        """Per provider, ``(calls in flight now, limit)`` in this process (set by the app)."""
+        self.instance: str = instance or socket.gethostname()
+        """This replica's ``instance`` label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
+        self._lag: list[_LagBucket | None] = [None] * self._size
 
     # -- recording (the pipeline's CallObserver hooks) --------------------------------------
 
@@ -204,6 +226,14 @@ class Recorder:
             checks = self._checks[(provider, operation)] = deque(maxlen=_CHECKS_KEPT)
         checks.append(HealthCheck(self.clock(), ok, seconds * 1000, None if ok else error_type))
 
+    def record_loop_lag(self, seconds: float) -> None:
+        """One measurement of this process's event-loop lag."""
+        slot = math.ceil(self.clock() / self.bucket) - 1
+        b = self._lag[slot % self._size]
+        if b is None or b.slot != slot:
+            b = self._lag[slot % self._size] = _LagBucket(slot)
+        b.histogram[bisect.bisect_left(LOOP_LAG_BUCKETS, seconds)] += 1
+
     def _bucket(self, key: Key, now: float) -> _Bucket:
         series = self._series.get(key) or self._add(key)
         slot = math.ceil(now / self.bucket) - 1
@@ -243,11 +273,15 @@ class Recorder:
         found = [c for (p, _), checks in self._checks.items() if p == provider for c in checks]
         return sorted(found, key=lambda check: check.timestamp)
 
-    def aggregate(self, keys: Iterable[Key], start: float, end: float) -> Aggregate:
-        """Everything recorded for ``keys`` in ``(start, end]``, at bucket granularity."""
+    def _slots(self, start: float, end: float) -> range:
+        """The slots that cover ``(start, end]`` and are still in the ring."""
         first = math.floor(start / self.bucket)
         last = math.ceil(end / self.bucket) - 1
-        first = max(first, last - self._size + 1)
+        return range(max(first, last - self._size + 1), last + 1)
+
+    def aggregate(self, keys: Iterable[Key], start: float, end: float) -> Aggregate:
+        """Everything recorded for ``keys`` in ``(start, end]``, at bucket granularity."""
+        slots = self._slots(start, end)
         requests = successes = openings = 0
         latency_sum = 0.0
         latency_min, latency_max = math.inf, -math.inf
@@ -258,7 +292,7 @@ class Recorder:
             series = self._series.get(key)
             if series is None:
                 continue
-            for slot in range(first, last + 1):
+            for slot in slots:
                 b = series.ring[slot % self._size]
                 if b is None or b.slot != slot:
                     continue
@@ -291,8 +325,38 @@ class Recorder:
                 circuit_state=_STATE_VALUES.get(self.breaker_state(key), 0),
                 circuit_openings=float(agg.openings),
                 rate_limited=float(agg.rejections.get(ErrorType.RATE_LIMITED, 0)),
+                overloaded=float(agg.rejections.get(ErrorType.OVERLOADED, 0)),
             )
         return stats
+
+    def saturation(self, now: float) -> dict[str, float]:
+        """Per provider, calls in flight / limit in this process now (the only replica it sees);
+        nothing until :attr:`saturation_reader` is set. A limit of 0 divides as PromQL does."""
+        if self.saturation_reader is None:
+            return {}
+        shares: dict[str, float] = {}
+        for provider, (in_flight, limit) in self.saturation_reader().items():
+            if limit > 0:
+                shares[provider] = in_flight / limit
+            elif in_flight > 0:
+                shares[provider] = math.inf
+        return shares
+
+    def loop_lag(self, now: float, window: float) -> dict[str, tuple[tuple[float, float], ...]]:
+        """This process's event-loop lag histogram over ``(now - window, now]``, under
+        :attr:`instance`; nothing when the window holds no measurement."""
+        counts = [0] * (len(LOOP_LAG_BUCKETS) + 1)
+        for slot in self._slots(now - window, now):
+            b = self._lag[slot % self._size]
+            if b is not None and b.slot == slot:
+                counts = list(map(operator.add, counts, b.histogram))
+        return {self.instance: _cumulative(LOOP_LAG_BUCKETS, counts)} if any(counts) else {}
+
+    def loop_lag_p99(self, now: float, window: float) -> float | None:
+        """Seconds: the p99 event-loop lag over the window, as ``GatewayEventLoopLagHigh`` computes
+        it; None without measurements."""
+        buckets = self.loop_lag(now, window).get(self.instance)
+        return bucket_quantile(0.99, buckets) if buckets else None
 
     def state_backends(self, now: float) -> dict[str, float]:
         """``gateway_state_backend_up`` of this replica now; nothing until :attr:`state_health` is set."""

@@ -85,12 +85,15 @@ def _grafana_condition(rule: AlertRule) -> tuple[str, float]:
     """Grafana's threshold step (``gt``, ``lt`` or ranges, no equality) over the query's value.
 
     The query applies the rule's comparison already; the step repeats it. For the state backend,
-    ``== 0`` of a gauge that is 0 or 1 is ``< 1``.
+    ``== 0`` of a gauge that is 0 or 1 is ``< 1``. ``ProviderSaturated``'s value is a count of
+    refusals or a share of the limit (PromQL's ``or``), both above 0 when it holds: ``> 0``.
     """
     if rule.kind == "success_rate":
         return "lt", rule.threshold
     if rule.kind == "state_backend_down":
         return "lt", rule.threshold + 1
+    if rule.kind == "saturated":
+        return "gt", 0.0
     return "gt", rule.threshold
 
 

@@ -23,6 +23,23 @@ serves with its own rate limits and breakers. ``min`` removes ``job`` and ``inst
 backend without a current sample is absent, which never fires. Its alerts carry ``backend`` and
 ``severity``, no ``provider`` or ``operation``.
 
+Two rules tell a saturated gateway from a slow provider:
+
+* ``ProviderSaturated``, per ``provider``: ``sum by (provider) (increase(
+  provider_client_rejections_total{reason="overloaded"}[w])) > 0 or max by (provider) (sum without
+  (operation) (provider_client_active_requests) / provider_client_concurrency_limit) >= 0.8``. The
+  bulkhead refused a call in the window, or in some replica the calls in flight (all operations)
+  reach ``saturation_ratio`` of that replica's limit now. Both gauges carry the same target labels
+  (``job``, ``instance``), so the division pairs each replica with its own limit; ``max`` and
+  ``sum`` then drop them. The alert's value is whichever branch holds, and the refusals when both
+  do (PromQL's ``or`` keeps its left side's element). A provider without either series is absent.
+* ``GatewayEventLoopLagHigh``, per ``instance``: ``histogram_quantile(0.99, sum by (instance, le)
+  (rate(gateway_event_loop_lag_seconds_bucket[w]))) > event_loop_lag_warning``, one alert per
+  replica. ``le`` is never selected (exporters write ``"0.1"``, Prometheus 2.x compares strings),
+  and a histogram without observations in the window gives NaN, which never fires. In-app the
+  instance is the recorder's :attr:`~app.monitoring.recorder.Recorder.instance` (the host name),
+  not Prometheus's scrape address.
+
 Extrapolation. Prometheus's ``increase()``/``rate()`` see only scraped samples: they take the
 difference between the first and last sample inside ``[t - w, t]`` (both ends included in
 Prometheus 2.x, the version promtool tests run with here; 3.x excludes the left end), add counter
@@ -33,16 +50,16 @@ appears mid-window contributes nothing for its first sample. The in-app recorder
 How the two agree:
 
 * ratios and quantiles are invariant to an extrapolation factor shared by numerator and
-  denominator (series scraped together), so success rate and p95 agree;
+  denominator (series scraped together), so success rate, p95 and the lag p99 agree;
 * ``> 0`` tests agree as long as every counter series exists at 0 before its first event (the
   telemetry module initialises them), otherwise Prometheus misses a series' first increment;
 * the ``min_requests`` gate compares an extrapolated count in Prometheus, an exact one in-app:
   they can disagree only when the count is within one extrapolation step of the minimum.
 
 For exact parity on recorded inputs (promtool's ``input_series``), the evaluator also accepts
-samples (:class:`app.monitoring.samples.SampleSource`) and then computes ``increase()`` with
-Prometheus 2.x's extrapolation (:mod:`app.monitoring.promql`), so the same input series give the
-same alerts, values and annotations in both engines.
+samples (:class:`app.monitoring.samples.SampleSource`) and then computes ``increase()`` and
+``rate()`` with Prometheus 2.x's extrapolation and floating-point order (:mod:`app.monitoring.promql`),
+so the same input series give the same alerts, values and annotations in both engines.
 
 Runbook links are ``alerts/RUNBOOK.md#<alertname lowercased>`` joined to a base URL: ``""`` by
 default (repository-relative links, which Grafana and Markdown viewers of the repository resolve),
@@ -57,7 +74,10 @@ from typing import Literal
 from ..config import AlertSettings, format_duration
 
 Severity = Literal["warning", "critical"]
-Kind = Literal["success_rate", "latency_p95", "circuit_open", "rate_limited", "state_backend_down"]
+Kind = Literal[
+    "success_rate", "latency_p95", "circuit_open", "rate_limited", "state_backend_down", "saturated",
+    "event_loop_lag",
+]
 
 DEFAULT_RUNBOOK_BASE_URL = ""
 RUNBOOK_PATH = "alerts/RUNBOOK.md"
@@ -65,6 +85,10 @@ LABELS = ("provider", "operation")
 """The labels every provider alert carries besides ``alertname`` and ``severity``."""
 STATE_LABELS = ("backend",)
 """The labels of the state backend alert besides ``alertname`` and ``severity``."""
+SATURATION_LABELS = ("provider",)
+"""The labels of ``ProviderSaturated`` besides ``alertname`` and ``severity``."""
+INSTANCE_LABELS = ("instance",)
+"""The labels of ``GatewayEventLoopLagHigh`` besides ``alertname`` and ``severity``: one alert per replica."""
 STATE_BACKEND_UP = "gateway_state_backend_up"
 """The gauge (Prometheus name) of :mod:`app.telemetry`: 1 while the state store answers, else 0."""
 
@@ -72,6 +96,12 @@ _BY = "by (provider, operation)"
 _ON = "on (provider, operation)"
 _DURATION = "provider_client_request_duration_seconds"
 _TARGET = "{{ $labels.provider }}.{{ $labels.operation }}"
+ACTIVE_REQUESTS = "provider_client_active_requests"
+"""Gauge ``{provider, operation}``: calls in flight now in one replica."""
+CONCURRENCY_LIMIT = "provider_client_concurrency_limit"
+"""Gauge ``{provider}``: ``P_MAX_CONCURRENCY`` of one replica."""
+LOOP_LAG = "gateway_event_loop_lag_seconds"
+"""Histogram without labels of its own: the replica's event-loop lag."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +150,25 @@ def _rejections(w: str) -> RecordingRule:
     )
 
 
+def _saturation() -> str:
+    """Per provider, the highest share of the limit in flight in one replica now. ``sum without
+    (operation)`` keeps each target's labels, so the division pairs a replica's in-flight calls with
+    its own limit; ``max`` then drops ``job`` and ``instance``. Not recorded: it reads gauges now,
+    with no window to save work on."""
+    return f"max by (provider) (sum without (operation) ({ACTIVE_REQUESTS}) / {CONCURRENCY_LIMIT})"
+
+
+def _loop_lag_p99(w: str) -> RecordingRule:
+    return RecordingRule(
+        f"instance:{LOOP_LAG}:p99_rate{w}",
+        f"histogram_quantile(0.99, sum by (instance, le) (rate({LOOP_LAG}_bucket[{w}])))",
+    )
+
+
 def recording_rules(alerts: AlertSettings) -> tuple[RecordingRule, ...]:
     """The recording rules the alert expressions use, in dependency order (one rule group)."""
     w = format_duration(alerts.window)
-    return (_attempted(w), _success_ratio(w), _p95(w), _opened(w), _rejections(w))
+    return (_attempted(w), _success_ratio(w), _p95(w), _opened(w), _rejections(w), _loop_lag_p99(w))
 
 
 @dataclass(frozen=True)
@@ -134,8 +179,9 @@ class AlertRule:
     severity: Severity
     kind: Kind
     threshold: float
-    """Success ratio (below fires), p95 seconds (above fires), 0 for the ``> 0`` tests, or the
-    ``up`` value that fires for the state backend (``== 0``)."""
+    """Success ratio (below fires), p95 or p99 seconds (above fires), 0 for the ``> 0`` tests, the
+    ``up`` value that fires for the state backend (``== 0``), or the share of the concurrency limit
+    in flight that fires ``ProviderSaturated`` (``>=``; its other branch is ``> 0``)."""
     window: float
     """Seconds of history the condition looks at (the state backend rule reads the gauge now)."""
     for_: float
@@ -161,6 +207,8 @@ class AlertRule:
             return value < self.threshold
         if self.kind == "state_backend_down":
             return value == self.threshold
+        if self.kind == "saturated":
+            return value >= self.threshold
         return value > self.threshold
 
     def promql(self, recorded: bool = True) -> str:
@@ -181,9 +229,19 @@ class AlertRule:
             return f"max {_BY} (provider_circuit_state) == 2 or {ref(_opened(w))} > 0"
         if self.kind == "state_backend_down":
             return f"min by ({', '.join(self.by)}) ({STATE_BACKEND_UP}) == {_num(self.threshold)}"
-        if recorded:
-            return f'sum {_BY} ({_rejections(w).record}{{reason="rate_limited"}}) > 0'
-        return f'sum {_BY} (increase(provider_client_rejections_total{{reason="rate_limited"}}[{w}])) > 0'
+        if self.kind == "saturated":
+            overloaded = _rejected("overloaded", w, "by (provider)", recorded)
+            return f"{overloaded} > 0 or {_saturation()} >= {_num(self.threshold)}"
+        if self.kind == "event_loop_lag":
+            return f"{ref(_loop_lag_p99(w))} > {_num(self.threshold)}"
+        return f"{_rejected('rate_limited', w, _BY, recorded)} > 0"
+
+
+def _rejected(reason: str, w: str, by: str, recorded: bool) -> str:
+    """Calls refused for ``reason`` over ``w``, summed ``by``."""
+    if recorded:
+        return f'sum {by} ({_rejections(w).record}{{reason="{reason}"}})'
+    return f'sum {by} (increase(provider_client_rejections_total{{reason="{reason}"}}[{w}]))'
 
 
 def _num(value: float) -> str:
@@ -191,8 +249,8 @@ def _num(value: float) -> str:
 
 
 def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> tuple[AlertRule, ...]:
-    """The six rules of DESIGN.md's alert table with the configured thresholds and timing, and
-    the state backend rule."""
+    """The rules of DESIGN.md's alert table with the configured thresholds and timing: six per
+    provider operation, then the state backend, saturation and event-loop lag rules."""
     w = format_duration(alerts.window)
 
     def runbook(name: str) -> str:
@@ -246,5 +304,25 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
                         "in one replica no longer rejects calls in the others.",
             runbook_url=runbook("GatewayStateBackendDown"),
             by=STATE_LABELS,
+        ),
+        AlertRule(
+            "ProviderSaturated", "warning", "saturated", alerts.saturation_ratio, alerts.window, alerts.for_, 0,
+            summary="Provider at its concurrency limit",
+            description=f"{{{{ $labels.provider }}}}: calls refused as overloaded over the last {w}, or calls "
+                        f"in flight at {alerts.saturation_ratio:.0%} or more of P_MAX_CONCURRENCY in some "
+                        f'replica (value {{{{ $value | printf "%.4g" }}}}: the refusals when there were any, '
+                        "else the highest share of the limit in flight).",
+            runbook_url=runbook("ProviderSaturated"),
+            by=SATURATION_LABELS,
+        ),
+        AlertRule(
+            "GatewayEventLoopLagHigh", "warning", "event_loop_lag", alerts.event_loop_lag_warning, alerts.window,
+            alerts.for_, 0,
+            summary=f"Gateway event loop lag p99 above {_num(alerts.event_loop_lag_warning)}s",
+            description=f"{{{{ $labels.instance }}}}: p99 event-loop lag is {{{{ $value | humanizeDuration }}}} "
+                        f"over the last {w} (threshold {_num(alerts.event_loop_lag_warning)}s): the replica is "
+                        "CPU-bound or something blocks its loop, so every call it serves waits.",
+            runbook_url=runbook("GatewayEventLoopLagHigh"),
+            by=INSTANCE_LABELS,
         ),
     )

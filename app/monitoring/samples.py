@@ -5,7 +5,9 @@ instance promtool's ``input_series``) and answers the alert conditions' inputs t
 rendered rules compute them: ``increase()`` with Prometheus's extrapolation, summed by provider
 and operation; series with fewer than two samples in the window drop out; a group without any
 series is absent; ``gateway_state_backend_up`` is read as an instant vector, its lowest value per
-``backend``. So ``Evaluator(rules, SampleSource.from_promtool(...))`` fires exactly when
+``backend``; ``provider_client_active_requests`` and ``provider_client_concurrency_limit`` are read
+as instant vectors and divided per target; the event-loop lag buckets are ``rate()``s summed by
+``instance`` and ``le``. So ``Evaluator(rules, SampleSource.from_promtool(...))`` fires exactly when
 ``promtool test rules`` says the rendered rules fire.
 """
 
@@ -17,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .promql import Sample, extrapolated_increase
-from .rules import STATE_BACKEND_UP
+from .promql import Sample, extrapolated_increase, extrapolated_rate
+from .rules import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, LOOP_LAG, STATE_BACKEND_UP
 from .stats import Key, WindowStats
 
 K = TypeVar("K")
@@ -101,6 +103,7 @@ class SampleSource:
         state: dict[Key, float] = {}
         openings: dict[Key, float] = {}
         rate_limited: dict[Key, float] = {}
+        overloaded: dict[Key, float] = {}
         for series in self._series:
             if "provider" not in series.labels or "operation" not in series.labels:
                 continue
@@ -111,6 +114,11 @@ class SampleSource:
                     state[key] = max(state.get(key, -math.inf), value)
                 continue
             fresh = [s for s in series.samples if not math.isnan(s[1])]
+            if series.metric == f"{DURATION}_bucket" and "le" in series.labels:
+                rate = extrapolated_rate(fresh, start, now)
+                if rate is not None:
+                    _add(buckets.setdefault(key, {}), float(series.labels["le"]), rate)
+                continue
             increase = extrapolated_increase(fresh, start, now)
             if increase is None:
                 continue
@@ -118,13 +126,15 @@ class SampleSource:
                 _add(attempted, key, increase)
                 if series.labels.get("outcome") == "success":
                     _add(succeeded, key, increase)
-            elif series.metric == f"{DURATION}_bucket" and "le" in series.labels:
-                _add(buckets.setdefault(key, {}), float(series.labels["le"]), increase / window)
             elif series.metric == "provider_circuit_opened_total":
                 _add(openings, key, increase)
-            elif series.metric == "provider_client_rejections_total" and series.labels.get("reason") == "rate_limited":
-                _add(rate_limited, key, increase)
-        keys = set(attempted) | set(buckets) | set(state) | set(openings) | set(rate_limited)
+            elif series.metric == "provider_client_rejections_total":
+                reason = series.labels.get("reason")
+                if reason == "rate_limited":
+                    _add(rate_limited, key, increase)
+                elif reason == "overloaded":
+                    _add(overloaded, key, increase)
+        keys = set(attempted) | set(buckets) | set(state) | set(openings) | set(rate_limited) | set(overloaded)
         return {key: WindowStats(
             attempted=attempted.get(key),
             succeeded=succeeded.get(key, 0.0),
@@ -132,6 +142,7 @@ class SampleSource:
             circuit_state=int(state[key]) if key in state else None,
             circuit_openings=openings.get(key),
             rate_limited=rate_limited.get(key),
+            overloaded=overloaded.get(key),
         ) for key in keys}
 
     def state_backends(self, now: float) -> dict[str, float]:
@@ -146,6 +157,45 @@ class SampleSource:
                 lowest[backend] = min(lowest.get(backend, math.inf), value)
         return lowest
 
+    def saturation(self, now: float) -> dict[str, float]:
+        """``max by (provider) (sum without (operation) (active) / limit)`` at ``now``: the division
+        pairs series whose labels are equal once the name (and ``operation``) are gone, i.e. one
+        replica's in-flight calls with its own limit. A NaN (0 / 0) is no value."""
+        in_flight: dict[frozenset[tuple[str, str]], float] = {}
+        limits: dict[frozenset[tuple[str, str]], float] = {}
+        for series in self._series:
+            if series.metric not in (ACTIVE_REQUESTS, CONCURRENCY_LIMIT):
+                continue
+            value = self._instant(series.samples, now)
+            if value is None:
+                continue
+            if series.metric == ACTIVE_REQUESTS:
+                target = frozenset((k, v) for k, v in series.labels.items() if k != "operation")
+                _add(in_flight, target, value)
+            else:
+                limits[frozenset(series.labels.items())] = value
+        highest: dict[str, float] = {}
+        for target, active in in_flight.items():
+            if target not in limits:
+                continue
+            share = _divide(active, limits[target])
+            provider = dict(target).get("provider", "")
+            if not math.isnan(share) and share > highest.get(provider, -math.inf):
+                highest[provider] = share
+        return highest
+
+    def loop_lag(self, now: float, window: float) -> dict[str, tuple[tuple[float, float], ...]]:
+        """``sum by (instance, le) (rate(gateway_event_loop_lag_seconds_bucket[w]))`` at ``now``."""
+        rates: dict[str, dict[float, float]] = {}
+        for series in self._series:
+            if series.metric != f"{LOOP_LAG}_bucket" or "le" not in series.labels:
+                continue
+            fresh = [s for s in series.samples if not math.isnan(s[1])]
+            rate = extrapolated_rate(fresh, now - window, now)
+            if rate is not None:
+                _add(rates.setdefault(series.labels.get("instance", ""), {}), float(series.labels["le"]), rate)
+        return {instance: tuple(sorted(by_le.items())) for instance, by_le in rates.items()}
+
     def _instant(self, samples: list[Sample], now: float) -> float | None:
         """The latest sample in ``[now - lookback, now]`` (Prometheus 2.x; 3.x excludes the left
         end), unless it is a staleness marker."""
@@ -156,6 +206,13 @@ class SampleSource:
             if t >= now - self.lookback:
                 latest = value
         return None if latest is None or math.isnan(latest) else latest
+
+
+def _divide(a: float, b: float) -> float:
+    """IEEE division as PromQL does it: ``x / 0`` is ``±Inf``, ``0 / 0`` NaN."""
+    if b == 0:
+        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a)
+    return a / b
 
 
 def _add(totals: dict[K, float], key: K, value: float) -> None:

@@ -1,5 +1,6 @@
-"""What the alert conditions read: each provider operation over one window, and the state
-backends now."""
+"""What the alert conditions read: each provider operation over one window, the state backends
+and each provider's share of its concurrency limit in flight now, and each replica's event-loop lag
+over one window."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class WindowStats:
     circuit_openings: float | None
     rate_limited: float | None
     """Calls rejected by the gateway's rate limit."""
+    overloaded: float | None
+    """Calls refused because the provider's concurrency limit (``P_MAX_CONCURRENCY``) was reached."""
 
 
 class WindowSource(Protocol):
@@ -35,6 +38,16 @@ class WindowSource(Protocol):
     def state_backends(self, now: float) -> Mapping[str, float]:
         """Per state backend (``redis``, ``memory``), ``gateway_state_backend_up`` now (1 answers,
         0 down; the lowest over replicas, as ``min by (backend)``); absent without a sample."""
+        ...
+
+    def saturation(self, now: float) -> Mapping[str, float]:
+        """Per provider, the highest share of its concurrency limit in flight in one replica now
+        (calls in flight over all operations / limit); absent without a sample."""
+        ...
+
+    def loop_lag(self, now: float, window: float) -> Mapping[str, tuple[tuple[float, float], ...]]:
+        """Per replica (``instance``), the event-loop lag histogram over the window: cumulative
+        ``(upper bound in seconds, count or rate)`` ending with ``+Inf``; absent without data."""
         ...
 
 

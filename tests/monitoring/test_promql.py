@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from app.monitoring.promql import bucket_quantile, extrapolated_increase
+from app.monitoring.promql import bucket_quantile, extrapolated_increase, extrapolated_rate
 from app.monitoring.templates import go_float, humanize_duration, render
 
 INF = math.inf
@@ -23,6 +23,15 @@ def test_increase_over_a_fully_sampled_window_is_the_difference() -> None:
 def test_increase_extrapolates_to_both_edges_when_close() -> None:
     # Samples at 15..300 (values 1..20) in [10, 310]: 19 over 285 s, extended by 5 s and 10 s.
     assert extrapolated_increase(counter(15, 15, list(range(1, 21))), 10, 310) == pytest.approx(20)
+
+
+def test_rate_divides_the_factor_by_the_range_first_as_prometheus_does() -> None:
+    # 3960 over samples 0..60 s in [-240, 60]: 3960 * (1 / 300) is 13.200000000000001 in floating
+    # point, not 3960 / 300; a p99 on a bucket bound (0.1 s) then reads 0.1 in both engines.
+    samples = counter(0, 15, [0, 990, 1980, 2970, 3960])
+    assert extrapolated_rate(samples, -240, 60) == 13.200000000000001
+    assert extrapolated_rate(samples, -240, 60) != 3960 / 300
+    assert extrapolated_rate(samples[:1], -240, 60) is None
 
 
 def test_increase_extends_only_half_an_interval_towards_a_distant_edge() -> None:

@@ -11,8 +11,10 @@ import yaml
 from app.config import AlertSettings, format_duration
 from app.monitoring.rules import alert_rules, recording_rules
 
+BY = {"state_backend_down": ("backend",), "saturated": ("provider",), "event_loop_lag": ("instance",)}
 
-def test_the_six_rules_of_the_alert_table_and_the_state_backend_rule() -> None:
+
+def test_the_rules_of_the_alert_table() -> None:
     rules = alert_rules(AlertSettings())
     table = {(r.name, r.severity): (r.kind, r.threshold) for r in rules}
     assert table == {
@@ -23,11 +25,13 @@ def test_the_six_rules_of_the_alert_table_and_the_state_backend_rule() -> None:
         ("ProviderCircuitOpen", "critical"): ("circuit_open", 0.0),
         ("ProviderRateLimited", "warning"): ("rate_limited", 0.0),
         ("GatewayStateBackendDown", "warning"): ("state_backend_down", 0.0),
+        ("ProviderSaturated", "warning"): ("saturated", 0.8),
+        ("GatewayEventLoopLagHigh", "warning"): ("event_loop_lag", 0.1),
     }
     for rule in rules:
         assert (rule.window, rule.for_) == (300.0, 60.0)
         assert rule.min_requests == (10 if rule.kind in ("success_rate", "latency_p95") else 0)
-        assert rule.by == (("backend",) if rule.kind == "state_backend_down" else ("provider", "operation"))
+        assert rule.by == BY.get(rule.kind, ("provider", "operation"))
         assert all(f"{{{{ $labels.{label} }}}}" in rule.description for label in rule.by)
         assert "{{" not in rule.summary
         assert rule.runbook_url == f"alerts/RUNBOOK.md#{rule.name.lower()}"
@@ -77,3 +81,29 @@ def test_promtool_accepts_the_recorded_and_inlined_expressions(tmp_path: Path) -
         path.write_text(yaml.safe_dump({"groups": groups}))
         result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_saturation_rule_is_either_branch_per_provider_without_job_or_instance() -> None:
+    alerts = AlertSettings(window=30, saturation_ratio=0.9)
+    (rule,) = [r for r in alert_rules(alerts) if r.name == "ProviderSaturated"]
+    assert rule.promql(recorded=False) == (
+        'sum by (provider) (increase(provider_client_rejections_total{reason="overloaded"}[30s])) > 0 or '
+        "max by (provider) (sum without (operation) (provider_client_active_requests) "
+        "/ provider_client_concurrency_limit) >= 0.9")
+    assert rule.promql() == (
+        'sum by (provider) (provider_operation_reason:provider_client_rejections:increase30s{reason="overloaded"}) '
+        "> 0 or max by (provider) (sum without (operation) (provider_client_active_requests) "
+        "/ provider_client_concurrency_limit) >= 0.9")
+    assert rule.breached(0.9) and not rule.breached(0.89)
+    assert (rule.threshold, rule.by, rule.labels) == (0.9, ("provider",), {"severity": "warning"})
+    assert "job" not in rule.promql(recorded=False) and "instance" not in rule.promql(recorded=False)
+
+
+def test_the_event_loop_lag_rule_is_a_p99_per_instance() -> None:
+    alerts = AlertSettings(window=30, event_loop_lag_warning=0.25)
+    (rule,) = [r for r in alert_rules(alerts) if r.name == "GatewayEventLoopLagHigh"]
+    assert rule.promql(recorded=False) == (
+        "(histogram_quantile(0.99, sum by (instance, le) (rate(gateway_event_loop_lag_seconds_bucket[30s])))) > 0.25")
+    assert rule.promql() == "instance:gateway_event_loop_lag_seconds:p99_rate30s > 0.25"
+    assert rule.breached(0.26) and not rule.breached(0.25)
+    assert "threshold 0.25s" in rule.description and rule.summary.endswith("above 0.25s")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -45,16 +46,34 @@ def _cases() -> list[Any]:
     return cases
 
 
-def _recorded_values() -> dict[str, Any]:
-    """The recording rules that the tests query, as functions of the evaluator's window stats."""
-    by_role: dict[str, Any] = {}
+Recorded = Callable[[SampleSource, float], dict[LabelSet, float]]
+"""A recording rule's series (labels without the name, value) at a time, from the evaluator's source."""
+
+
+def _per_operation(value: Callable[[WindowStats], float]) -> Recorded:
+    def series(source: SampleSource, now: float) -> dict[LabelSet, float]:
+        return {frozenset({"provider": p, "operation": o}.items()): float(value(s))
+                for (p, o), s in source.window_stats(now, SETTINGS.window).items()}
+    return series
+
+
+def _loop_lag_p99(source: SampleSource, now: float) -> dict[LabelSet, float]:
+    return {frozenset({"instance": instance}.items()): bucket_quantile(0.99, buckets)
+            for instance, buckets in source.loop_lag(now, SETTINGS.window).items()}
+
+
+def _recorded_values() -> dict[str, Recorded]:
+    """The recording rules that the tests query, as functions of the evaluator's inputs."""
+    by_role: dict[str, Recorded] = {}
     for rule in recording_rules(SETTINGS):
         if ":provider_client_request_duration_seconds_count:increase" in rule.record:
-            by_role[rule.record] = lambda s: s.attempted
+            by_role[rule.record] = _per_operation(lambda s: s.attempted if s.attempted is not None else math.nan)
         elif ":provider_client_request_success:ratio" in rule.record:
-            by_role[rule.record] = lambda s: s.succeeded / s.attempted if s.attempted else math.nan
+            by_role[rule.record] = _per_operation(lambda s: s.succeeded / s.attempted if s.attempted else math.nan)
         elif ":p95_rate" in rule.record:
-            by_role[rule.record] = lambda s: bucket_quantile(0.95, s.buckets)
+            by_role[rule.record] = _per_operation(lambda s: bucket_quantile(0.95, s.buckets))
+        elif rule.record.startswith("instance:gateway_event_loop_lag_seconds:p99_rate"):
+            by_role[rule.record] = _loop_lag_p99
     return by_role
 
 
@@ -74,11 +93,6 @@ def _matches(labels: dict[str, str], matchers: list[tuple[str, str, str]]) -> bo
 
 def _alerts_series(alerts: list[Alert]) -> dict[LabelSet, float]:
     return {frozenset({"__name__": "ALERTS", "alertstate": a.state, **a.labels}.items()): 1.0 for a in alerts}
-
-
-def _recorded_series(record: str, stats: dict[tuple[str, str], WindowStats]) -> dict[LabelSet, float]:
-    return {frozenset({"__name__": record, "provider": p, "operation": o}.items()): float(RECORDED[record](s))
-            for (p, o), s in stats.items()}
 
 
 def _close(a: float, b: float) -> bool:
@@ -131,7 +145,8 @@ def _check_expr(check: dict[str, Any], alerts: list[Alert], source: SampleSource
         got = _alerts_series(alerts)
     else:
         assert metric in RECORDED, f"the parity test cannot map {check['expr']!r}"
-        got = _recorded_series(metric, dict(source.window_stats(now, SETTINGS.window)))
+        got = {frozenset({"__name__": metric, **dict(labels)}.items()): value
+               for labels, value in RECORDED[metric](source, now).items()}
     got = {labels: value for labels, value in got.items() if _matches(dict(labels), matchers)}
     expected: dict[LabelSet, float] = {}
     for sample in check.get("exp_samples") or []:

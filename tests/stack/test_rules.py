@@ -99,8 +99,9 @@ def test_amtool_checks_the_alertmanager_config() -> None:
     ([], "default"),
 ])
 def test_routes_by_severity(labels: list[str], receiver: str) -> None:
+    values = {"provider": "sarvam", "operation": "translate", "backend": "redis", "instance": "gateway-a:8000"}
     for name, by in {(r.name, r.by) for r in RULES}:
-        identity = ["backend=redis"] if by == ("backend",) else ["provider=sarvam", "operation=translate"]
+        identity = [f"{label}={values[label]}" for label in by]
         result = run(binary("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
                      f"--verify.receivers={receiver}", f"alertname={name}", *identity, *labels)
         assert result.returncode == 0 and result.stdout.strip() == receiver, result.stdout + result.stderr
@@ -108,9 +109,9 @@ def test_routes_by_severity(labels: list[str], receiver: str) -> None:
 
 def test_alertmanager_groups_inhibits_and_resolves() -> None:
     config = yaml.safe_load(ALERTMANAGER.read_text())
-    identity = {label for r in RULES for label in r.by}  # provider, operation and backend
-    assert identity == {"provider", "operation", "backend"}
-    assert config["route"]["group_by"] == ["alertname", "provider", "operation", "backend"]
+    identity = {label for r in RULES for label in r.by}  # provider, operation, backend and instance
+    assert identity == {"provider", "operation", "backend", "instance"}
+    assert config["route"]["group_by"] == ["alertname", "provider", "operation", "backend", "instance"]
     (inhibit,) = config["inhibit_rules"]
     assert inhibit["source_matchers"] == ['severity="critical"']
     assert inhibit["target_matchers"] == ['severity="warning"']

@@ -240,6 +240,10 @@ def describe_value(rule: AlertRule | None, value: float, threshold: float) -> tu
         return f"{value:g} {'call' if value == 1 else 'calls'} rejected", "any rejection"
     if kind == "state_backend_down":
         return "not answering", "store answers"
+    if kind == "saturated":  # the refusals when there were any, else the in-flight share (PromQL's `or`)
+        return f"value {value:.4g}", f"any overloaded refusal, or {percent(threshold, 0)} of the limit in flight"
+    if kind == "event_loop_lag":
+        return f"p99 loop lag {seconds(value)}", f"above {seconds(threshold)}"
     return f"{value:g}", f"{threshold:g}"
 
 
