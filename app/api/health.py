@@ -83,6 +83,17 @@ class Concurrency:
 
 
 @dataclass(frozen=True)
+class EventLoopLag:
+    """This process's own saturation: how late its event loop ran timers (a slow provider shows
+    in its latency, a busy gateway here)."""
+
+    instance: str
+    p99_ms: float | None
+    """Over the alert window; ``GatewayEventLoopLagHigh`` compares it with its threshold."""
+    threshold_ms: float
+
+
+@dataclass(frozen=True)
 class ActiveCheck:
     status: Literal["up", "down"]
     latency_ms: float
@@ -99,6 +110,7 @@ class ProviderDetail:
     reasons: list[str]
     rate_limit: RateLimitHeadroom
     concurrency: Concurrency
+    event_loop_lag: EventLoopLag
     last_active_check: ActiveCheck | None
     operations: dict[str, OperationHealth]
 
@@ -268,8 +280,15 @@ async def provider_detail(manager: ServiceManager, health: HealthStatus, provide
         reasons=found.reasons, rate_limit=RateLimitHeadroom(cfg.rate_limit, window, remaining),
         concurrency=Concurrency(bulkhead.limit, bulkhead.in_flight, round(bulkhead.in_flight / bulkhead.limit, 4),
                                 dict(bulkhead.by_operation)),
+        event_loop_lag=event_loop_lag(manager),
         last_active_check=_active_check(manager, provider), operations=found.operations,
     )
+
+
+def event_loop_lag(manager: ServiceManager) -> EventLoopLag:
+    monitoring, alerts = manager.monitoring, manager.settings.alerts
+    p99 = monitoring.recorder.loop_lag_p99(monitoring.clock(), alerts.window)
+    return EventLoopLag(monitoring.recorder.instance, to_ms(p99), alerts.event_loop_lag_warning * 1000)
 
 
 def _window(text: str | None, default: float, horizon: float) -> float:

@@ -72,8 +72,10 @@ class ServiceManager:
         # gateway_state_backend_up and GatewayStateBackendDown read the store's health when they need it.
         self.telemetry.observe_state_backend(self.state_backend)
         self.monitoring.observe_state_backend(self.state_backend)
-        self.telemetry.observe_bulkheads(self.pipeline.bulkheads.values())
-        self.loop_lag = LoopLagProbe([self.telemetry.record_loop_lag])
+        bulkheads = self.pipeline.bulkheads.values()
+        self.telemetry.observe_bulkheads(bulkheads)
+        self.monitoring.observe_saturation(lambda: {b.provider: (b.in_flight, b.limit) for b in bulkheads})
+        self.loop_lag = LoopLagProbe([self.telemetry.record_loop_lag, self.monitoring.recorder.record_loop_lag])
         self._http: dict[str, httpx2.AsyncClient] = {}
         self.store = DocumentStore(self.settings.rag_db_path)
         sarvam, deepgram, openai = (functools.partial(self.http, p) for p in ("sarvam", "deepgram", "openai"))

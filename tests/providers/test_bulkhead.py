@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -84,7 +84,8 @@ async def until(check: Callable[[], bool], timeout: float = 20, what: str = "con
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("gateway_env", [{"DEEPGRAM_MAX_CONCURRENCY": "3"}], indirect=True)
+@pytest.mark.parametrize("gateway_env", [{"DEEPGRAM_MAX_CONCURRENCY": "3", "ALERT_FOR": "0",
+                                          "ALERT_EVAL_INTERVAL": "0.2"}], indirect=True)
 async def test_a_call_over_the_limit_is_refused_at_once_as_overloaded(gateway_env: Gateway) -> None:
     gateway = gateway_env
     gateway.fault("deepgram", operation="tts", hang=True)
@@ -106,6 +107,15 @@ async def test_a_call_over_the_limit_is_refused_at_once_as_overloaded(gateway_en
     assert sample(gateway, "provider_client_active_requests", provider="deepgram", operation="tts") == 3
     assert sample(gateway, "provider_client_concurrency_limit", provider="deepgram") == 3
     assert sample(gateway, "provider_client_concurrency_limit", provider="openai") == 512
+
+    def saturated() -> list[dict[str, Any]]:
+        alerts = gateway.client.get("/health/alerts").json()["alerts"]
+        return [a for a in alerts if a["name"] == "ProviderSaturated" and a["state"] == "firing"]
+
+    await until(lambda: bool(saturated()), what="ProviderSaturated firing in-app")
+    [alert] = saturated()
+    assert alert["labels"] == {"alertname": "ProviderSaturated", "provider": "deepgram", "severity": "warning"}
+    assert alert["value"] == 1  # one overloaded refusal in the window (in flight is at 100% too)
 
     gateway.clear_faults()  # the held streams are answered now and free their slots at their end
     assert await asyncio.gather(*held) == [200, 200, 200]
@@ -216,9 +226,9 @@ def test_slots_are_freed_after_timeouts_errors_and_streams_closed_early(gateway_
     wait_until(lambda: in_flight(gateway, "deepgram") == 0, what="the finished stream's slot freed")
 
     gateway.fault("deepgram", operation="tts", truncate=True)
-    with gateway.client.stream("POST", "/v1/tts", json=tts_body("deepgram", "en-US")) as response:
-        with pytest.raises(httpx.HTTPError):
-            response.read()
+    with (gateway.client.stream("POST", "/v1/tts", json=tts_body("deepgram", "en-US")) as response,
+          pytest.raises(httpx.HTTPError)):
+        response.read()
     wait_until(lambda: in_flight(gateway, "deepgram") == 0, what="the broken stream's slot freed")
 
 
@@ -256,3 +266,6 @@ def test_call_wait_and_event_loop_lag_are_exported() -> None:
         assert count == 1
         total = sample(gateway, "gateway_call_wait_seconds_sum", provider="openai", operation="chat")
         assert total is not None and 0 <= total < 1
+        lag = gateway.client.get("/health/services/openai").json()["event_loop_lag"]
+        assert lag["p99_ms"] is not None and lag["p99_ms"] >= 0 and lag["threshold_ms"] == 100
+        assert "Event-loop lag (p99" in gateway.client.get("/status").text

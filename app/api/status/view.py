@@ -100,6 +100,7 @@ class StatusPage:
     chart_window: str
     chart_step: str
     environment: str
+    event_loop_lag: health_api.EventLoopLag
     window_choices: list[str]
     """Chart windows the recorder's horizon allows, for links."""
 
@@ -153,7 +154,7 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
         resolved=[_alert(a, rules) for a in monitoring.resolved_alerts()],
         refresh_seconds=settings.alerts.eval_interval, alert_window=format_duration(settings.alerts.window),
         chart_window=format_duration(window_s), chart_step=format_duration(step_s),
-        environment=settings.environment,
+        environment=settings.environment, event_loop_lag=health_api.event_loop_lag(manager),
         window_choices=[w for w in ("15m", "1h") if parse_duration(w) <= settings.monitoring_horizon],
     )
 
