@@ -29,6 +29,8 @@ class Facts:
     event_loop_lag: float
     runbooks: dict[str, str]
     """Runbook link by alert name, in the rules' order."""
+    runbook_index: str
+    """The runbook file itself."""
 
 
 def facts(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> Facts:
@@ -42,4 +44,4 @@ def facts(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_
     runbooks = {r.name: r.runbook_url for r in rules}
     runbooks.update({name: f"{runbook_base_url}{RUNBOOK_PATH}#{name.lower()}" for name in PENDING_ALERTS})
     return Facts(pair("success_rate"), pair("latency_p95"), PENDING_SATURATION_RATIO,
-                 PENDING_EVENT_LOOP_LAG_WARNING, runbooks)
+                 PENDING_EVENT_LOOP_LAG_WARNING, runbooks, f"{runbook_base_url}{RUNBOOK_PATH}")

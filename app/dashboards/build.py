@@ -36,7 +36,7 @@ class AlertAnnotation(AnnotationQuery):
         payload.update(
             target={"refId": "Anno", "expr": self.query, "range": True, "instant": False},
             titleFormat="{{alertname}} ({{severity}})",
-            textFormat="{{provider}} {{operation}}{{backend}}{{instance}}",
+            textFormat="{{provider}} {{operation}} {{backend}} {{instance}}",
             tagKeys="alertname,severity,provider,operation,backend,instance",
             useValueForTime=False,
         )
@@ -54,7 +54,6 @@ class _Annotation(Builder[AnnotationQuery]):
 def _dashboard(uid: str, title: str, description: str, other: tuple[str, str], facts: Facts,
                scope: q.Scope, process: bool) -> Dashboard:
     """``process``: the rows include the gateway's own signals, which no provider filter selects."""
-    runbooks = next(iter(facts.runbooks.values())).split("#")[0]
     dashboard = (
         Dashboard(title).uid(uid).description(description).tags(["ai-gateway"]).timezone("browser")
         .readonly().tooltip(DashboardCursorSync.CROSSHAIR).refresh("30s").time("now-1h", "now")
@@ -62,15 +61,15 @@ def _dashboard(uid: str, title: str, description: str, other: tuple[str, str], f
         .annotation(_Annotation(q.firing_alerts(scope)))
         .link(DashboardLink(other[1]).type(DashboardLinkType.LINK).url(f"/d/{other[0]}").keep_time(True)
               .icon("dashboard"))
-        .link(DashboardLink("Runbooks").type(DashboardLinkType.LINK).url(runbooks).icon("doc").target_blank(True))
+        .link(DashboardLink("Runbooks").type(DashboardLinkType.LINK).url(facts.runbook_index).icon("doc").target_blank(True))
     )
     rows = [signals.calls(scope, facts), signals.refusals(scope, facts), signals.usage(scope, facts),
             signals.health(scope, facts), signals.saturation(scope, facts, process),
             signals.alerts(scope, facts, process)]
     panel_id = 0
-    for title_, panels in rows:
+    for heading, panels in rows:
         panel_id += 1
-        dashboard = dashboard.with_row(Row(title_).id(panel_id))
+        dashboard = dashboard.with_row(Row(heading).id(panel_id))
         for panel in panels:
             panel_id += 1
             # Grafana needs unique ids for panel links and annotation filters.

@@ -26,7 +26,7 @@ import yaml
 from app.config import AlertSettings
 from app.dashboards import alerting
 from app.dashboards import queries as q
-from app.dashboards.render import render
+from app.dashboards.render import main, render
 from app.monitoring.rules import alert_rules
 
 from .conftest import REPO, Stack
@@ -117,6 +117,18 @@ def test_the_two_dashboards_exist() -> None:
 def test_committed_dashboards_are_rendered_from_the_rules_source() -> None:
     for relative, text in render(AlertSettings()).items():
         assert (DASHBOARDS / relative).read_text() == text, "run `python -m app dashboards render`"
+
+
+def test_render_writes_the_dashboards_and_check_fails_on_drift(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in FILES]
+    assert main(["render", "--check", "--out", str(tmp_path)]) == 0
+    drifted = tmp_path / "overview.json"
+    drifted.write_text(drifted.read_text().replace('"unit": "reqps"', '"unit": "ops"', 1))
+    capsys.readouterr()
+    assert main(["render", "--check", "--out", str(tmp_path)]) == 1
+    assert '-          "unit": "ops"' in capsys.readouterr().out
 
 
 # -- Grafana's published schema -----------------------------------------------------------------
