@@ -1,4 +1,4 @@
-"""CLI: ``python -m app serve | simulate | rules ...``."""
+"""CLI: ``python -m app serve | simulate | rules ... | dashboards ...``."""
 
 from __future__ import annotations
 
@@ -79,9 +79,15 @@ def _rules(args: argparse.Namespace) -> int:
     return render_main(args.rest)
 
 
+def _dashboards(args: argparse.Namespace) -> int:
+    from .dashboards.render import main as render_main
+
+    return render_main(args.rest)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="AI provider gateway")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,simulate,rules}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,simulate,rules,dashboards}")
     serve = commands.add_parser("serve", help="run the gateway (simulated providers when no API key is set)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -94,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                                 add_help=False)
     rules.add_argument("rest", nargs=argparse.REMAINDER)
     rules.set_defaults(run=_rules)
+    dashboards = commands.add_parser("dashboards", help="render or check the Grafana dashboards", add_help=False)
+    dashboards.add_argument("rest", nargs=argparse.REMAINDER)
+    dashboards.set_defaults(run=_dashboards)
     args = parser.parse_args(argv)
     from .config import get_settings
     from .logging_setup import setup_logging

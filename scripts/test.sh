@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(prometheus prometheus-alertmanager redis-server chromium sox lame)
-binaries=(promtool amtool redis-server chromium sox lame)
+packages=(prometheus prometheus-alertmanager redis-server chromium sox lame nodejs npm)
+binaries=(promtool amtool redis-server chromium sox lame node npm)
 missing=0
 for b in "${binaries[@]}"; do command -v "$b" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 1 ]; then
@@ -18,8 +18,11 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[test]'
+# Grafana's published dashboard schema and the TypeScript compiler the dashboard tests check with.
+npm ci --prefix tests/grafana_schema --no-audit --no-fund --loglevel=error
 
 python -m app rules render --check
+python -m app dashboards render --check
 mypy
 ruff check .
 python -m pytest "$@"

@@ -23,7 +23,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def test_help_lists_the_subcommands() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("serve", "simulate", "rules"):
+    for command in ("serve", "simulate", "rules", "dashboards"):
         assert command in result.stdout
 
 

@@ -44,6 +44,8 @@ GATEWAY_ENV = {
     "ALERT_EVAL_INTERVAL": EVAL_INTERVAL,
     "ALERT_MIN_REQUESTS": str(MIN_REQUESTS),
     "FALLBACKS_ENABLED": "false",
+    # Active health checks every 2 s, so that the dashboards' health panels have checks to show.
+    "HEALTH_CHECK_INTERVAL": "2",
     # 12 consecutive failures open the breaker; 2 TTS calls + 12 failures + 1 call rejected by the
     # open breaker spend the 15 calls of the minute, so the next calls are rate limited.
     "SARVAM_MAX_FAILURES": "12",
