@@ -7,15 +7,6 @@ from dataclasses import dataclass
 from ..config import AlertSettings
 from ..monitoring.rules import DEFAULT_RUNBOOK_BASE_URL, RUNBOOK_PATH, alert_rules
 
-# Pending issue 12: ProviderSaturated and GatewayEventLoopLagHigh are not in rules.py on this
-# branch yet. Their thresholds (DESIGN.md's alert table) live here until they are; at the merge,
-# repoint `facts` at the rules and delete these three names.
-PENDING_SATURATION_RATIO = 0.8
-"""ProviderSaturated: in flight at this share of ``provider_client_concurrency_limit``."""
-PENDING_EVENT_LOOP_LAG_WARNING = 0.1
-"""GatewayEventLoopLagHigh: p99 event-loop lag in seconds (``ALERT_EVENT_LOOP_LAG_WARNING``)."""
-PENDING_ALERTS = ("ProviderSaturated", "GatewayEventLoopLagHigh")
-
 
 @dataclass(frozen=True)
 class Facts:
@@ -26,7 +17,9 @@ class Facts:
     latency_p95: tuple[float, float]
     """ProviderLatencyHigh: (warning, critical) seconds; above fires."""
     saturation: float
+    """ProviderSaturated: in flight at this share of ``provider_client_concurrency_limit``."""
     event_loop_lag: float
+    """GatewayEventLoopLagHigh: p99 event-loop lag in seconds (``ALERT_EVENT_LOOP_LAG_WARNING``)."""
     runbooks: dict[str, str]
     """Runbook link by alert name, in the rules' order."""
     runbook_index: str
@@ -41,7 +34,9 @@ def facts(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_
         by_severity = {r.severity: r.threshold for r in rules if r.kind == kind}
         return by_severity["warning"], by_severity["critical"]
 
-    runbooks = {r.name: r.runbook_url for r in rules}
-    runbooks.update({name: f"{runbook_base_url}{RUNBOOK_PATH}#{name.lower()}" for name in PENDING_ALERTS})
-    return Facts(pair("success_rate"), pair("latency_p95"), PENDING_SATURATION_RATIO,
-                 PENDING_EVENT_LOOP_LAG_WARNING, runbooks, f"{runbook_base_url}{RUNBOOK_PATH}")
+    def single(kind: str) -> float:
+        [threshold] = [r.threshold for r in rules if r.kind == kind]
+        return threshold
+
+    return Facts(pair("success_rate"), pair("latency_p95"), single("saturated"), single("event_loop_lag"),
+                 {r.name: r.runbook_url for r in rules}, f"{runbook_base_url}{RUNBOOK_PATH}")
