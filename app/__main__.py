@@ -16,6 +16,11 @@ GC_YOUNG_THRESHOLD = 20_000
 """Allocations (net of frees) between young-generation collections; Python's default is 700."""
 
 
+BACKLOG = 4096
+"""Connections the kernel queues before they are accepted (uvicorn's default is 2,048): a burst of
+thousands of callers at once, each holding a slow call, must not be dropped at the door."""
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -39,7 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     _settle_garbage_collector()
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False, log_config=None,
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=int(settings.shutdown_grace))
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=int(settings.shutdown_grace),
+                backlog=BACKLOG)
     return 0
 
 
@@ -69,7 +75,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     log.info("simulator on http://%s:%d/_sim (faults: PUT /_sim/faults)", args.host, args.port)
     uvicorn.run(create_simulator_app(), host=args.host, port=args.port, log_level="warning", log_config=None,
-                loop="uvloop", http="httptools")
+                loop="uvloop", http="httptools", backlog=BACKLOG)
     return 0
 
 

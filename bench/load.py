@@ -44,7 +44,7 @@ from bench.servers import ROOT, Server, clean_environment, free_port, started, w
 DOCUMENTED = {
     400: {"invalid_input"}, 413: {"invalid_input"}, 415: {"invalid_input"}, 422: {"invalid_input", "upstream_4xx"},
     429: {"rate_limited", "upstream_rate_limited"}, 502: {"upstream_5xx", "connection", "upstream_malformed", "auth"},
-    503: {"circuit_open"}, 504: {"timeout"},
+    503: {"circuit_open", "overloaded"}, 504: {"timeout"},
 }
 FAULTS: list[dict[str, Any]] = [
     {"provider": "sarvam", "operation": "translate", "error_rate": 0.1, "status_code": 500},

@@ -70,7 +70,8 @@ def test_services_and_one_provider(gateway: Gateway) -> None:
     assert services["window"] == "30s" and services["providers"].keys() == PROVIDERS
     sarvam = get(gateway, "/health/services/sarvam")
     assert set(sarvam) == {"provider", "mode", "status", "can_serve", "reasons", "rate_limit",
-                           "last_active_check", "operations"}
+                           "concurrency", "event_loop_lag", "last_active_check", "operations"}
+    assert sarvam["concurrency"] == {"limit": 256, "in_flight": 0, "utilisation": 0.0, "by_operation": {}}
     assert sarvam["operations"].keys() == {"translate", "tts", "stt"}
     assert sarvam["rate_limit"]["limit"] == 60 and 0 <= sarvam["rate_limit"]["remaining"] <= 60
     assert sarvam["last_active_check"]["status"] in ("up", "down")
