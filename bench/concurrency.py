@@ -238,7 +238,8 @@ async def run(args: argparse.Namespace) -> list[Result]:
         with started("simulator", [sys.executable, "-m", "app", "simulate", "--port", str(sim_port)], sim_port,
                      "/_sim/faults", logs, env=clean_environment({})) as simulator:
             sim = f"http://127.0.0.1:{sim_port}/_sim"
-            env = {"ENVIRONMENT": "production", **UNLIMITED, "HEALTH_CHECK_INTERVAL": "3600",
+            env = {**dict(v.split("=", 1) for v in args.env), "ENVIRONMENT": "production", **UNLIMITED,
+                   "HEALTH_CHECK_INTERVAL": "3600",
                    "SARVAM_BASE_URL": sim + "/sarvam", "DEEPGRAM_BASE_URL": sim + "/deepgram",
                    "OPENAI_BASE_URL": sim + "/openai/v1", "DEEPGRAM_MAX_CONCURRENCY": str(deepgram_limit),
                    "OPENAI_MAX_CONCURRENCY": str(limit)}
@@ -246,18 +247,21 @@ async def run(args: argparse.Namespace) -> list[Result]:
             timeout = aiohttp.ClientTimeout(total=120)
             async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
                 results = []
-                with started("gateway", [sys.executable, "-m", "app", "serve", "--port", str(gw_port)], gw_port,
-                             "/health/ready", logs, env=clean_environment(env)) as gateway:
-                    await wait_ready(session, [simulator, gateway])
-                    bench = Bench(simulator, gateway, session)
-                    results.append(await isolation(bench, hanging, isolation_s, ci))
-                    results.append(await overflow(bench, limit, burst, steady_s, ci))
-                if not ci:
+                if {"isolation", "overflow"} & set(args.only):
+                    with started("gateway", [sys.executable, "-m", "app", "serve", "--port", str(gw_port)], gw_port,
+                                 "/health/ready", logs, env=clean_environment(env)) as gateway:
+                        await wait_ready(session, [simulator, gateway])
+                        bench = Bench(simulator, gateway, session)
+                        if "isolation" in args.only:
+                            results.append(await isolation(bench, hanging, isolation_s, ci))
+                        if "overflow" in args.only:
+                            results.append(await overflow(bench, limit, burst, steady_s, ci))
+                if not ci and "scale" in args.only:
                     env["OPENAI_MAX_CONCURRENCY"] = str(args.scale + 1000)
                     port = free_port()
                     with started("gateway-scale", [sys.executable, "-m", "app", "serve", "--port", str(port)], port,
                                  "/health/ready", logs, env=clean_environment(env)) as gateway:
-                        await wait_ready(session, [gateway])
+                        await wait_ready(session, [simulator, gateway])
                         await asyncio.sleep(1.0)  # idle RSS after start-up settles
                         results.append(await scale(Bench(simulator, gateway, session), args.scale))
     return results
@@ -270,6 +274,9 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=300, help="chat calls at once (overflow)")
     parser.add_argument("--limit", type=int, default=100, help="OpenAI's P_MAX_CONCURRENCY (overflow)")
     parser.add_argument("--scale", type=int, default=5000, help="concurrent chat calls (scale)")
+    parser.add_argument("--only", nargs="+", choices=("isolation", "overflow", "scale"),
+                        default=["isolation", "overflow", "scale"], help="scenarios to run")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V", help="a setting for the gateway")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = asyncio.run(run(args))
