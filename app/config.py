@@ -311,6 +311,10 @@ class Settings:
     log_format: Literal["json", "text"]
     log_level: str
     shutdown_grace: float
+    access_log: bool = False
+    """One line per HTTP request (common log format plus trace id) when true."""
+    log_summary_interval: float = 10.0
+    """Seconds between summaries of repeated log events (storm control)."""
 
     @property
     def is_production(self) -> bool:
@@ -353,6 +357,9 @@ class Settings:
             "fallbacks_enabled": self.fallbacks_enabled,
             "openai_model": self.openai_model,
             "log_format": self.log_format,
+            "log_level": self.log_level,
+            "access_log": self.access_log,
+            "log_summary_interval": self.log_summary_interval,
             "services": {name: svc.public_dict() for name, svc in self.services.items()},
         }
 
@@ -406,6 +413,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else "text",
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         shutdown_grace=env.duration("SHUTDOWN_GRACE", 10.0),
+        access_log=env.boolean("ACCESS_LOG", False),
+        log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
     )
 
 

@@ -80,6 +80,8 @@ class CallEvent:
     duration: float
     context: CallContext
     health_check: bool = False
+    error: GatewayError | None = None
+    """The categorised failure (``None`` on success), with what the provider said about it."""
 
 
 class CallObserver(Protocol):
@@ -124,6 +126,8 @@ class Pipeline:
     tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer("app.providers"))
     shared: SharedState | None = None
     """Rate limits, holds and breakers shared by replicas (from ``STATE_REDIS_URL`` unless given)."""
+    hold_listeners: list[Callable[[CallSpec, float], None]] = field(default_factory=list)
+    """Told the seconds of each hold a provider's ``Retry-After`` starts (cheap, must not raise)."""
 
     def __post_init__(self) -> None:
         if self.shared is None and self.settings.state_redis_url:
@@ -295,13 +299,15 @@ class Pipeline:
             self.upstream_blocked_until[ctx.spec.provider] = self.clock() + error.retry_after
             if self.shared is not None:
                 self.shared.hold(ctx.spec.provider, error.retry_after)
+            for listener in self.hold_listeners:
+                listener(ctx.spec, error.retry_after)
         if permit is None:
             pass
         elif error.counts_as_breaker_failure:
             breaker.record_failure(permit, exc)
         else:
             breaker.release(permit)
-        self._emit(ctx, "error", error.error_type, started, health_check)
+        self._emit(ctx, "error", error.error_type, started, health_check, error)
         return error
 
     def _succeeded(self, ctx: CallContext, permit: Permit | None, started: float, health_check: bool) -> None:
@@ -310,9 +316,10 @@ class Pipeline:
         self._emit(ctx, "success", None, started, health_check)
 
     def _emit(
-        self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, started: float, health_check: bool
+        self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, started: float, health_check: bool,
+        error: GatewayError | None = None,
     ) -> None:
-        event = CallEvent(ctx.spec, outcome, error_type, time.perf_counter() - started, ctx, health_check)
+        event = CallEvent(ctx.spec, outcome, error_type, time.perf_counter() - started, ctx, health_check, error)
         for observer in self.observers:
             observer.on_call(event)
 
