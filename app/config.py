@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 PROVIDERS: tuple[str, ...] = ("sarvam", "deepgram", "openai", "rag")
 Environment = Literal["development", "production"]
@@ -228,7 +229,16 @@ class ServiceConfig:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "api_key"}
         data["mode"] = self.mode
         data["api_key"] = "configured" if self.api_key is not None else None
+        data["base_url"] = redact_url(self.base_url)
         return data
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with the password of its user part (``https://user:pw@host``) masked."""
+    if url is None or not urlsplit(url).password:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"))
 
 
 # The seed's numbers where it gives them, our choices elsewhere.
@@ -348,7 +358,7 @@ class Settings:
             "health_check_interval": self.health_check_interval,
             "rate_limit_window": self.rate_limit_window,
             "alerts": dataclasses.asdict(self.alerts),
-            "alertmanager_url": self.alertmanager_url,
+            "alertmanager_url": redact_url(self.alertmanager_url),
             "monitoring": {"bucket": self.monitoring_bucket, "horizon": self.monitoring_horizon},
             "state": "redis" if self.state_redis_url else "memory",
             "client_auth": bool(self.gateway_api_keys),
