@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 PROVIDERS: tuple[str, ...] = ("sarvam", "deepgram", "openai", "rag")
 Environment = Literal["development", "production"]
@@ -231,7 +232,16 @@ class ServiceConfig:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "api_key"}
         data["mode"] = self.mode
         data["api_key"] = "configured" if self.api_key is not None else None
+        data["base_url"] = redact_url(self.base_url)
         return data
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with the password of its user part (``https://user:pw@host``) masked."""
+    if url is None or not urlsplit(url).password:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"))
 
 
 # The seed's numbers where it gives them, our choices elsewhere.
@@ -321,6 +331,10 @@ class Settings:
     log_format: Literal["json", "text"]
     log_level: str
     shutdown_grace: float
+    access_log: bool = False
+    """One line per HTTP request (common log format plus trace id) when true."""
+    log_summary_interval: float = 10.0
+    """Seconds between summaries of repeated log events (storm control)."""
 
     @property
     def is_production(self) -> bool:
@@ -354,7 +368,7 @@ class Settings:
             "health_check_interval": self.health_check_interval,
             "rate_limit_window": self.rate_limit_window,
             "alerts": dataclasses.asdict(self.alerts),
-            "alertmanager_url": self.alertmanager_url,
+            "alertmanager_url": redact_url(self.alertmanager_url),
             "monitoring": {"bucket": self.monitoring_bucket, "horizon": self.monitoring_horizon},
             "state": "redis" if self.state_redis_url else "memory",
             "client_auth": bool(self.gateway_api_keys),
@@ -363,6 +377,9 @@ class Settings:
             "fallbacks_enabled": self.fallbacks_enabled,
             "openai_model": self.openai_model,
             "log_format": self.log_format,
+            "log_level": self.log_level,
+            "access_log": self.access_log,
+            "log_summary_interval": self.log_summary_interval,
             "services": {name: svc.public_dict() for name, svc in self.services.items()},
         }
 
@@ -417,6 +434,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else "text",
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         shutdown_grace=env.duration("SHUTDOWN_GRACE", 10.0),
+        access_log=env.boolean("ACCESS_LOG", False),
+        log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,8 @@ from . import __version__
 from .api import docs, health, metrics, status, v1
 from .api.problems import EXCEPTION_HANDLERS, document_problems
 from .config import Settings, get_settings
+from .logs import lifecycle
+from .logs.access import AccessLog
 from .providers.service_manager import ServiceManager, set_current
 from .resilience.auth import require_admin_on_sim_control
 
@@ -28,6 +31,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        started = time.monotonic()
+        manager.telemetry.attach_log_handler()
+        lifecycle.started(settings)
         shared = manager.pipeline.shared
         if shared is not None:
             await shared.start()
@@ -35,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            lifecycle.stopping(time.monotonic() - started)
             await manager.stop()
             if shared is not None:
                 await shared.aclose()
@@ -51,7 +58,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=docs.openapi_config("AI provider gateway", __version__),
-        middleware=manager.telemetry.server_middleware(),
+        # The access log inside the server span, so that its lines carry the request's trace id.
+        middleware=[*manager.telemetry.server_middleware(), *([AccessLog] if settings.access_log else [])],
         request_max_body_size=JSON_BODY_LIMIT,
         logging_config=None,  # keep the JSON/text handlers of app.logging_setup
         debug=False,

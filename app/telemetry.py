@@ -9,8 +9,11 @@ Choices, each documented here once:
   ``grpc``. That is the specification's default (the Python SDK's own auto-configuration still
   defaults to gRPC); the collector listens for it on 4318.
 * OTLP is used for a signal when an endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or the
-  per-signal variable) and ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``, when set, name
-  ``otlp``. The exporters read the remaining ``OTEL_EXPORTER_OTLP_*`` variables themselves.
+  per-signal variable) and ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` /
+  ``OTEL_LOGS_EXPORTER``, when set, name ``otlp``. The exporters read the remaining
+  ``OTEL_EXPORTER_OTLP_*`` variables themselves.
+* Log records (:mod:`app.logs.otlp`) come from a root-logger handler that the app attaches while
+  it runs (:meth:`Telemetry.attach_log_handler`); their secrets are masked before export.
 * ``error_type`` is recorded on failed calls only. The Prometheus exporter fills a missing label
   with ``""``, so success series read ``error_type=""``, which PromQL treats as absent.
 * Active health checks go to ``provider.health_check.duration``, never to the request metrics.
@@ -32,6 +35,7 @@ Choices, each documented here once:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -45,6 +49,8 @@ from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
 from opentelemetry.metrics import CallbackOptions, Meter, NoOpMeterProvider, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import (
@@ -75,6 +81,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from . import __version__
 from .config import ConfigError, Settings
+from .logging_setup import secret_values
+from .logs.otlp import MaskSecrets, log_handler
 from .resilience.breaker import STATE_VALUES
 from .resilience.bulkhead import Bulkhead
 from .resilience.errors import ErrorType
@@ -308,6 +316,14 @@ class Telemetry:
             if settings.enable_metrics:
                 readers.append(self._prometheus_reader())
         self.meter_provider = MeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
+        self.logger_provider: LoggerProvider | None = None
+        """Set when log records are exported (OTLP); :meth:`attach_log_handler` feeds it."""
+        otlp_logs = _otlp_log_exporter() if self.enabled else None
+        if otlp_logs is not None:
+            self.logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
+            self.logger_provider.add_log_record_processor(MaskSecrets(secret_values(settings)))
+            self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(otlp_logs))
+        self._log_handler: logging.Handler | None = None
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._state_health: Callable[[], StateHealth] | None = None
         self._bulkheads: Iterable[Bulkhead] = ()
@@ -380,11 +396,21 @@ class Telemetry:
             return []
         return [DefineMiddleware(ServerSpans, tracer=self.tracer_provider.get_tracer(SERVER_SCOPE, __version__))]
 
+    def attach_log_handler(self) -> None:
+        """Export log records from now until :meth:`shutdown` (nothing to do without OTLP logs)."""
+        if self.logger_provider is not None and self._log_handler is None:
+            self._log_handler = log_handler(self.logger_provider)
+            logging.getLogger().addHandler(self._log_handler)
+
     def shutdown(self) -> None:
-        """Flush and shut down both providers; later calls do nothing."""
+        """Flush and shut down every provider; later calls do nothing."""
         if self._shutdown:
             return
         self._shutdown = True
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+        if self.logger_provider is not None:
+            self.logger_provider.shutdown()
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
 
@@ -505,6 +531,18 @@ def _otlp_span_exporter() -> SpanExporter | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
+
+
+def _otlp_log_exporter() -> LogRecordExporter | None:
+    if not _otlp_wanted("LOGS"):
+        return None
+    if _otlp_protocol("LOGS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+
+        return GrpcLogExporter()
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter()
 
 
 def _otlp_metric_reader(settings: Settings) -> MetricReader | None:

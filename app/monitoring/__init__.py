@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..config import Settings, get_settings
+from ..logs import events
 from ..providers.base import CallObserver
 from ..resilience.shared_state import StateHealth
 from .alertmanager import AlertmanagerClient, AlertmanagerError
@@ -131,7 +132,10 @@ class Monitoring:
         try:
             await self._alertmanager.post(due)
         except AlertmanagerError as error:
-            log.warning("alert delivery failed, retrying at the next evaluation: %s", error)
+            # At most once per evaluation interval: no storm control needed.
+            events.emit(logging.WARNING, events.ALERT_DELIVERY_FAILED,
+                        f"alert delivery failed, retrying at the next evaluation: {error}",
+                        alerts=len(due), error=str(error))
             return 0
         self.evaluator.sent(due, now)
         return len(due)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import httpx2
 
+from ..config import redact_url
 from .evaluator import Notification
 
 
@@ -18,6 +19,8 @@ class AlertmanagerClient:
 
     def __init__(self, url: str, generator_url: str, timeout: float = 5.0) -> None:
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
+        self._shown = redact_url(self.endpoint)
+        """The endpoint as errors name it (they end up in logs): without a password."""
         self.generator_url = generator_url
         self.timeout = timeout
         self._client: httpx2.AsyncClient | None = None
@@ -29,9 +32,9 @@ class AlertmanagerClient:
         try:
             response = await self._client.post(self.endpoint, json=body)
         except httpx2.HTTPError as exc:
-            raise AlertmanagerError(f"{self.endpoint}: {type(exc).__name__}: {exc}") from exc
+            raise AlertmanagerError(f"{self._shown}: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 300:
-            raise AlertmanagerError(f"{self.endpoint}: HTTP {response.status_code}: {response.text[:200]}")
+            raise AlertmanagerError(f"{self._shown}: HTTP {response.status_code}: {response.text[:200]}")
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -22,6 +22,7 @@ sent with ``endsAt`` = its resolution time until 15 minutes after it resolved.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from ..logs import events
 from .promql import bucket_quantile
 from .rules import AlertRule, Severity
 from .stats import Key, WindowSource, WindowStats
@@ -172,6 +174,20 @@ class Notification:
                 "generatorURL": generator_url}
 
 
+def _log_transition(active: _Active) -> None:
+    """``alert.transition``: an alert became pending, fired or resolved (bounded by the rules and
+    their label sets per evaluation, so never a storm)."""
+    alert = active.snapshot()
+    events.emit(
+        logging.WARNING if alert.state == "firing" else logging.INFO, events.ALERT_TRANSITION,
+        f"alert {alert.name} ({alert.severity}) {alert.state} for {alert.subject}: "
+        f"value {alert.value:g}, threshold {alert.threshold:g}",
+        alertname=alert.name, severity=alert.severity, state=alert.state, provider=alert.provider,
+        operation=alert.operation, backend=alert.labels.get("backend"), value=alert.value,
+        threshold=alert.threshold, runbook_url=alert.annotations.get("runbook_url"),
+    )
+
+
 class Evaluator:
     """Evaluates ``rules`` against ``source``; call :meth:`evaluate` at a steady interval."""
 
@@ -229,10 +245,13 @@ class Evaluator:
         for key, value in holding.items():
             ident: AlertId = (rule.name, rule.severity, key)
             alert = self._active.get(ident)
+            started = alert is None or alert.state == "inactive"
             if alert is None or alert.state == "inactive":
                 alert = self._active[ident] = _Active(rule, key, value, now)
             alert.value = value
             alert.annotations = self._annotations(rule, alert.labels, value)
+            if started:
+                _log_transition(alert)
         for ident, alert in list(self._active.items()):
             if ident[:2] != (rule.name, rule.severity):
                 continue
@@ -243,9 +262,11 @@ class Evaluator:
                 if alert.state == "firing":
                     alert.state, alert.resolved_at = "inactive", now
                     self._history.appendleft(alert.snapshot())
+                    _log_transition(alert)
                 continue
             if alert.state == "pending" and now - alert.active_at >= rule.for_:
                 alert.state, alert.fired_at = "firing", now
+                _log_transition(alert)
 
     @staticmethod
     def _annotations(rule: AlertRule, labels: dict[str, str], value: float) -> dict[str, str]:

@@ -92,6 +92,8 @@ class CallEvent:
     """The provider's time: from the request being written to the answer (or failure)."""
     context: CallContext
     health_check: bool = False
+    error: GatewayError | None = None
+    """The categorised failure (``None`` on success), with what the provider said about it."""
 
 
 @dataclass(slots=True)
@@ -150,6 +152,8 @@ class Pipeline:
     tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer("app.providers"))
     shared: SharedState | None = None
     """Rate limits, holds and breakers shared by replicas (from ``STATE_REDIS_URL`` unless given)."""
+    hold_listeners: list[Callable[[CallSpec, float], None]] = field(default_factory=list)
+    """Told the seconds of each hold a provider's ``Retry-After`` starts (cheap, must not raise)."""
     bulkheads: dict[str, Bulkhead] = field(init=False)
     """Per provider, the calls in flight in this process against ``P_MAX_CONCURRENCY``."""
 
@@ -358,13 +362,15 @@ class Pipeline:
             self.upstream_blocked_until[ctx.spec.provider] = self.clock() + error.retry_after
             if self.shared is not None:
                 self.shared.hold(ctx.spec.provider, error.retry_after)
+            for listener in self.hold_listeners:
+                listener(ctx.spec, error.retry_after)
         if permit is None:
             pass
         elif error.counts_as_breaker_failure:
             breaker.record_failure(permit, exc)
         else:
             breaker.release(permit)
-        self._emit(ctx, "error", error.error_type, admitted, health_check)
+        self._emit(ctx, "error", error.error_type, admitted, health_check, error)
         return error
 
     def _succeeded(self, ctx: CallContext, admitted: _Admitted, health_check: bool) -> None:
@@ -376,12 +382,11 @@ class Pipeline:
 
     def _emit(
         self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, admitted: _Admitted,
-        health_check: bool,
+        health_check: bool, error: GatewayError | None = None,
     ) -> None:
         duration = admitted.provider_time(ctx)
-        wait = ctx.wait + ctx.connect_wait
-        ctx.span.set_attribute(WAIT_ATTRIBUTE, wait)
-        event = CallEvent(ctx.spec, outcome, error_type, duration, ctx, health_check)
+        ctx.span.set_attribute(WAIT_ATTRIBUTE, ctx.wait + ctx.connect_wait)
+        event = CallEvent(ctx.spec, outcome, error_type, duration, ctx, health_check, error)
         for observer in self.observers:
             observer.on_call(event)
 

@@ -18,6 +18,8 @@ import httpx2
 from opentelemetry import trace
 
 from ..config import Settings, get_settings
+from ..logs.observer import CallLog, serving_fallback
+from ..logs.storm import StormControl
 from ..monitoring import Monitoring
 from ..monitoring import set_current as set_current_monitoring
 from ..monitoring.loop_lag import LoopLagProbe
@@ -65,10 +67,15 @@ class ServiceManager:
         self.settings = settings or get_settings()
         self.telemetry = telemetry or Telemetry(self.settings)
         self.monitoring = Monitoring(self.settings)
+        self.storm = StormControl(self.settings.log_summary_interval)
+        call_log = CallLog(self.storm)
         self.pipeline = Pipeline(
             self.settings, limiter=self._limiter(),
-            observers=[self.telemetry.observer, self.monitoring.observer], tracer=self.telemetry.tracer,
+            observers=[self.telemetry.observer, self.monitoring.observer, call_log], tracer=self.telemetry.tracer,
+            hold_listeners=[call_log.on_hold],
         )
+        if self.pipeline.shared is not None:
+            self.pipeline.shared.listeners.append(call_log.on_state_backend)
         # gateway_state_backend_up and GatewayStateBackendDown read the store's health when they need it.
         self.telemetry.observe_state_backend(self.state_backend)
         self.monitoring.observe_state_backend(self.state_backend)
@@ -157,6 +164,7 @@ class ServiceManager:
         return client
 
     async def start(self) -> None:
+        await self.storm.start()
         await self.monitoring.start()
         self.loop_lag.start()
         self._health_task = asyncio.create_task(self._health_loop(), name="health-checks")
@@ -171,6 +179,7 @@ class ServiceManager:
         clients, self._http = list(self._http.values()), {}
         for client in clients:
             await client.aclose()
+        await self.storm.stop()  # the last summaries, before the log export shuts down
         self.telemetry.shutdown()
 
     async def _health_loop(self) -> None:
@@ -197,12 +206,16 @@ class ServiceManager:
                 trace.get_current_span().add_event("fallback", {
                     "fallback.from": candidates[index - 1], "fallback.to": provider,
                     "fallback.reason": last.error_type.value})
+            token = serving_fallback.set(True) if index else None  # for the failed-call log
             try:
                 return Served(await call(provider), provider, fallback=index > 0)
             except GatewayError as error:
                 if error.error_type in (ErrorType.INVALID_INPUT, ErrorType.UPSTREAM_4XX):
                     raise
                 last = error
+            finally:
+                if token is not None:
+                    serving_fallback.reset(token)
         assert last is not None
         raise last
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -106,35 +106,51 @@ def retry_after_seconds(value: str | None) -> float | None:
     return float(max(1, math.ceil(seconds))) if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def upstream_message(body: bytes) -> str:
-    """A short, safe summary of a provider's error body (its message, never headers)."""
+def _error_body(body: bytes) -> dict[str, Any]:
     try:
         data: Any = json.loads(body)
     except ValueError:
-        return ""
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("code") or "")[:300]
-        if "err_msg" in data:
-            return str(data["err_msg"])[:300]
-        if isinstance(data.get("message"), str):
-            return str(data["message"])[:300]
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def upstream_message(body: bytes) -> str:
+    """A short, safe summary of a provider's error body (its message, never headers)."""
+    data = _error_body(body)
+    error = data.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("code") or "")[:300]
+    if "err_msg" in data:
+        return str(data["err_msg"])[:300]
+    if isinstance(data.get("message"), str):
+        return str(data["message"])[:300]
     return ""
 
 
-def status_error(provider: str, status: int, body: bytes, retry_after: str | None) -> GatewayError:
+def upstream_request_id(body: bytes, headers: Mapping[str, str]) -> str | None:
+    """The provider's id of a request: OpenAI's ``x-request-id``, Deepgram's ``dg-request-id``,
+    Sarvam's ``error.request_id`` (Deepgram repeats its id in the body too)."""
+    found = headers.get("x-request-id") or headers.get("dg-request-id")
+    if not found:
+        data = _error_body(body)
+        error = data.get("error")
+        found = (error if isinstance(error, dict) else data).get("request_id")
+    return str(found)[:100] if found else None
+
+
+def status_error(provider: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
     """The error type of an upstream HTTP status."""
     message = upstream_message(body)
     said = f": {message}" if message else ""
+    facts: dict[str, Any] = {"upstream_status": status, "upstream_request_id": upstream_request_id(body, headers)}
     if status == 429:
         return GatewayError(ErrorType.UPSTREAM_RATE_LIMITED, f"{provider} rate limited the gateway{said}",
-                            retry_after=retry_after_seconds(retry_after) or 1.0)
+                            retry_after=retry_after_seconds(headers.get("retry-after")) or 1.0, **facts)
     if status in (401, 403):
-        return GatewayError(ErrorType.AUTH, f"{provider} rejected the gateway's credentials (HTTP {status})")
+        return GatewayError(ErrorType.AUTH, f"{provider} rejected the gateway's credentials (HTTP {status})", **facts)
     if status >= 500:
-        return GatewayError(ErrorType.UPSTREAM_5XX, f"{provider} answered HTTP {status}{said}")
-    return GatewayError(ErrorType.UPSTREAM_4XX, f"{provider} rejected the request (HTTP {status}){said}")
+        return GatewayError(ErrorType.UPSTREAM_5XX, f"{provider} answered HTTP {status}{said}", **facts)
+    return GatewayError(ErrorType.UPSTREAM_4XX, f"{provider} rejected the request (HTTP {status}){said}", **facts)
 
 
 async def check_response(provider: str, response: httpx2.Response) -> None:
@@ -142,7 +158,7 @@ async def check_response(provider: str, response: httpx2.Response) -> None:
     if response.status_code < 400:
         return
     body = await response.aread()
-    raise status_error(provider, response.status_code, body, response.headers.get("retry-after"))
+    raise status_error(provider, response.status_code, body, response.headers)
 
 
 def categorize(exc: BaseException, provider: str) -> GatewayError:
@@ -151,7 +167,7 @@ def categorize(exc: BaseException, provider: str) -> GatewayError:
         return exc
     if isinstance(exc, openai.APIStatusError):
         return status_error(provider, exc.status_code, exc.response.content if _has_body(exc.response) else b"",
-                            exc.response.headers.get("retry-after"))
+                            exc.response.headers)
     cause = exc.__cause__
     if any(isinstance(c, aiohttp.ClientConnectorError) and not isinstance(c, TimeoutError) for c in _causes(exc)):
         # The vendored aiohttp transport maps a refused connection to ConnectTimeout (and the

@@ -68,6 +68,8 @@ class GatewayError(Exception):
         retry_after: float | None = None,
         provider: str | None = None,
         operation: str | None = None,
+        upstream_status: int | None = None,
+        upstream_request_id: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.error_type = error_type
@@ -76,6 +78,10 @@ class GatewayError(Exception):
         self.retry_after = retry_after
         self.provider = provider
         self.operation = operation
+        self.upstream_status = upstream_status
+        """The provider's HTTP status when it answered with an error (for the failed-call log)."""
+        self.upstream_request_id = upstream_request_id
+        """The provider's id of the failed request, when its answer named one (for its support)."""
 
     @property
     def counts_as_breaker_failure(self) -> bool:

@@ -143,7 +143,8 @@ class SharedState:
         self._last_answer = time.monotonic()
         self._watcher: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[StateHealth], None]] = []
-        """Called with the new health whenever the backend goes down or comes back."""
+        """Called with the new health whenever the backend goes down or comes back (the
+        ``state_backend.transition`` log event is one)."""
 
     # -- what the pipeline uses ------------------------------------------------------------------
 
@@ -252,8 +253,6 @@ class SharedState:
             # The error's class only: its text may name the server, never worth leaking.
             self._set_health("down", f"Redis unreachable ({type(error).__name__}); "
                                          "serving with this replica's local rate limits and breakers")
-            log.warning("shared state: Redis unreachable (%s); using local state until it answers",
-                        type(error).__name__)
         self._watch()
 
     def _watch(self) -> None:
@@ -280,7 +279,6 @@ class SharedState:
             self._last_answer = time.monotonic()
             if self._health.status == "down":
                 self._set_health("up", None)
-                log.warning("shared state: Redis answers again; rate limits and breakers are shared again")
 
     def _set_health(self, status: Status, detail: str | None) -> None:
         self._health = StateHealth("redis", status, time.time(), detail)

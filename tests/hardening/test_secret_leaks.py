@@ -1,9 +1,11 @@
-"""Provider keys, client and admin keys and the Redis password never show in responses, logs,
-spans or metrics, whatever happens: every endpoint is driven, through every kind of failure."""
+"""Provider keys, client and admin keys and the Redis and Alertmanager passwords never show in
+responses, log lines, OTLP log records, spans or metrics, whatever happens: every endpoint is
+driven, through every kind of failure, so that every log event is written."""
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +21,8 @@ from app.logging_setup import setup_logging
 from app.main import create_app
 from app.simulator import create_simulator_app
 from tests.audio import wav
-from tests.support import LiveServer, live_server
+from tests.support import LiveServer, free_port, live_server
+from tests.telemetry.otlp_receiver import http_receiver
 
 from .servers import redis_server
 
@@ -32,6 +35,10 @@ SECRETS = {
     "ADMIN_API_KEY": "adm-LEAKCHECK-admin-def",
 }
 REDIS_PASSWORD = "pw-LEAKCHECK-redis-ghi"
+ALERTMANAGER_PASSWORD = "pw-LEAKCHECK-alertmanager-jkl"
+"""In ``ALERTMANAGER_URL``, which the failed deliveries' error names."""
+EVENTS = {"provider.call.failed", "provider.rejected", "provider.hold", "breaker.transition", "alert.transition",
+          "alert.delivery_failed", "state_backend.transition", "gateway.start", "gateway.stop", "log.summary"}
 CLIENT = {"Authorization": "Bearer " + SECRETS["GATEWAY_API_KEYS"]}
 ADMIN = {"Authorization": "Bearer " + SECRETS["ADMIN_API_KEY"]}
 
@@ -90,7 +97,7 @@ class Evidence:
             self.texts.append((what, repr(error)))
 
     def leaks(self) -> list[tuple[str, str]]:
-        needles = [MARK, REDIS_PASSWORD, *SECRETS.values()]
+        needles = [MARK, REDIS_PASSWORD, ALERTMANAGER_PASSWORD, *SECRETS.values()]
         return [(what, text[max(0, text.find(n) - 80):text.find(n) + 80])
                 for what, text in self.texts for n in needles if n in text]
 
@@ -101,13 +108,18 @@ def simulator() -> Iterator[LiveServer]:
         yield server
 
 
-def test_no_secret_appears_in_any_output(simulator: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_appears_in_any_output(
+    simulator: LiveServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sim = httpx.Client(base_url=simulator.url + "/_sim", timeout=10)
     evidence = Evidence()
     spans = InMemorySpanExporter()
     json_logs = io.StringIO()
-    with redis_server(password=REDIS_PASSWORD) as redis:
+    with redis_server(password=REDIS_PASSWORD) as redis, http_receiver() as (otlp, received):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
         env = {**SECRETS, "STATE_REDIS_URL": redis.url, "ENVIRONMENT": "production", "METRICS_REQUIRE_AUTH": "true",
+               "ALERTMANAGER_URL": f"http://gateway:{ALERTMANAGER_PASSWORD}@127.0.0.1:{free_port()}",
+               "ACCESS_LOG": "true", "LOG_SUMMARY_INTERVAL": "0.2s",
                "LOG_FORMAT": "json", "LOG_LEVEL": "debug", "HEALTH_CHECK_INTERVAL": "3600",
                "ALERT_EVAL_INTERVAL": "1", "ALERT_MIN_REQUESTS": "1", "ALERT_FOR": "1s",
                "SARVAM_BASE_URL": simulator.url + "/_sim/sarvam", "DEEPGRAM_BASE_URL": simulator.url + "/_sim/deepgram",
@@ -133,6 +145,8 @@ def test_no_secret_appears_in_any_output(simulator: LiveServer, caplog: pytest.L
             sim.close()
 
     evidence.texts.append(("json logs", json_logs.getvalue()))
+    records = [record for _, record in received.log_records()]
+    evidence.texts += [(f"otlp log record {record.event_name}", str(record)) for record in records]
     formatter = logging.Formatter()
     for record in caplog.records:
         evidence.texts.append((f"log {record.name}", formatter.format(record) + repr(vars(record))))
@@ -143,6 +157,10 @@ def test_no_secret_appears_in_any_output(simulator: LiveServer, caplog: pytest.L
     assert {200, 401, 422, 429, 502, 503, 504} <= set(evidence.statuses), sorted(set(evidence.statuses))
     assert len(spans.get_finished_spans()) > 50
     assert "Redis unreachable" in json_logs.getvalue()
+    written = {json.loads(line).get("event.name") for line in json_logs.getvalue().splitlines()}
+    assert EVENTS <= written, EVENTS - written
+    assert EVENTS <= {record.event_name for record in records}, EVENTS - {r.event_name for r in records}
+    assert "alert delivery failed" in json_logs.getvalue() and "gateway:***@" in json_logs.getvalue()
     assert len(json_logs.getvalue().splitlines()) > 10
     assert any(r.name.startswith("uvicorn") and r.levelno >= logging.ERROR for r in caplog.records)
     assert evidence.leaks() == []

@@ -1,5 +1,6 @@
 """otel-collector/config.yaml, checked offline (the Collector does not run here): every pipeline
-names defined components, memory_limiter comes first, and the ports agree with compose.yaml."""
+(traces, metrics, logs) names defined components, memory_limiter comes first, and the ports and
+hosts agree with compose.yaml."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _published(service: str) -> set[int]:
 
 def test_pipelines_use_defined_components() -> None:
     service = CONFIG["service"]
-    assert set(service["pipelines"]) == {"traces", "metrics"}
+    assert set(service["pipelines"]) == {"traces", "metrics", "logs"}
     for name, pipeline in service["pipelines"].items():
         for section in SECTIONS:
             assert pipeline[section], f"{name} has no {section}"
@@ -48,6 +49,12 @@ def test_exporters_per_signal() -> None:
     target = CONFIG["exporters"][traces]["endpoint"]
     host, port = target.rsplit(":", 1)
     assert host in COMPOSE["services"] and port == "4317", "OTLP gRPC into the trace backend"
+    (logs,) = pipelines["logs"]["exporters"]
+    assert logs.split("/")[0] == "otlphttp"
+    loki = urlsplit(CONFIG["exporters"][logs]["endpoint"])
+    assert loki.hostname in COMPOSE["services"] and loki.path == "/otlp", "OTLP/HTTP into Loki's OTLP endpoint"
+    assert loki.port in _published(str(loki.hostname))
+    assert COMPOSE["services"]["otel-collector"]["depends_on"][loki.hostname]["condition"] == "service_healthy"
 
 
 def test_ports_match_compose() -> None:

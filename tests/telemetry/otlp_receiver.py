@@ -12,9 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -25,12 +27,18 @@ class Received:
 
     traces: list[trace_service_pb2.ExportTraceServiceRequest] = field(default_factory=list)
     metrics: list[metrics_service_pb2.ExportMetricsServiceRequest] = field(default_factory=list)
+    logs: list[logs_service_pb2.ExportLogsServiceRequest] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
 
     def spans(self) -> list[tuple[dict[str, Any], Span]]:
         """(resource attributes, span) for every span received."""
         return [(attributes(rs.resource.attributes), span) for request in self.traces
                 for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+
+    def log_records(self) -> list[tuple[dict[str, Any], LogRecord]]:
+        """(resource attributes, log record) for every log record received."""
+        return [(attributes(rl.resource.attributes), record) for request in self.logs
+                for rl in request.resource_logs for sl in rl.scope_logs for record in sl.log_records]
 
     def metric(self, name: str) -> list[Metric]:
         return [m for request in self.metrics for rm in request.resource_metrics for sm in rm.scope_metrics
@@ -49,8 +57,18 @@ def attributes(items: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in items:
         assert isinstance(kv, KeyValue)
-        out[kv.key] = getattr(kv.value, kv.value.WhichOneof("value") or "string_value")
+        out[kv.key] = value(kv.value)
     return out
+
+
+def value(any_value: AnyValue) -> Any:
+    """An OTLP AnyValue as Python (nested maps and lists included)."""
+    kind = any_value.WhichOneof("value") or "string_value"
+    if kind == "kvlist_value":
+        return attributes(any_value.kvlist_value.values)
+    if kind == "array_value":
+        return [value(v) for v in any_value.array_value.values]
+    return getattr(any_value, kind)
 
 
 @contextlib.contextmanager
@@ -66,6 +84,8 @@ def http_receiver() -> Iterator[tuple[str, Received]]:
                 received.traces.append(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
             elif self.path.endswith("/v1/metrics"):
                 received.metrics.append(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body))
+            elif self.path.endswith("/v1/logs"):
+                received.logs.append(logs_service_pb2.ExportLogsServiceRequest.FromString(body))
             self.send_response(200)
             self.send_header("content-type", "application/x-protobuf")
             self.send_header("content-length", "0")
@@ -99,7 +119,13 @@ def grpc_receiver() -> Iterator[tuple[str, Received]]:
             received.metrics.append(request)
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
+    class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            received.logs.append(request)
+            return logs_service_pb2.ExportLogsServiceResponse()
+
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)  # type: ignore[no-untyped-call]
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)  # type: ignore[no-untyped-call]
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
