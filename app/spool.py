@@ -50,9 +50,8 @@ class SpooledFile:
             self._file = None
 
     async def _flush(self) -> None:
-        data, self._pending = bytes(self._pending), bytearray()
+        data, self._pending = self._pending, bytearray()  # handed over, not copied
         if self._file is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix="upload-", dir=self.directory)
             self.path = Path(name)
             self._file = os.fdopen(fd, "wb")

@@ -11,7 +11,10 @@ The gateway's spool directory must be empty afterwards.
 
     python bench/uploads.py                      # 10 x 40 MB, then 40 x 40 MB
     python bench/uploads.py --mode ci            # 4 x 8 MB (tests/hardening/test_uploads.py)
-    python bench/uploads.py --gateway-dir DIR    # measure another checkout (an older commit, say)
+    python bench/uploads.py --gateway-dir DIR    # another checkout's gateway (an older commit, say)
+
+The simulator always runs from this checkout, so that checkouts are compared against the same
+upstream.
 
 Exits 0 when every check passes (answers, memory bounds, empty spool), 1 otherwise; the results
 are printed as JSON either way.
@@ -158,7 +161,7 @@ async def run(plans: tuple[Scenario, ...], scratch: Path, gateway_dir: Path) -> 
     logs.mkdir()
     sim_port, gw_port = free_port(), free_port()
     base = {"PYTHONPATH": str(gateway_dir), "PYTHONUNBUFFERED": "1"}
-    sim_env = clean_environment(base)
+    sim_env = clean_environment({"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     sim_url = f"http://127.0.0.1:{sim_port}/_sim"
     gw_env = clean_environment({
         **base, "SARVAM_BASE_URL": sim_url + "/sarvam", "DEEPGRAM_BASE_URL": sim_url + "/deepgram",
@@ -168,7 +171,7 @@ async def run(plans: tuple[Scenario, ...], scratch: Path, gateway_dir: Path) -> 
     })
     python = [sys.executable, "-m", "app"]
     with (started("simulator", [*python, "simulate", "--port", str(sim_port)], sim_port, "/_sim/faults", logs,
-                  sim_env, cwd=gateway_dir) as simulator,
+                  sim_env) as simulator,
           started("gateway", [*python, "serve", "--port", str(gw_port)], gw_port, "/health/live", logs, gw_env,
                   cwd=gateway_dir) as gateway):
         timeout = aiohttp.ClientTimeout(total=600)
