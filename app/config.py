@@ -12,6 +12,7 @@ import functools
 import math
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -331,6 +332,10 @@ class Settings:
     log_format: Literal["json", "text"]
     log_level: str
     shutdown_grace: float
+    upload_spool_dir: str
+    """Where uploads past the in-memory threshold are spooled (each process in its own directory)."""
+    upload_idle_timeout: float
+    """Seconds an upload may send nothing before it is answered 408 and its spool removed."""
     access_log: bool = False
     """One line per HTTP request (common log format plus trace id) when true."""
     log_summary_interval: float = 10.0
@@ -434,6 +439,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else "text",
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         shutdown_grace=env.duration("SHUTDOWN_GRACE", 10.0),
+        upload_spool_dir=env.raw("UPLOAD_SPOOL_DIR") or tempfile.gettempdir(),
+        upload_idle_timeout=env.duration("UPLOAD_IDLE_TIMEOUT", 30.0),
         access_log=env.boolean("ACCESS_LOG", False),
         log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
     )

@@ -12,6 +12,7 @@ from litestar.handlers import HTTPRouteHandler
 from . import __version__
 from .api import docs, health, metrics, status, v1
 from .api.problems import EXCEPTION_HANDLERS, document_problems
+from .api.uploads import UploadSpool
 from .config import Settings, get_settings
 from .logs import lifecycle
 from .logs.access import AccessLog
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     manager = ServiceManager(settings)
     set_current(manager)
+    uploads = UploadSpool(settings.upload_spool_dir, settings.upload_idle_timeout)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             lifecycle.stopping(time.monotonic() - started)
+            uploads.stop()
             await manager.stop()
             if shared is not None:
                 await shared.aclose()
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     app.state.service_manager = manager
+    app.state.upload_spool = uploads
     _allow_uploads(app, settings)
     document_problems(app)
     return app

@@ -60,7 +60,8 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
 
 def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     error_type = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                  405: "method_not_allowed", 413: "invalid_input", 415: "invalid_input"}.get(exc.status_code, "http_error")
+                  405: "method_not_allowed", 408: "invalid_input", 413: "invalid_input",
+                  415: "invalid_input"}.get(exc.status_code, "http_error")
     return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), error_type,
                    headers=dict(exc.headers or {}))
 
@@ -101,13 +102,18 @@ PROVIDER_ERRORS = (400, 401, 413, 415, 422, 429, 502, 503, 504)
 OTHER_ERRORS = (400, 401, 404)
 
 
+def problem_spec(status: int) -> ResponseSpec:
+    """A problem answer with ``status``, as the OpenAPI schema documents it."""
+    return ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=_reason(status),
+                        generate_examples=False)
+
+
 def document_problems(app: Litestar) -> None:
     """Document the problem answers of every route of ``app`` (its own handler copies), unless a
     route documents a status itself."""
     for path, methods in app.route_handler_method_map.items():
         statuses = PROVIDER_ERRORS if path.startswith("/v1/") else OTHER_ERRORS
-        specs = {status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=_reason(status),
-                                      generate_examples=False) for status in statuses}
+        specs = {status: problem_spec(status) for status in statuses}
         for handler in methods.values():
             if isinstance(handler, HTTPRouteHandler):
                 handler.responses = {**specs, **(handler.responses or {})}

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, post
 from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
-from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body, JSONBody
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import JSONBody
 from litestar.response import Stream
 from opentelemetry import trace
 
@@ -21,6 +22,8 @@ from ..providers.rag import Document
 from ..providers.service_manager import Served, ServiceManager
 from ..resilience.auth import bearer_token, key_matches
 from ..resilience.errors import invalid
+from .problems import problem_spec
+from .uploads import UploadSpool, received_form
 
 
 class TranslateRequest(msgspec.Struct, forbid_unknown_fields=False):
@@ -43,10 +46,19 @@ class TTSRequest(msgspec.Struct):
     provider: str | None = None
 
 
-class STTForm(msgspec.Struct):
-    file: UploadFile
-    language_code: str
-    provider: str | None = None
+@dataclass
+class STTOperation(Operation):
+    """``/v1/stt``'s OpenAPI operation, documenting the form the handler receives itself (a
+    ``data`` parameter would have Litestar read the whole form before the handler runs)."""
+
+    def __post_init__(self) -> None:
+        form = Schema(type=OpenAPIType.OBJECT, required=["file", "language_code"], properties={
+            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY,
+                           content_media_type="application/octet-stream"),
+            "language_code": Schema(type=OpenAPIType.STRING),
+            "provider": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
+        })
+        self.request_body = RequestBody(content={"multipart/form-data": OpenAPIMediaType(schema=form)}, required=True)
 
 
 class STTResponse(msgspec.Struct):
@@ -139,14 +151,20 @@ async def tts(request: Request[Any, Any, Any], data: JSONBody[TTSRequest]) -> St
     return relayed(audio, "audio/wav", served_headers(served))
 
 
-@post("/stt", status_code=200, summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)")
-async def stt(
-    request: Request[Any, Any, Any],
-    data: Annotated[STTForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-) -> Response[STTResponse]:
+def upload_spool(request: Request[Any, Any, Any]) -> UploadSpool:
+    found: UploadSpool = request.app.state.upload_spool
+    return found
+
+
+@post("/stt", status_code=200, summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)",
+      operation_class=STTOperation, responses={408: problem_spec(408)})
+async def stt(request: Request[Any, Any, Any]) -> Response[STTResponse]:
+    """The upload is spooled as it arrives and streamed to the provider from the spool."""
     gateway = manager(request)
-    audio = gateway.check_audio(await data.file.read(), data.file.content_type, data.provider)
-    served = await gateway.stt(audio, data.language_code, data.provider, data.file.filename or "audio")
+    async with received_form(request, upload_spool(request)) as form:
+        provider, language = form.text("provider"), form.required("language_code")
+        audio = await asyncio.to_thread(gateway.check_audio, form.audio(), form.content_type, provider)
+        served = await gateway.stt(audio, language, provider, form.filename)
     body = STTResponse(served.value["transcript"], served.value["language_code"], served.provider,
                        round(audio.duration_sec, 3))
     return Response(body, headers=served_headers(served))

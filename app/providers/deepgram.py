@@ -41,13 +41,14 @@ class DeepgramSTT(DeepgramService):
         check_language(language, DEEPGRAM_STT_LANGUAGES)
 
     async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> dict[str, Any]:
+        """The audio as the raw request body, streamed from the spooled upload on every attempt."""
 
         async def attempt(ctx: CallContext) -> dict[str, Any]:
             ctx.audio_seconds = audio.duration_sec
             response = await self.http.post(
-                self.base_url + "/v1/listen", content=audio.data,
+                self.base_url + "/v1/listen", content=audio.source.chunks(),
                 params={"model": STT_MODEL, "language": language, "smart_format": "true"},
-                headers={**self.headers(), "Content-Type": audio.content_type},
+                headers={**self.headers(), "Content-Type": audio.content_type, "Content-Length": str(audio.size)},
             )
             await check_response(self.provider, response)
             try:

@@ -8,6 +8,7 @@ from typing import Any
 from ..resilience.errors import ErrorType, GatewayError
 from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text
 from .base import CallContext
+from .multipart import multipart_body
 from .service import ProviderService
 from .upstream import check_response, relay_wav
 
@@ -89,15 +90,15 @@ class SarvamSTT(SarvamService):
         check_language(language, SARVAM_LANGUAGES)
 
     async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> dict[str, Any]:
-        """``{"transcript", "language_code"}`` for audio that passed validation."""
+        """``{"transcript", "language_code"}`` for audio that passed validation, sent as a
+        multipart body streamed from the spooled upload (read again on every attempt)."""
 
         async def attempt(ctx: CallContext) -> dict[str, Any]:
             ctx.audio_seconds = audio.duration_sec
-            response = await self.http.post(
-                self.base_url + "/speech-to-text", headers=self.headers(),
-                files={"file": (filename, audio.data, audio.content_type)},
-                data={"model": STT_MODEL, "language_code": language},
-            )
+            form, body = multipart_body({"model": STT_MODEL, "language_code": language}, "file", filename,
+                                        audio.content_type, audio.source)
+            response = await self.http.post(self.base_url + "/speech-to-text", headers={**self.headers(), **form},
+                                            content=body)
             await check_response(self.provider, response)
             data = response.json()
             transcript = data.get("transcript") if isinstance(data, dict) else None

@@ -33,6 +33,7 @@ from ..resilience.validation import (
     Audio,
     check_audio,
 )
+from ..spool import SpooledFile
 from ..telemetry import Telemetry
 from .base import Pipeline
 from .deepgram import DeepgramSTT, DeepgramTTS
@@ -265,12 +266,13 @@ class ServiceManager:
 
         return await self._with_fallback(candidates, provider is not None, call)
 
-    def check_audio(self, data: bytes, content_type: str | None, provider: str | None) -> Audio:
-        """Audio checked against the strictest limits of the providers that may serve it."""
+    def check_audio(self, source: SpooledFile, content_type: str | None, provider: str | None) -> Audio:
+        """Audio checked against the strictest limits of the providers that may serve it (reads
+        the spooled file's header: call it from a worker thread)."""
         names = [provider] if provider in ("sarvam", "deepgram") else ["sarvam", "deepgram"]
         cfgs = sorted((self.settings.get_service_config(n) for n in names),
                       key=lambda c: (c.max_audio_size_mb, c.max_audio_duration_sec))
-        return check_audio(data, content_type, cfgs[0])
+        return check_audio(source, content_type, cfgs[0])
 
     async def stt(self, audio: Audio, language: str, provider: str | None, filename: str) -> Served:
         candidates = self._candidates(provider, self._speech_order(language, DEEPGRAM_STT_LANGUAGES)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import mutagen
 
 from ..config import ServiceConfig
+from ..spool import SpooledFile
 from .errors import invalid
 
 # Languages each provider serves (BCP-47 as the providers spell them).
@@ -38,36 +38,43 @@ def check_language(code: str, allowed: frozenset[str], field: str = "language_co
 
 @dataclass(frozen=True)
 class Audio:
-    """Uploaded audio that passed validation, with its duration read from the audio itself."""
+    """Uploaded audio that passed validation: where its bytes are spooled (never one ``bytes``
+    object), with its duration read from the audio itself."""
 
-    data: bytes
+    source: SpooledFile
     content_type: str
     duration_sec: float
 
+    @property
+    def size(self) -> int:
+        return self.source.size
 
-def check_audio(data: bytes, content_type: str | None, cfg: ServiceConfig) -> Audio:
-    """Size, media type and duration (read by mutagen from the audio itself, WAV and MP3)."""
+
+def check_audio(source: SpooledFile, content_type: str | None, cfg: ServiceConfig) -> Audio:
+    """Size as counted, media type and duration (read by mutagen from the audio header, WAV and
+    MP3). Reads the spooled file: call it from a worker thread when the upload is on disk."""
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type not in AUDIO_TYPES:
         raise invalid(f"unsupported audio type {media_type or 'none'!r}; send one of "
                       f"{', '.join(sorted(AUDIO_TYPES))}", 415)
-    if len(data) > cfg.max_audio_size_bytes:
-        raise invalid(f"audio is {len(data) / 1048576:.1f} MB; {cfg.name} accepts at most "
+    if source.size > cfg.max_audio_size_bytes:
+        raise invalid(f"audio is {source.size / 1048576:.1f} MB; {cfg.name} accepts at most "
                       f"{cfg.max_audio_size_mb:g} MB", 413)
-    if not data:
+    if not source.size:
         raise invalid("audio is empty", 422)
-    duration = audio_duration(data)
+    duration = audio_duration(source)
     if duration is None or duration <= 0:
         raise invalid(f"audio could not be read as {AUDIO_TYPES[media_type].upper()}: corrupt or truncated", 422)
     if duration > cfg.max_audio_duration_sec:
         raise invalid(f"audio lasts {duration:.1f} s; {cfg.name} accepts at most {cfg.max_audio_duration_sec:g} s", 422)
-    return Audio(data, media_type, duration)
+    return Audio(source, media_type, duration)
 
 
-def audio_duration(data: bytes) -> float | None:
+def audio_duration(source: SpooledFile) -> float | None:
     """Seconds of audio, or None when mutagen cannot read it."""
     try:
-        parsed = mutagen.File(io.BytesIO(data))
+        with source.open() as audio:
+            parsed = mutagen.File(audio)
     except Exception:  # mutagen raises many types on corrupt input  # noqa: BLE001
         return None
     if parsed is None or parsed.info is None:

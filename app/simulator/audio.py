@@ -8,6 +8,7 @@ import sys
 import wave
 from array import array
 from functools import lru_cache
+from typing import IO
 
 import mutagen
 
@@ -51,12 +52,13 @@ def synth_wav(duration_sec: float, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def audio_duration_sec(data: bytes) -> float | None:
-    """Duration of encoded audio (WAV, MP3 and whatever else mutagen reads), or None when unreadable."""
-    if not data:
+def audio_duration_sec(audio: bytes | IO[bytes]) -> float | None:
+    """Duration of encoded audio (WAV, MP3 and whatever else mutagen reads), or None when unreadable.
+    A file is read from where it stands (only its header, for WAV), so an upload need not be in memory."""
+    if not audio:
         return None
     try:
-        parsed = mutagen.File(io.BytesIO(data))
+        parsed = mutagen.File(io.BytesIO(audio) if isinstance(audio, bytes) else audio)
     except Exception:  # noqa: BLE001 - on bad input mutagen raises MutagenError, struct.error, EOFError, ...
         return None
     length = getattr(getattr(parsed, "info", None), "length", None)

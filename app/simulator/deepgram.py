@@ -6,6 +6,7 @@ Errors are ``{"err_code", "err_msg", "request_id"}``; missing credentials are a 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -84,8 +85,13 @@ async def listen(request: AnyRequest, sim_state: NamedDependency[SimulatorState]
         return deepgram_error(
             400, "Bad Request: the simulator transcribes uploaded audio only, not remote URLs."
         )
-    audio = await request.body()
-    duration = audio_duration_sec(audio)
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as audio:  # large uploads are not held in memory
+        async for chunk in request.stream():
+            digest.update(chunk)
+            audio.write(chunk)
+        audio.seek(0)
+        duration = audio_duration_sec(audio)
     if duration is None:
         return deepgram_error(400, CORRUPT_AUDIO)
     model = request.query_params.get("model") or DEFAULT_STT_MODEL
@@ -99,7 +105,7 @@ async def listen(request: AnyRequest, sim_state: NamedDependency[SimulatorState]
         "metadata": {
             "transaction_key": "deprecated",
             "request_id": rid,
-            "sha256": hashlib.sha256(audio).hexdigest(),
+            "sha256": digest.hexdigest(),
             "created": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "duration": round(duration, 6),
             "channels": 1,

@@ -160,7 +160,7 @@ async def speech_to_text(request: AnyRequest, sim_state: NamedDependency[Simulat
     language = form.get("language_code") or "unknown"
     if language not in STT_LANGUAGES:
         return sarvam_error(400, f"language_code: Input should be one of {', '.join(sorted(STT_LANGUAGES))}")
-    if audio_duration_sec(await upload.read()) is None:
+    if audio_duration_sec(upload.file) is None:  # Litestar spooled it; only its header is read
         return sarvam_error(400, "Failed to read the audio file: corrupt or unsupported format.")
     detected = "hi-IN" if language == "unknown" else str(language)
     result: dict[str, Any] = {
