@@ -18,7 +18,7 @@ from pathlib import Path
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from ..config import AlertSettings, ConfigError, load_settings
-from ..monitoring.render import check
+from ..monitoring.render import write_or_check
 from ..monitoring.rules import DEFAULT_RUNBOOK_BASE_URL
 from .alerting import facts
 from .build import overview, provider
@@ -53,17 +53,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    files = render(settings, args.runbook_base_url)
-    if args.check:
-        diffs = check(files, args.out)
-        sys.stdout.writelines(diffs)
-        if diffs:
-            print("the dashboards differ from app/dashboards: run `python -m app dashboards render`",
-                  file=sys.stderr)
-            return 1
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for relative, text in files.items():
-        (args.out / relative).write_text(text, encoding="utf-8")
-        print(f"wrote {args.out / relative}")
-    return 0
+    return write_or_check(render(settings, args.runbook_base_url), args.out, args.check,
+                          "the dashboards differ from app/dashboards: run `python -m app dashboards render`")

@@ -235,23 +235,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    files = render(settings, args.runbook_base_url)
-    if args.check:
-        diffs = check(files, args.out)
-        for diff in diffs:
-            sys.stdout.write(diff)
+    return write_or_check(render(settings, args.runbook_base_url), args.out, args.check,
+                          "the rule files differ from app/monitoring/rules.py: run `python -m app rules render`")
+
+
+def write_or_check(files: dict[Path, str], out: Path, check_only: bool, drifted: str) -> int:
+    """Write ``files`` under ``out`` (0), or with ``check_only`` print the diffs against what is
+    there and exit 1 with the ``drifted`` message when any differ: the render commands' ending."""
+    if check_only:
+        diffs = check(files, out)
+        sys.stdout.writelines(diffs)
         if diffs:
-            print("the rule files differ from app/monitoring/rules.py: run `python -m app rules render`",
-                  file=sys.stderr)
+            print(drifted, file=sys.stderr)
             return 1
         return 0
     for relative, text in files.items():
-        path = args.out / relative
+        path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
