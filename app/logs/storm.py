@@ -14,10 +14,10 @@ dicts suffice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Final
 
+from ..background import cancel
 from . import events
 
 FAILED_CALLS_PER_INTERVAL: Final = 10
@@ -75,11 +75,8 @@ class StormControl:
 
     async def stop(self) -> None:
         """Stop the timer and write what is still counted."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self.flush()
 
     async def _run(self) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ..background import cancel
 from ..config import Settings, get_settings
 from ..logs import events
 from ..providers.base import CallObserver
@@ -189,10 +190,7 @@ class Monitoring:
 
     async def stop(self) -> None:
         for task in (self._loop, self._delivery):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(task)
         self._loop = self._delivery = None
         if self._alertmanager is not None:
             await self._alertmanager.aclose()

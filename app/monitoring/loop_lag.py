@@ -8,8 +8,9 @@ Like Node's ``monitorEventLoopDelay``: a timer every :data:`INTERVAL` seconds, a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
+
+from ..background import cancel
 
 INTERVAL = 0.1
 """Seconds between probes: ten samples a second (3,000 in a 5-minute window) for a p99."""
@@ -29,10 +30,7 @@ class LoopLagProbe:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -7,7 +7,6 @@ The seed's API is kept: ``service_manager.get_service('sarvam', 'tts')``,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import httpx2
 from opentelemetry import trace
 
+from ..background import cancel
 from ..config import Settings, get_settings
 from ..logs.observer import CallLog, serving_fallback
 from ..logs.storm import StormControl
@@ -171,10 +171,7 @@ class ServiceManager:
         self._health_task = asyncio.create_task(self._health_loop(), name="health-checks")
 
     async def stop(self) -> None:
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+        await cancel(self._health_task)
         await self.monitoring.stop()
         await self.loop_lag.stop()
         clients, self._http = list(self._http.values()), {}

@@ -34,6 +34,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ..background import cancel
 from .breaker import BreakerChanges, BreakerSnapshot, MirroredStorage
 from .ratelimit import RateLimiter
 
@@ -217,11 +218,8 @@ class SharedState:
         self._watch()
 
     async def aclose(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        await cancel(self._watcher)
+        self._watcher = None
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
         await self.redis.aclose()
