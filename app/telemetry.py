@@ -235,7 +235,7 @@ class TelemetryObserver:
             return
         base = self._known(spec)
         self._i.request_duration.record(event.duration, attributes)
-        self._i.call_wait.record(event.context.wait + event.context.connect_wait, base)
+        self._i.call_wait.record(event.context.wait, base)
         ctx = event.context
         if ctx.ttfb is not None:
             self._i.time_to_first_byte.record(ctx.ttfb, base)

@@ -65,11 +65,11 @@ class CallContext:
     its duration is the provider's time, not the gateway's wait to admit the call."""
     began_ns: int = field(default_factory=time.time_ns)
     attempt: int = 0
-    wait: float = 0.0
-    """Seconds the current attempt waited inside the gateway before its request was written:
-    admission (breaker, limits, the shared-state round trip) and getting a connection."""
+    admission_wait: float = 0.0
+    """Seconds the current attempt took to be admitted (hold, bulkhead, limits, breaker, the
+    shared-state round trip)."""
     connect_wait: float = 0.0
-    """The connection part of :attr:`wait`, added by the HTTP client's connector."""
+    """Seconds the current attempt took to get a connection, added by the HTTP client's connector."""
     input_tokens: int | None = None
     output_tokens: int | None = None
     characters: int = 0
@@ -79,6 +79,11 @@ class CallContext:
     response_model: str | None = None
     ttfb: float | None = None
     """Seconds to the first byte of a streamed answer."""
+
+    @property
+    def wait(self) -> float:
+        """Seconds the current attempt waited inside the gateway before its request was written."""
+        return self.admission_wait + self.connect_wait
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,7 @@ class Pipeline:
             ctx.attempt = n
             asked = time.perf_counter()
             admitted = await self._admit(ctx, health_check)
-            ctx.wait, ctx.connect_wait = admitted.started - asked, 0.0
+            ctx.admission_wait, ctx.connect_wait = admitted.started - asked, 0.0
             if ctx.span is INVALID_SPAN:
                 ctx.span = self.tracer.start_span(ctx.spec.span_name, kind=SpanKind.CLIENT,
                                                   attributes=self._attributes(ctx.spec))
@@ -346,16 +351,22 @@ class Pipeline:
             for observer in self.observers:
                 observer.on_rejection(ctx.spec, reason)
 
+    def _abandoned(self, ctx: CallContext, admitted: _Admitted) -> None:
+        """Free what an attempt held when it ended without a word about the provider (cancelled)."""
+        if admitted.slot is not None:
+            admitted.slot.release()
+        if admitted.permit is not None:
+            self.breaker(ctx.spec).release(admitted.permit)
+
     def _failed(self, ctx: CallContext, admitted: _Admitted, exc: BaseException, health_check: bool) -> GatewayError:
         """Record a failed attempt and free what it held; cancellation is passed on unrecorded."""
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt | SystemExit):
+            self._abandoned(ctx, admitted)
+            raise exc
         if admitted.slot is not None:
             admitted.slot.release()
         permit = admitted.permit
         breaker = self.breaker(ctx.spec)
-        if isinstance(exc, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt | SystemExit):
-            if permit is not None:
-                breaker.release(permit)
-            raise exc
         error = categorize(exc, ctx.spec.provider)
         error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
         if error.error_type is ErrorType.UPSTREAM_RATE_LIMITED and error.retry_after:
@@ -385,7 +396,7 @@ class Pipeline:
         health_check: bool, error: GatewayError | None = None,
     ) -> None:
         duration = admitted.provider_time(ctx)
-        ctx.span.set_attribute(WAIT_ATTRIBUTE, ctx.wait + ctx.connect_wait)
+        ctx.span.set_attribute(WAIT_ATTRIBUTE, ctx.wait)
         event = CallEvent(ctx.spec, outcome, error_type, duration, ctx, health_check, error)
         for observer in self.observers:
             observer.on_call(event)
@@ -460,10 +471,7 @@ class _Relay:
             if exc is None:
                 pipeline._succeeded(ctx, admitted, False)
             elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-                if admitted.slot is not None:
-                    admitted.slot.release()
-                if admitted.permit is not None:
-                    pipeline.breaker(ctx.spec).release(admitted.permit)
+                pipeline._abandoned(ctx, admitted)
             else:
                 error = pipeline._failed(ctx, admitted, exc, False)
         _usage_attributes(ctx)
