@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx2
-import openai
 from openai import DefaultAioHttpClient
 
 # The aiohttp transport the OpenAI SDK ships for httpx2 (DefaultAioHttpClient's own), taken
@@ -165,21 +164,17 @@ def categorize(exc: BaseException, provider: str) -> GatewayError:
     """Map anything an upstream call can raise onto the closed set of error types."""
     if isinstance(exc, GatewayError):
         return exc
-    if isinstance(exc, openai.APIStatusError):
-        return status_error(provider, exc.status_code, exc.response.content if _has_body(exc.response) else b"",
-                            exc.response.headers)
     cause = exc.__cause__
     if any(isinstance(c, aiohttp.ClientConnectorError) and not isinstance(c, TimeoutError) for c in _causes(exc)):
-        # The vendored aiohttp transport maps a refused connection to ConnectTimeout (and the
-        # OpenAI SDK wraps that once more, in APITimeoutError).
+        # The vendored aiohttp transport maps a refused connection to ConnectTimeout.
         return GatewayError(ErrorType.CONNECTION, f"could not reach {provider}")
-    if isinstance(exc, TimeoutError | httpx2.TimeoutException | openai.APITimeoutError):
+    if isinstance(exc, TimeoutError | httpx2.TimeoutException):
         return GatewayError(ErrorType.TIMEOUT, f"{provider} did not answer in time")
     if isinstance(exc, httpx2.ReadError) and isinstance(cause, aiohttp.ClientPayloadError):
         return GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} ended its answer early")
     if isinstance(exc, httpx2.RemoteProtocolError):
         return GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} broke the HTTP protocol")
-    if isinstance(exc, httpx2.TransportError | openai.APIConnectionError | aiohttp.ClientError | OSError):
+    if isinstance(exc, httpx2.TransportError | aiohttp.ClientError | OSError):
         return GatewayError(ErrorType.CONNECTION, f"could not reach {provider}")
     return GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} sent an answer the gateway cannot read")
 
@@ -190,10 +185,3 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         yield found
         found = found.__cause__
 
-
-def _has_body(response: httpx2.Response) -> bool:
-    try:
-        _ = response.content
-    except httpx2.ResponseNotRead:
-        return False
-    return True
