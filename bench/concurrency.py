@@ -47,6 +47,15 @@ TTS = {"text": "hello there", "language_code": "en-US", "provider": "deepgram"}
 UNLIMITED = {f"{p}_RATE_LIMIT": "10000000" for p in ("SARVAM", "DEEPGRAM", "OPENAI", "RAG")}
 
 
+def gateway_env(sim_port: int, settings: list[str]) -> dict[str, str]:
+    """The production profile pointed at the simulator on ``sim_port``, every rate limit out of
+    the way, plus ``settings`` (``K=V``)."""
+    sim = f"http://127.0.0.1:{sim_port}/_sim"
+    return {**dict(v.split("=", 1) for v in settings), "ENVIRONMENT": "production", **UNLIMITED,
+            "HEALTH_CHECK_INTERVAL": "3600", "SARVAM_BASE_URL": sim + "/sarvam",
+            "DEEPGRAM_BASE_URL": sim + "/deepgram", "OPENAI_BASE_URL": sim + "/openai/v1"}
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -237,11 +246,7 @@ async def run(args: argparse.Namespace) -> list[Result]:
         sim_port, gw_port = free_port(), free_port()
         with started("simulator", [sys.executable, "-m", "app", "simulate", "--port", str(sim_port)], sim_port,
                      "/_sim/faults", logs, env=clean_environment({})) as simulator:
-            sim = f"http://127.0.0.1:{sim_port}/_sim"
-            env = {**dict(v.split("=", 1) for v in args.env), "ENVIRONMENT": "production", **UNLIMITED,
-                   "HEALTH_CHECK_INTERVAL": "3600",
-                   "SARVAM_BASE_URL": sim + "/sarvam", "DEEPGRAM_BASE_URL": sim + "/deepgram",
-                   "OPENAI_BASE_URL": sim + "/openai/v1", "DEEPGRAM_MAX_CONCURRENCY": str(deepgram_limit),
+            env = {**gateway_env(sim_port, args.env), "DEEPGRAM_MAX_CONCURRENCY": str(deepgram_limit),
                    "OPENAI_MAX_CONCURRENCY": str(limit)}
             connector = aiohttp.TCPConnector(limit=0)
             timeout = aiohttp.ClientTimeout(total=120)

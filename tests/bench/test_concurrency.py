@@ -24,3 +24,16 @@ def test_a_hanging_provider_is_isolated_and_overflow_is_refused_at_once(tmp_path
     assert isolation["chat_calls"] > 50 and isolation["chat_statuses"] == {"200": isolation["chat_calls"]}
     assert overflow["burst_refused"] == 40 and overflow["steady_refusals"] > 50
     assert all(results[name]["checks"] and results[name]["passed"] for name in ("isolation", "overflow"))
+
+
+def test_memory_per_call_in_flight_is_measured_and_taken_apart() -> None:
+    run = subprocess.run([sys.executable, "bench/inflight.py", "--calls", "60", "--breakdown", "--top", "40"],
+                         check=False, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["calls"] == 60 and result["held_rss_mib"] > result["idle_rss_mib"] > 0
+    held = result["bytes_per_call"]
+    # Each call held open has its own upstream connection (aiohttp), its own incoming one
+    # (uvicorn) and its spans (the OpenTelemetry SDK), so each of them holds memory per call.
+    assert held["aiohttp"] > 1000 and held["uvicorn/protocols"] > 1000 and held["opentelemetry/sdk"] > 1000
+    assert 0 < result["traced_kib_per_call"] < 1000
