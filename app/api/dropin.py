@@ -93,7 +93,8 @@ class DropIn:
     def gateway_error(self, _: AnyRequest, error: GatewayError) -> Response[Any]:
         answer = error.upstream_answer
         if answer is not None and error.error_type is not ErrorType.AUTH:
-            return _relay(answer, {**error_headers(error), ERROR_TYPE_HEADER: error.error_type.value})
+            added = {name: value for name, value in error_headers(error).items() if name.lower() not in answer.headers}
+            return _relay(answer, {**added, ERROR_TYPE_HEADER: error.error_type.value})
         status = error.status
         if error.error_type is ErrorType.INVALID_INPUT and status != 413:
             status = 422  # what each SDK raises as its own "unprocessable" error
@@ -172,25 +173,25 @@ async def _checked(source: SpooledFile, declared: str | None, cfg: ServiceConfig
 # -- Sarvam ------------------------------------------------------------------------------------
 
 
-@post("/translate", guards=[json_body])
+@post("/translate", status_code=200, guards=[json_body])
 async def sarvam_translate(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
     return _answered(await _service(request, "sarvam", "translate").relay(raw, body), "sarvam")
 
 
-@post("/text-to-speech", guards=[json_body])
+@post("/text-to-speech", status_code=200, guards=[json_body])
 async def sarvam_tts(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
     return _answered(await _service(request, "sarvam", "tts").relay_speech(raw, body), "sarvam")
 
 
-@post("/text-to-speech/stream", guards=[json_body])
+@post("/text-to-speech/stream", status_code=200, guards=[json_body])
 async def sarvam_tts_stream(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
     return _streamed(await _service(request, "sarvam", "tts").relay_stream(raw, body), "sarvam")
 
 
-@post("/speech-to-text")
+@post("/speech-to-text", status_code=200)
 async def sarvam_stt(request: AnyRequest) -> Response[bytes]:
     """The form is spooled as it arrives; its fields are relayed as sent, with the checked audio."""
     async with received_form(request, upload_spool(request)) as form:
@@ -202,7 +203,7 @@ async def sarvam_stt(request: AnyRequest) -> Response[bytes]:
 # -- Deepgram ----------------------------------------------------------------------------------
 
 
-@post("/v1/listen")
+@post("/v1/listen", status_code=200)
 async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
     """The raw audio body is spooled as it arrives and relayed with the query as sent."""
     declared = request.headers.get("content-type")
@@ -216,7 +217,7 @@ async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
     return _answered(answer, "deepgram")
 
 
-@post("/v1/speak", guards=[json_body])
+@post("/v1/speak", status_code=200, guards=[json_body])
 async def deepgram_speak(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
     params = list(request.query_params.multi_items())
@@ -226,12 +227,12 @@ async def deepgram_speak(request: AnyRequest) -> Stream:
 # -- OpenAI: the /v1 handlers, which already speak its wire format -------------------------------
 
 
-@post("/v1/chat/completions", guards=[json_body])
+@post("/v1/chat/completions", status_code=200, guards=[json_body])
 async def openai_chat_completions(request: AnyRequest) -> Response[Any] | Stream:
     return await openai_chat(request)
 
 
-@post("/v1/embeddings", guards=[json_body])
+@post("/v1/embeddings", status_code=200, guards=[json_body])
 async def openai_embeddings_route(request: AnyRequest) -> Response[Any]:
     return await openai_embeddings(request)
 
