@@ -101,8 +101,9 @@ class SarvamTTS(SarvamService):
             ctx.characters = len(body["text"])
             answer, data = await self.forward("/text-to-speech", "audios", content=raw, headers=JSON)
             audios = data["audios"]
-            if isinstance(audios, list):
-                ctx.audio_seconds = sum(wav_seconds(_decoded_size(a), rate) for a in audios if isinstance(a, str))
+            if isinstance(audios, list):  # WAVs ("RIFF" is "UklGR" in base64) are counted, as on /v1
+                ctx.audio_seconds = sum(wav_seconds(_decoded_size(a), rate) for a in audios
+                                        if isinstance(a, str) and a.startswith("UklGR"))
             return answer
 
         return await self.pipeline.call(self.spec(), attempt, validate=lambda: check_text_field(body, "text", self.cfg))
