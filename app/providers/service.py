@@ -12,13 +12,12 @@ import httpx2
 
 from ..config import ServiceConfig
 from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
-from ..resilience.validation import check_text_field
+from ..resilience.validation import AUDIO_TYPES, check_text_field
 from .base import CallContext, CallSpec, Pipeline
 from .upstream import check_response, relay_wav
 
 Params = Sequence[tuple[str, str]]
 """Query parameters as the caller sent them (repeated names kept)."""
-WAV_TYPES = frozenset({"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"})
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ class ProviderService:
                 await check_response(self.provider, response)
                 answer.update(UpstreamAnswer.of(response.status_code, b"", response.headers).headers)
                 media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                chunks = (relay_wav(self.provider, response, sample_rate, ctx) if media_type in WAV_TYPES
+                chunks = (relay_wav(self.provider, response, sample_rate, ctx) if AUDIO_TYPES.get(media_type) == "wav"
                           else response.aiter_bytes())
                 async for chunk in chunks:
                     yield chunk

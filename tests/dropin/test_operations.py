@@ -9,10 +9,13 @@ import base64
 import io
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
 from deepgram.core.api_error import ApiError as DeepgramApiError
+from litestar import Litestar, Request, post
+from litestar.response import Stream
 from sarvamai.core.api_error import ApiError as SarvamApiError
 from sarvamai.errors import BadRequestError as SarvamBadRequestError
 
@@ -20,6 +23,7 @@ from app.simulator.audio import synth_wav
 from tests.gateway import Gateway, running_gateway
 from tests.providers.test_bulkhead import sample
 from tests.simulator.helpers import wav_rate, wav_seconds
+from tests.support import live_server
 
 from .sdks import CLIENT_KEY, NO_RETRIES, deepgram_sdk, openai_sdk, sarvam_sdk
 
@@ -156,3 +160,27 @@ def test_unknown_paths_are_the_providers_own_404(gw: Gateway) -> None:
     wrong_method = gw.client.get("/sarvam/translate", headers={"api-subscription-key": CLIENT_KEY})
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "invalid_request_error"
     assert gw.upstream_requests() == []  # not an open proxy
+
+
+MP3_CHUNKS = [b"ID3\x04" + bytes(60), b"\xff\xfb" + bytes(100), b"\xff\xfb" + bytes(100)]
+
+
+@post("/text-to-speech/stream", status_code=200)
+async def mp3_stream(request: Request[Any, Any, Any]) -> Stream:
+    """Sarvam streaming MP3, as it does when asked to (the simulator speaks WAV only)."""
+    assert request.headers["api-subscription-key"] == "sarvam-provider-key"
+    assert (await request.json())["output_audio_codec"] == "mp3"
+    return Stream(iter(MP3_CHUNKS), media_type="audio/mpeg")
+
+
+def test_another_codec_is_relayed_as_it_comes() -> None:
+    with live_server(Litestar([mp3_stream])) as sarvam, running_gateway(
+            {"SARVAM_API_KEY": "sarvam-provider-key", "SARVAM_BASE_URL": sarvam.url}) as gw:
+        sdk = sarvam_sdk(gw.url)
+        audio = b"".join(sdk.text_to_speech.convert_stream(text="hello", language_code="hi-IN",
+                                                           output_audio_codec="mp3"))
+        assert audio == b"".join(MP3_CHUNKS)
+        assert sample(gw, "provider_client_time_to_first_byte_seconds_count", provider="sarvam", operation="tts") == 1
+        assert sample(gw, "provider_client_characters_total", provider="sarvam", operation="tts") == len("hello")
+        # Its length is not guessed from a WAV formula.
+        assert not sample(gw, "provider_client_audio_duration_seconds_total", provider="sarvam", operation="tts")
