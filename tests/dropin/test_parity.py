@@ -83,8 +83,14 @@ def observed() -> Iterator[tuple[Gateway, InMemorySpanExporter]]:
 
 
 def counters(gw: Gateway) -> Counters:
-    """Every count the calls' metrics keep (histogram counts, counters, token sums); not latencies."""
+    """Every count the calls' metrics keep (histogram counts, counters, token sums; not latencies),
+    and the in-app recorder's (``/health/metrics``)."""
     found: Counters = {}
+    for service, numbers in gw.client.get("/health/metrics").json()["services"].items():
+        counts = {"requests": numbers["requests"], "successes": numbers["successes"],
+                  **{f"errors.{k}": v for k, v in numbers["errors"].items()},
+                  **{f"rejections.{k}": v for k, v in numbers["rejections"].items()}}
+        found.update({(f"recorder {service} {name}", frozenset()): value for name, value in counts.items()})
     for family in text_string_to_metric_families(gw.client.get("/metrics").text):
         for s in family.samples:
             if s.name.startswith(("provider_client", "provider_circuit", "gen_ai_", "gateway_call")) and (
@@ -137,5 +143,7 @@ def test_a_drop_in_call_leaves_the_telemetry_of_the_same_call_through_v1(
         "refused")
     assert all(dict(labels).get("provider", provider) == provider for _, labels in v1_metrics)
     assert metrics == v1_metrics
+    recorded = "rejections.invalid_input" if name.endswith("refused") else "requests"
+    assert metrics[(f"recorder {provider}.{operation} {recorded}", frozenset())] == 1
     assert len(v1_spans) == 1 and v1_spans[0][1]["operation"] == operation
     assert dropin_spans == v1_spans
