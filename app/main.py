@@ -10,7 +10,7 @@ from litestar import Litestar, Router
 from litestar.handlers import HTTPRouteHandler
 
 from . import __version__
-from .api import docs, health, metrics, status, v1
+from .api import docs, dropin, health, metrics, status, v1
 from .api.problems import EXCEPTION_HANDLERS, document_problems
 from .api.uploads import UploadSpool
 from .config import Settings, get_settings
@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if shared is not None:
                 await shared.aclose()
 
-    route_handlers: list[object] = [v1.router, health.router, metrics.router, status.router, docs.router]
+    route_handlers: list[object] = [v1.router, *dropin.routers(), health.router, metrics.router, status.router,
+                                    docs.router]
     if any(svc.is_simulated for svc in settings.services.values()):
         from .simulator import create_simulator_router
 
@@ -75,8 +76,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def _allow_uploads(app: Litestar, settings: Settings) -> None:
-    """Let ``/v1/stt`` take the largest configured audio (the handler is this app's own copy)."""
-    largest = max(settings.get_service_config(p).max_audio_size_bytes for p in ("sarvam", "deepgram"))
-    handler = app.route_handler_method_map["/v1/stt"]["POST"]
-    assert isinstance(handler, HTTPRouteHandler)
-    handler.request_max_body_size = largest + MULTIPART_OVERHEAD
+    """Let ``/v1/stt`` take the largest configured audio, and each drop-in upload route its own
+    provider's (the handlers are this app's own copies); Deepgram takes the audio as the body."""
+    sarvam, deepgram = (settings.get_service_config(p).max_audio_size_bytes for p in ("sarvam", "deepgram"))
+    for path, limit in (("/v1/stt", max(sarvam, deepgram) + MULTIPART_OVERHEAD),
+                        ("/sarvam/speech-to-text", sarvam + MULTIPART_OVERHEAD), ("/deepgram/v1/listen", deepgram)):
+        handler = app.route_handler_method_map[path]["POST"]
+        assert isinstance(handler, HTTPRouteHandler)
+        handler.request_max_body_size = limit

@@ -39,12 +39,18 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def gateway_error_response(error: GatewayError) -> Response[dict[str, Any]]:
+def error_headers(error: GatewayError) -> dict[str, str]:
+    """``Retry-After`` when the error says when to try again, and ``X-Provider``."""
     headers: dict[str, str] = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if error.provider:
         headers["X-Provider"] = error.provider
+    return headers
+
+
+def gateway_error_response(error: GatewayError) -> Response[dict[str, Any]]:
+    headers = error_headers(error)
     return problem(error.status, TITLES[error.error_type], error.detail, error.error_type.value,
                    headers=headers, provider=error.provider, operation=error.operation)
 
@@ -58,10 +64,13 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
                    ErrorType.INVALID_INPUT.value, errors=exc.extra or None)
 
 
+HTTP_ERROR_TYPES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                    405: "method_not_allowed", 408: "invalid_input", 413: "invalid_input", 415: "invalid_input"}
+"""The ``error_type`` of an HTTP error raised outside the call pipeline (guards, routing, bodies)."""
+
+
 def _http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    error_type = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                  405: "method_not_allowed", 408: "invalid_input", 413: "invalid_input",
-                  415: "invalid_input"}.get(exc.status_code, "http_error")
+    error_type = HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
     return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), error_type,
                    headers=dict(exc.headers or {}))
 

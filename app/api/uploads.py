@@ -8,10 +8,10 @@ files to the garbage collector. ``Request.stream()`` is kept: it answers 413 to 
 ``Content-Length`` over the route's limit before reading anything, and counts a body without one
 as it arrives, cutting it at the limit with 413.
 
-Every route that takes audio (``/v1/stt``, later the drop-in provider routes) receives it here and
+Every route that takes audio (``/v1/stt`` and the drop-in provider routes) receives it here and
 gets a :class:`~app.spool.SpooledFile` that is removed when the block ends, whatever the outcome:
-:func:`received_form` for a multipart form (a raw body, as Deepgram takes it, would write the
-chunks of :func:`body_chunks` to :meth:`UploadSpool.file` the same way).
+:func:`received_form` for a multipart form, :func:`received_body` for a raw body (as Deepgram
+takes it).
 """
 
 from __future__ import annotations
@@ -167,3 +167,16 @@ async def received_form(request: Request[Any, Any, Any], spool: UploadSpool) -> 
     finally:
         if form.file is not None:
             form.file.close()
+
+
+@asynccontextmanager
+async def received_body(request: Request[Any, Any, Any], spool: UploadSpool) -> AsyncIterator[SpooledFile]:
+    """The request's raw body spooled as it arrives, removed when the block exits however it exits."""
+    source = spool.file()
+    try:
+        async for chunk in body_chunks(request, spool.idle_timeout):
+            await source.write(chunk)
+        await source.finish()
+        yield source
+    finally:
+        source.close()

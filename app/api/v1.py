@@ -179,7 +179,7 @@ def relayed(chunks: AsyncIterator[bytes], media_type: str, headers: dict[str, st
                   background=BackgroundTask(aclose) if aclose is not None else None)
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError as error:
@@ -189,9 +189,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-@post("/chat/completions", status_code=200, guards=[json_body], summary="OpenAI-compatible chat completions (JSON or server-sent events)")
-async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
-    body = _json_object(await request.body())
+async def openai_chat(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
+    """OpenAI chat in OpenAI's own wire format (here and on the drop-in ``/openai/v1`` route)."""
+    body = json_object(await request.body())
     service = manager(request).get_service("openai", "chat")
     headers = {"X-Provider": "openai"}
     if body.get("stream"):
@@ -200,11 +200,21 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | S
     return Response(await service.complete(body), headers=headers)
 
 
-@post("/embeddings", status_code=200, guards=[json_body], summary="OpenAI-compatible embeddings (float or base64)")
-async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
-    body = _json_object(await request.body())
+async def openai_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+    """OpenAI embeddings in OpenAI's own wire format (here and on the drop-in ``/openai/v1`` route)."""
+    body = json_object(await request.body())
     result = await manager(request).get_service("openai", "embeddings").create(body)
     return Response(result, headers={"X-Provider": "openai"})
+
+
+@post("/chat/completions", status_code=200, guards=[json_body], summary="OpenAI-compatible chat completions (JSON or server-sent events)")
+async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
+    return await openai_chat(request)
+
+
+@post("/embeddings", status_code=200, guards=[json_body], summary="OpenAI-compatible embeddings (float or base64)")
+async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await openai_embeddings(request)
 
 
 @post("/rag/documents", status_code=200, guards=[json_body], summary="Add documents to the retrieval store")

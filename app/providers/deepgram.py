@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..resilience.errors import ErrorType, GatewayError
+from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
 from ..resilience.validation import (
     DEEPGRAM_STT_LANGUAGES,
     DEEPGRAM_TTS_LANGUAGES,
@@ -14,7 +14,7 @@ from ..resilience.validation import (
     check_text,
 )
 from .base import CallContext
-from .service import ProviderService
+from .service import Params, ProviderService, RelayedStream, sample_rate
 from .upstream import check_response, relay_wav
 
 STT_MODEL = "nova-3"
@@ -59,6 +59,19 @@ class DeepgramSTT(DeepgramService):
 
         return await self.pipeline.call(self.spec(STT_MODEL), attempt, validate=lambda: self.validate(language))
 
+    async def relay(self, audio: Audio, params: Params, content_type: str) -> UpstreamAnswer:
+        """A drop-in call: the caller's query as sent (languages and models are Deepgram's to judge),
+        the checked audio streamed from the spool as the raw body."""
+
+        async def attempt(ctx: CallContext) -> UpstreamAnswer:
+            ctx.audio_seconds = audio.duration_sec
+            answer, _ = await self.forward(
+                "/v1/listen", "results", content=audio.source.chunks(), params=params,
+                headers={"Content-Type": content_type, "Content-Length": str(audio.size)})
+            return answer
+
+        return await self.pipeline.call(self.spec(STT_MODEL), attempt)
+
 
 class DeepgramTTS(DeepgramService):
     operation = "tts"
@@ -80,3 +93,9 @@ class DeepgramTTS(DeepgramService):
                     yield chunk
 
         return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))
+
+    async def relay_stream(self, raw: bytes, body: dict[str, Any], params: Params) -> RelayedStream:
+        """A drop-in ``/v1/speak`` call, relayed as Deepgram streams it."""
+        rate = sample_rate(dict(params).get("sample_rate"), TTS_SAMPLE_RATE)
+        return await self.forward_audio("/v1/speak", body, rate, content=raw, params=params,
+                                        headers={"Content-Type": "application/json"})

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ..resilience.errors import ErrorType, GatewayError
-from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text
+from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
+from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text, check_text_field
 from .base import CallContext
 from .multipart import multipart_body
-from .service import ProviderService
-from .upstream import check_response, relay_wav
+from .service import ProviderService, RelayedStream, sample_rate
+from .upstream import check_response, relay_wav, wav_seconds
 
 TTS_MODEL = "bulbul:v2"
 STT_MODEL = "saarika:v2.5"
 TTS_SAMPLE_RATE = 22050
+JSON = {"Content-Type": "application/json"}
 
 
 class SarvamService(ProviderService):
@@ -58,6 +59,16 @@ class SarvamTranslate(SarvamService):
 
         return await self.pipeline.call(self.spec(), attempt, validate=lambda: self.validate(text, source, target))
 
+    async def relay(self, raw: bytes, body: dict[str, Any]) -> UpstreamAnswer:
+        """A drop-in call: the caller's own request (languages are Sarvam's to judge)."""
+
+        async def attempt(ctx: CallContext) -> UpstreamAnswer:
+            ctx.characters = len(body["input"])
+            answer, _ = await self.forward("/translate", "translated_text", content=raw, headers=JSON)
+            return answer
+
+        return await self.pipeline.call(self.spec(), attempt, validate=lambda: check_text_field(body, "input", self.cfg))
+
 
 class SarvamTTS(SarvamService):
     operation = "tts"
@@ -81,6 +92,32 @@ class SarvamTTS(SarvamService):
                     yield chunk
 
         return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))
+
+    async def relay_speech(self, raw: bytes, body: dict[str, Any]) -> UpstreamAnswer:
+        """A drop-in ``/text-to-speech`` call: base64 WAVs in one JSON answer."""
+        rate = sample_rate(body.get("speech_sample_rate"), TTS_SAMPLE_RATE)
+
+        async def attempt(ctx: CallContext) -> UpstreamAnswer:
+            ctx.characters = len(body["text"])
+            answer, data = await self.forward("/text-to-speech", "audios", content=raw, headers=JSON)
+            audios = data["audios"]
+            if isinstance(audios, list):  # WAVs ("RIFF" is "UklGR" in base64) are counted, as on /v1
+                ctx.audio_seconds = sum(wav_seconds(_decoded_size(a), rate) for a in audios
+                                        if isinstance(a, str) and a.startswith("UklGR"))
+            return answer
+
+        return await self.pipeline.call(self.spec(), attempt, validate=lambda: check_text_field(body, "text", self.cfg))
+
+    async def relay_stream(self, raw: bytes, body: dict[str, Any]) -> RelayedStream:
+        """A drop-in ``/text-to-speech/stream`` call, relayed as Sarvam streams it."""
+        return await self.forward_audio(
+            "/text-to-speech/stream", body, sample_rate(body.get("speech_sample_rate"), TTS_SAMPLE_RATE),
+            content=raw, headers=JSON)
+
+
+def _decoded_size(encoded: str) -> int:
+    """Bytes in a base64 string once decoded (without decoding it)."""
+    return len(encoded) * 3 // 4 - encoded[-2:].count("=")
 
 
 class SarvamSTT(SarvamService):
@@ -107,3 +144,14 @@ class SarvamSTT(SarvamService):
             return {"transcript": transcript, "language_code": data.get("language_code") or language}
 
         return await self.pipeline.call(self.spec(), attempt, validate=lambda: self.validate(language))
+
+    async def relay(self, audio: Audio, fields: Mapping[str, str], filename: str) -> UpstreamAnswer:
+        """A drop-in call: the caller's form fields as sent, the checked audio streamed from the spool."""
+
+        async def attempt(ctx: CallContext) -> UpstreamAnswer:
+            ctx.audio_seconds = audio.duration_sec
+            form, body = multipart_body(fields, "file", filename, audio.content_type, audio.source)
+            answer, _ = await self.forward("/speech-to-text", "transcript", content=body, headers=form)
+            return answer
+
+        return await self.pipeline.call(self.spec(), attempt)

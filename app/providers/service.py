@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 
 from ..config import ServiceConfig
-from ..resilience.errors import ErrorType, GatewayError
+from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
+from ..resilience.validation import AUDIO_TYPES, check_text_field
 from .base import CallContext, CallSpec, Pipeline
+from .upstream import check_response, relay_wav
+
+Params = Sequence[tuple[str, str]]
+"""Query parameters as the caller sent them (repeated names kept)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,26 @@ class HealthResult:
         return {"provider": self.provider, "operation": self.operation, "status": self.status,
                 "latency_ms": round(self.latency_ms, 3), "checked_at": self.checked_at,
                 "error_type": self.error_type}
+
+
+def sample_rate(value: object, default: int) -> int:
+    """The sample rate a caller asked for (a JSON number or a query string), or ``default``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
+    try:
+        rate = int(float(value))
+    except (ValueError, OverflowError):
+        return default
+    return rate if rate > 0 else default
+
+
+@dataclass(frozen=True)
+class RelayedStream:
+    """A streamed answer relayed for a drop-in route: the provider's headers (known once its first
+    bytes arrived) and the rest of its bytes as they arrive."""
+
+    headers: dict[str, str]
+    chunks: AsyncIterator[bytes]
 
 
 class ProviderService:
@@ -64,6 +90,53 @@ class ProviderService:
 
         key = self.cfg.api_key
         return key.get_secret_value() if key is not None else SIM_API_KEY
+
+    def headers(self) -> dict[str, str]:
+        """The provider's credential headers (the provider key, or the simulator's)."""
+        raise NotImplementedError
+
+    async def forward(
+        self, path: str, required: str, *, content: bytes | AsyncIterator[bytes], headers: Mapping[str, str],
+        params: Params = (),
+    ) -> tuple[UpstreamAnswer, dict[str, Any]]:
+        """One attempt of a drop-in call: the caller's body and query as they were sent, with the
+        provider's credentials instead of the caller's; the answer as the provider sent it (and
+        parsed), once it is known to be a JSON object with ``required`` in it."""
+        response = await self.http.post(self.base_url + path, content=content, params=list(params),
+                                        headers={**headers, **self.headers()})
+        await check_response(self.provider, response)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or required not in data:
+            raise GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{self.provider} sent no {required}")
+        return UpstreamAnswer.of(response.status_code, response.content, response.headers), data
+
+    async def forward_audio(
+        self, path: str, body: Mapping[str, Any], sample_rate: int, *, content: bytes, headers: Mapping[str, str],
+        params: Params = (),
+    ) -> RelayedStream:
+        """A drop-in text-to-speech call of ``body["text"]``, streamed back as the provider streams it
+        (returns once its first bytes arrived). WAV is checked and its seconds counted as on
+        ``/v1``; other codecs, which the caller may ask for, are relayed as they come."""
+        answer: dict[str, str] = {}
+
+        async def open_stream(ctx: CallContext) -> AsyncIterator[bytes]:
+            ctx.characters = len(body["text"])
+            async with self.http.stream("POST", self.base_url + path, content=content, params=list(params),
+                                        headers={**headers, **self.headers()}) as response:
+                await check_response(self.provider, response)
+                answer.update(UpstreamAnswer.of(response.status_code, b"", response.headers).headers)
+                media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                chunks = (relay_wav(self.provider, response, sample_rate, ctx) if AUDIO_TYPES.get(media_type) == "wav"
+                          else response.aiter_bytes())
+                async for chunk in chunks:
+                    yield chunk
+
+        chunks = await self.pipeline.stream(self.spec(), open_stream,
+                                            validate=lambda: check_text_field(body, "text", self.cfg))
+        return RelayedStream(answer, chunks)
 
     async def health_check(self) -> HealthResult:
         """A cheap call through the pipeline that spends no client rate-limit budget."""

@@ -17,7 +17,7 @@ from openai import DefaultAioHttpClient
 # directly only to give it a connector of ours.
 from openai._vendor.httpx_aiohttp import AiohttpTransport
 
-from ..resilience.errors import ErrorType, GatewayError
+from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
 from ..telemetry import Telemetry
 
 if TYPE_CHECKING:  # base imports this module
@@ -141,7 +141,8 @@ def status_error(provider: str, status: int, body: bytes, headers: Mapping[str, 
     """The error type of an upstream HTTP status."""
     message = upstream_message(body)
     said = f": {message}" if message else ""
-    facts: dict[str, Any] = {"upstream_status": status, "upstream_request_id": upstream_request_id(body, headers)}
+    facts: dict[str, Any] = {"upstream_status": status, "upstream_request_id": upstream_request_id(body, headers),
+                             "upstream_answer": UpstreamAnswer.of(status, body, headers)}
     if status == 429:
         return GatewayError(ErrorType.UPSTREAM_RATE_LIMITED, f"{provider} rate limited the gateway{said}",
                             retry_after=retry_after_seconds(headers.get("retry-after")) or 1.0, **facts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -56,6 +58,24 @@ BREAKER_FAILURES = frozenset({
 REJECTIONS = frozenset({ErrorType.INVALID_INPUT, ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.OVERLOADED})
 
 
+RELAYED_HEADERS = ("content-type", "retry-after", "x-request-id", "dg-request-id")
+"""Headers of a provider's answer that the drop-in routes pass on to the caller (never cookies,
+nothing naming the gateway's account)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAnswer:
+    """A provider's HTTP answer as it was sent, for the drop-in routes to relay."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamAnswer:
+        return cls(status, body, {name: headers[name] for name in RELAYED_HEADERS if name in headers})
+
+
 class GatewayError(Exception):
     """A provider call that failed or was refused, with everything its problem answer needs."""
 
@@ -70,6 +90,7 @@ class GatewayError(Exception):
         operation: str | None = None,
         upstream_status: int | None = None,
         upstream_request_id: str | None = None,
+        upstream_answer: UpstreamAnswer | None = None,
     ) -> None:
         super().__init__(detail)
         self.error_type = error_type
@@ -82,6 +103,8 @@ class GatewayError(Exception):
         """The provider's HTTP status when it answered with an error (for the failed-call log)."""
         self.upstream_request_id = upstream_request_id
         """The provider's id of the failed request, when its answer named one (for its support)."""
+        self.upstream_answer = upstream_answer
+        """The provider's error answer itself, when it sent one (the drop-in routes relay it)."""
 
     @property
     def counts_as_breaker_failure(self) -> bool:

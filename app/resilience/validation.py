@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import mutagen
 
@@ -29,6 +31,14 @@ def check_text(text: str, cfg: ServiceConfig, field: str = "text") -> None:
         raise invalid(f"{field} is empty", 422)
     if len(text) > cfg.max_text_length:
         raise invalid(f"{field} has {len(text)} characters; {cfg.name} accepts at most {cfg.max_text_length}", 422)
+
+
+def check_text_field(body: Mapping[str, Any], name: str, cfg: ServiceConfig) -> None:
+    """A provider's own request field that carries text: a string within the provider's limits."""
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise invalid(f"{name} must be a string", 422)
+    check_text(value, cfg, name)
 
 
 def check_language(code: str, allowed: frozenset[str], field: str = "language_code") -> None:
@@ -68,6 +78,21 @@ def check_audio(source: SpooledFile, content_type: str | None, cfg: ServiceConfi
     if duration > cfg.max_audio_duration_sec:
         raise invalid(f"audio lasts {duration:.1f} s; {cfg.name} accepts at most {cfg.max_audio_duration_sec:g} s", 422)
     return Audio(source, media_type, duration)
+
+
+def sniffed_type(source: SpooledFile, declared: str | None) -> str | None:
+    """``declared``, unless it says nothing (none, or ``application/octet-stream``, as SDKs label
+    raw bytes): then the type the audio's first bytes show (WAV or MP3), if they show one. Reads
+    the spooled file: call it from a worker thread."""
+    if (declared or "").split(";")[0].strip().lower() not in ("", "application/octet-stream"):
+        return declared
+    with source.open() as audio:
+        head = audio.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    return declared
 
 
 def audio_duration(source: SpooledFile) -> float | None:

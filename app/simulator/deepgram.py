@@ -52,11 +52,15 @@ _ERRORS = {
 
 
 def deepgram_error(
-    status_code: int, message: str | None = None, *, headers: Mapping[str, str] | None = None
+    status_code: int,
+    message: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    request_id: str | None = None,
 ) -> Response[Any]:
     default = ("INTERNAL_SERVER_ERROR", "Internal server error.") if status_code >= 500 else _ERRORS[400]
     code, default_message = _ERRORS.get(status_code, default)
-    rid = new_id()
+    rid = request_id or new_id()
     body = {"err_code": code, "err_msg": message or default_message, "request_id": rid}
     return Response(body, status_code=status_code, headers={"dg-request-id": rid, **(headers or {})})
 

@@ -36,10 +36,16 @@ AnyRequest = Request[Any, Any, Any]
 
 
 class ErrorFactory(Protocol):
-    """Builds a provider's error response for a status code (with its default message when none is given)."""
+    """Builds a provider's error response for a status code (with its default message when none is given, and a
+    new request id unless one is given: the gateway's drop-in routes write their own refusals with these too)."""
 
     def __call__(
-        self, status_code: int, message: str | None = None, *, headers: Mapping[str, str] | None = None
+        self,
+        status_code: int,
+        message: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ) -> Response[Any]: ...
 
 

@@ -55,12 +55,14 @@ def openai_error(
     *,
     headers: Mapping[str, str] | None = None,
     param: str | None = None,
+    request_id: str | None = None,
 ) -> Response[Any]:
     default_message, kind, code = _ERRORS.get(
         status_code, _SERVER_ERROR if status_code >= 500 else _ERRORS[400]
     )
     body = {"error": {"message": message or default_message, "type": kind, "param": param, "code": code}}
-    return Response(body, status_code=status_code, headers={"x-request-id": _request_id(), **(headers or {})})
+    rid = request_id or _request_id()
+    return Response(body, status_code=status_code, headers={"x-request-id": rid, **(headers or {})})
 
 
 def _request_id() -> str:

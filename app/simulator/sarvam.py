@@ -57,16 +57,21 @@ _MESSAGES = {
 }
 
 
-def request_id() -> str:
+def new_request_id() -> str:
     """Sarvam's request ids look like ``20250101_<uuid>``."""
     return f"{datetime.now(UTC):%Y%m%d}_{uuid.uuid4()}"
 
 
 def sarvam_error(
-    status_code: int, message: str | None = None, *, headers: Mapping[str, str] | None = None
+    status_code: int,
+    message: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    request_id: str | None = None,
 ) -> Response[Any]:
     code = _CODES.get(status_code, "internal_server_error" if status_code >= 500 else "invalid_request_error")
-    body = {"error": {"message": message or _MESSAGES[code], "code": code, "request_id": request_id()}}
+    rid = request_id or new_request_id()
+    body = {"error": {"message": message or _MESSAGES[code], "code": code, "request_id": rid}}
     return Response(body, status_code=status_code, headers=dict(headers or {}))
 
 
@@ -95,7 +100,7 @@ async def translate(request: AnyRequest, sim_state: NamedDependency[SimulatorSta
     if source == "auto":
         source = content.detect_language(text)
     result = {
-        "request_id": request_id(),
+        "request_id": new_request_id(),
         "translated_text": content.translate(text, source, target),
         "source_language_code": source,
     }
@@ -131,7 +136,7 @@ async def text_to_speech(request: AnyRequest, sim_state: NamedDependency[Simulat
     gate = await admit(request, sim_state, SARVAM, "tts")
     texts, rate = _tts_request(json_object(await request.body()))
     audios = [base64.b64encode(synth_wav(speech_seconds(text), rate)).decode() for text in texts]
-    return json_response({"request_id": request_id(), "audios": audios}, gate)
+    return json_response({"request_id": new_request_id(), "audios": audios}, gate)
 
 
 @post("/text-to-speech/stream", include_in_schema=False)
@@ -164,7 +169,7 @@ async def speech_to_text(request: AnyRequest, sim_state: NamedDependency[Simulat
         return sarvam_error(400, "Failed to read the audio file: corrupt or unsupported format.")
     detected = "hi-IN" if language == "unknown" else str(language)
     result: dict[str, Any] = {
-        "request_id": request_id(),
+        "request_id": new_request_id(),
         "transcript": content.transcript(detected),
         "timestamps": None,
         "diarized_transcript": None,

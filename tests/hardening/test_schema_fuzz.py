@@ -7,6 +7,7 @@ run under pytest 9): positive and negative data, a bounded number of examples pe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,13 +26,21 @@ UPSTREAM_STATUSES = (502, 503, 504)
 MAX_EXAMPLES = 25
 
 
-def fuzz(operation: APIOperation[Any, Any, Any, Any], base_url: str, problems: list[str]) -> None:
+def barrage(operation: APIOperation[Any, Any, Any, Any], send: Callable[[Case[Any]], None]) -> None:
+    """``send`` each of a bounded, reproducible set of valid and invalid requests to ``operation``."""
     strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
 
     @given(case=strategy)
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     def run(case: Case[Any]) -> None:
+        send(case)
+
+    run()
+
+
+def fuzz(operation: APIOperation[Any, Any, Any, Any], base_url: str, problems: list[str]) -> None:
+    def send(case: Case[Any]) -> None:
         response = case.call(base_url=base_url, timeout=30)
         where = f"{case.method} {case.formatted_path}"
         if response.status_code >= 500 and response.status_code not in UPSTREAM_STATUSES:
@@ -41,7 +50,7 @@ def fuzz(operation: APIOperation[Any, Any, Any, Any], base_url: str, problems: l
         except (AssertionError, FailureGroup) as failure:
             problems.append(f"{where} ({response.status_code}): {str(failure)[:600]}")
 
-    run()
+    barrage(operation, send)
 
 
 def test_the_gateway_honours_its_own_schema() -> None:
