@@ -24,7 +24,7 @@ import operator
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ..providers.base import CallEvent, CallSpec
@@ -39,7 +39,7 @@ _TRANSITIONS_KEPT = 256
 _CHECKS_KEPT = 60
 
 
-class _Bucket:
+class Bucket:
     __slots__ = (
         "errors",
         "histogram",
@@ -66,7 +66,7 @@ class _Bucket:
         self.openings = 0
 
 
-class _LagBucket:
+class LagBucket:
     __slots__ = ("histogram", "slot")
 
     def __init__(self, slot: int) -> None:
@@ -90,7 +90,7 @@ class _Series:
     __slots__ = ("last_error", "ring", "state", "transitions")
 
     def __init__(self, size: int) -> None:
-        self.ring: list[_Bucket | None] = [None] * size
+        self.ring: list[Bucket | None] = [None] * size
         self.state = "closed"
         self.transitions: deque[tuple[float, str]] = deque(maxlen=_TRANSITIONS_KEPT)
         self.last_error: tuple[float, str] | None = None
@@ -145,6 +145,33 @@ class Aggregate:
         return None if math.isnan(value) else value
 
 
+def merge(buckets: Iterable[Bucket]) -> Aggregate:
+    """The buckets' calls added up (of one replica, or of the fleet)."""
+    requests = successes = openings = 0
+    latency_sum = 0.0
+    latency_min, latency_max = math.inf, -math.inf
+    histogram = [0] * (len(LATENCY_BUCKETS) + 1)
+    errors: dict[str, int] = {}
+    rejections: dict[str, int] = {}
+    for b in buckets:
+        requests += b.requests
+        successes += b.successes
+        openings += b.openings
+        latency_sum += b.latency_sum
+        latency_min = min(latency_min, b.latency_min)
+        latency_max = max(latency_max, b.latency_max)
+        histogram = list(map(operator.add, histogram, b.histogram))
+        for name, count in b.errors.items():
+            errors[str(name)] = errors.get(str(name), 0) + count
+        for name, count in b.rejections.items():
+            rejections[str(name)] = rejections.get(str(name), 0) + count
+    return Aggregate(
+        requests, successes, latency_sum,
+        latency_min if requests else None, latency_max if requests else None,
+        tuple(histogram), errors, rejections, openings,
+    )
+
+
 class Recorder:
     """Rolling per provider operation statistics, fed by the pipeline as a ``CallObserver``."""
 
@@ -170,7 +197,7 @@ class Recorder:
         """Per provider, ``(calls in flight now, limit)`` in this process (set by the app)."""
         self.instance: str = instance or socket.gethostname()
         """This replica's ``instance`` label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
-        self._lag: list[_LagBucket | None] = [None] * self._size
+        self._lag: list[LagBucket | None] = [None] * self._size
 
     # -- recording (the pipeline's CallObserver hooks) --------------------------------------
 
@@ -231,15 +258,15 @@ class Recorder:
         slot = math.ceil(self.clock() / self.bucket) - 1
         b = self._lag[slot % self._size]
         if b is None or b.slot != slot:
-            b = self._lag[slot % self._size] = _LagBucket(slot)
+            b = self._lag[slot % self._size] = LagBucket(slot)
         b.histogram[bisect.bisect_left(LOOP_LAG_BUCKETS, seconds)] += 1
 
-    def _bucket(self, key: Key, now: float) -> _Bucket:
+    def _bucket(self, key: Key, now: float) -> Bucket:
         series = self._series.get(key) or self._add(key)
         slot = math.ceil(now / self.bucket) - 1
         b = series.ring[slot % self._size]
         if b is None or b.slot != slot:
-            b = series.ring[slot % self._size] = _Bucket(slot)
+            b = series.ring[slot % self._size] = Bucket(slot)
         return b
 
     def _add(self, key: Key) -> _Series:
@@ -282,41 +309,22 @@ class Recorder:
     def aggregate(self, keys: Iterable[Key], start: float, end: float) -> Aggregate:
         """Everything recorded for ``keys`` in ``(start, end]``, at bucket granularity."""
         slots = self._slots(start, end)
-        requests = successes = openings = 0
-        latency_sum = 0.0
-        latency_min, latency_max = math.inf, -math.inf
-        histogram = [0] * (len(LATENCY_BUCKETS) + 1)
-        errors: dict[str, int] = {}
-        rejections: dict[str, int] = {}
-        for key in keys:
-            series = self._series.get(key)
-            if series is None:
-                continue
-            for slot in slots:
-                b = series.ring[slot % self._size]
-                if b is None or b.slot != slot:
-                    continue
-                requests += b.requests
-                successes += b.successes
-                openings += b.openings
-                latency_sum += b.latency_sum
-                latency_min = min(latency_min, b.latency_min)
-                latency_max = max(latency_max, b.latency_max)
-                histogram = list(map(operator.add, histogram, b.histogram))
-                for name, count in b.errors.items():
-                    errors[str(name)] = errors.get(str(name), 0) + count
-                for name, count in b.rejections.items():
-                    rejections[str(name)] = rejections.get(str(name), 0) + count
-        return Aggregate(
-            requests, successes, latency_sum,
-            latency_min if requests else None, latency_max if requests else None,
-            tuple(histogram), errors, rejections, openings,
-        )
+        return merge(b for key in keys for b in self._buckets(key, slots))
+
+    def _buckets(self, key: Key, slots: range) -> Iterator[Bucket]:
+        """The buckets of ``key`` in ``slots`` that hold something (the fleet view reads others)."""
+        series = self._series.get(key)
+        if series is None:
+            return
+        for slot in slots:
+            b = series.ring[slot % self._size]
+            if b is not None and b.slot == slot:
+                yield b
 
     def window_stats(self, now: float, window: float) -> dict[Key, WindowStats]:
         """The alert conditions' inputs for every provider operation, counted exactly."""
         stats: dict[Key, WindowStats] = {}
-        for key in self._series:
+        for key in self.keys():
             agg = self.aggregate((key,), now - window, now)
             stats[key] = WindowStats(
                 attempted=float(agg.requests),

@@ -1,0 +1,440 @@
+"""The fleet's in-app view: replicas share their recorded buckets through Redis (``STATE_REDIS_URL``).
+
+Recording is the plain :class:`~app.monitoring.recorder.Recorder`'s, in this process's rings: a
+request never waits on Redis and costs nothing more. A background task, every
+:data:`FLUSH_INTERVAL`, sends what changed in those rings since its last successful flush (bucket
+deltas, found by comparing each recent bucket with a copy of what was sent) and reads back the
+slots any replica changed since its last read, all in one Lua script: one round trip per interval.
+In Redis each time slot is a hash (``gw:fleet:slot:<slot>``: ``provider.operation|field`` counters
+added with ``HINCRBY``/``HINCRBYFLOAT``, latency min/max kept as such, and each replica's event-loop
+lag histogram under ``lag|<instance>|<i>``), expiring with the recorder's horizon; a version number
+says which slots changed. Each replica also reports itself (``gw:fleet:replicas``): when it last
+did, its calls in flight against its limits (``ProviderSaturated`` is per replica, as Prometheus
+sees it per target), its last errors and its own request counts over the alert window.
+
+Reads (``/health/*``, ``/status``, the evaluator) use the merged slots, so every replica shows the
+fleet's numbers and evaluates the same alerts. While Redis is down (or the last flush is older than
+:data:`STALE_AFTER`) reads use this replica's own rings and :attr:`FleetRecorder.view` says
+``local``; deltas not sent stay in the rings and are sent when Redis answers again. A Redis that
+comes back empty (restarted without persistence) has a new epoch: every replica then sends its
+whole ring again, so the fleet's history is rebuilt from what the replicas recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from ..background import cancel
+from ..resilience.shared_state import StateHealth, text
+from ..telemetry import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
+from .recorder import Bucket, LastError, Recorder, _cumulative
+from .stats import Key
+
+log = logging.getLogger("app.monitoring.fleet")
+
+View = Literal["fleet", "local"]
+FLUSH_INTERVAL = 1.0
+"""Seconds between flushes: one Redis round trip per replica per interval."""
+STALE_AFTER = 3 * FLUSH_INTERVAL
+"""Seconds after the last good flush when the merged view no longer counts as the fleet's."""
+REPLICA_AGE_OUT = 10.0
+"""Seconds without a report after which a replica is no longer listed nor read for saturation."""
+
+# ARGV: 1 prefix, 2 known epoch, 3 new epoch, 4 ttl (s), 5 last version read, 6 oldest live slot,
+# 7 replica id, 8 replica report (JSON), 9 now, 10 oldest report kept, 11 groups; then per group
+# its slot, its number of updates and (op, field, value) per update: op i = HINCRBY,
+# f = HINCRBYFLOAT, m / M = keep the smaller / larger.
+SYNC_SCRIPT = """
+local p = ARGV[1]
+local epoch = redis.call('get', p .. ':epoch')
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('set', p .. ':epoch', epoch)
+end
+if epoch ~= ARGV[2] then return {'epoch', epoch} end
+local ttl, groups, i = tonumber(ARGV[4]), tonumber(ARGV[11]), 12
+local version = tonumber(redis.call('get', p .. ':version') or '0')
+if groups > 0 then version = redis.call('incr', p .. ':version') end
+for g = 1, groups do
+  local slot, n = ARGV[i], tonumber(ARGV[i + 1])
+  local h = p .. ':slot:' .. slot
+  i = i + 2
+  for j = 1, n do
+    local op, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    if op == 'i' then redis.call('hincrby', h, f, v)
+    elseif op == 'f' then redis.call('hincrbyfloat', h, f, v)
+    else
+      local old = tonumber(redis.call('hget', h, f) or '')
+      if old == nil or (op == 'm' and tonumber(v) < old) or (op == 'M' and tonumber(v) > old) then
+        redis.call('hset', h, f, v)
+      end
+    end
+  end
+  redis.call('hset', h, '_v', version)
+  redis.call('expire', h, ttl)
+  redis.call('zadd', p .. ':slots', slot, slot)
+end
+redis.call('zremrangebyscore', p .. ':slots', '-inf', '(' .. ARGV[6])
+local changed = {}
+for _, s in ipairs(redis.call('zrangebyscore', p .. ':slots', ARGV[6], '+inf')) do
+  local h = p .. ':slot:' .. s
+  if tonumber(redis.call('hget', h, '_v') or '0') > tonumber(ARGV[5]) then
+    table.insert(changed, s)
+    table.insert(changed, redis.call('hgetall', h))
+  end
+end
+redis.call('hset', p .. ':replicas', ARGV[7], ARGV[8])
+redis.call('hset', p .. ':seen', ARGV[7], ARGV[9])
+local seen = redis.call('hgetall', p .. ':seen')
+for k = 1, #seen, 2 do
+  if tonumber(seen[k + 1]) < tonumber(ARGV[10]) then
+    redis.call('hdel', p .. ':seen', seen[k])
+    redis.call('hdel', p .. ':replicas', seen[k])
+  end
+end
+return {'ok', epoch, tostring(version), changed, redis.call('hvals', p .. ':replicas')}
+"""
+
+
+@dataclass(frozen=True)
+class ReplicaReport:
+    """One replica as the fleet knows it."""
+
+    replica: str
+    """``<host name>-<process id>``: unique per process, also with ``serve --workers``."""
+    instance: str
+    """Its ``instance`` label on ``GatewayEventLoopLagHigh``."""
+    last_report: datetime
+    age_seconds: float
+    requests: dict[str, int]
+    """Its own calls that reached a provider over the alert window, per ``provider.operation``."""
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    """Whose numbers ``/health/*`` shows: the fleet's (merged through Redis) or this replica's."""
+
+    view: View
+    replica: str
+    reason: str | None
+    """Why the view is local, when it is."""
+    replicas: list[ReplicaReport]
+    """Replicas that reported within the age-out time (this one always)."""
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class FleetRecorder(Recorder):
+    """A recorder whose reads are the fleet's once :meth:`connect` gave it Redis and :meth:`start` ran."""
+
+    def __init__(self, *args: Any, window: float = 300.0, flush_interval: float = FLUSH_INTERVAL,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replica = replica_id()
+        self.window = window
+        self.flush_interval = flush_interval
+        self._redis: aioredis.Redis | None = None
+        self._script: AsyncScript | None = None
+        self._health: Callable[[], StateHealth] | None = None
+        self._prefix = "gw:fleet"
+        self._epoch = ""
+        self._version = 0
+        self._sent: dict[tuple[Key, int], Bucket] = {}
+        self._lag_sent: dict[int, list[int]] = {}
+        self._unsent_from = -math.inf
+        self._slots_cache: dict[int, dict[Key, Bucket]] = {}
+        self._lag_cache: dict[int, dict[str, list[int]]] = {}
+        self._reports: dict[str, dict[str, Any]] = {}
+        self._synced_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def connect(self, client: aioredis.Redis, health: Callable[[], StateHealth], prefix: str = "gw") -> None:
+        """Share through ``client`` (the shared state's connection) while ``health()`` says up."""
+        self._redis = client
+        self._script = client.register_script(SYNC_SCRIPT)
+        self._health = health
+        self._prefix = f"{prefix}:fleet"
+
+    # -- whose view ------------------------------------------------------------------------------
+
+    @property
+    def view(self) -> View:
+        return "local" if self._local_reason() else "fleet"
+
+    def _local_reason(self) -> str | None:
+        if self._redis is None or self._health is None:
+            return "no shared state store: this replica's numbers only"
+        if self._health().status != "up":
+            return "Redis is down: this replica's numbers only until it answers again"
+        if self._synced_at is None or self.clock() - self._synced_at > STALE_AFTER:
+            return "not merged with the fleet yet" if self._synced_at is None else "the fleet view is stale"
+        return None
+
+    def status(self, now: float) -> FleetStatus:
+        reason = self._local_reason()
+        mine = {**self._report(now), "seen": now}
+        found = [mine] + [r for r in self._live_reports(now) if r["replica"] != self.replica]
+        replicas = [ReplicaReport(r["replica"], r["instance"], datetime.fromtimestamp(r["seen"], UTC),
+                                  round(max(0.0, now - r["seen"]), 3), dict(r["requests"])) for r in found]
+        return FleetStatus("local" if reason else "fleet", self.replica, reason, replicas)
+
+    # -- reads: the fleet's when merged, else this replica's --------------------------------------
+
+    def keys(self) -> list[Key]:
+        if self.view == "local":
+            return super().keys()
+        merged = {key for buckets in self._slots_cache.values() for key in buckets}
+        return sorted(merged | set(self._series))
+
+    def _buckets(self, key: Key, slots: range) -> Iterator[Bucket]:
+        if self.view == "local":
+            yield from super()._buckets(key, slots)
+            return
+        for slot in slots:
+            found = self._slots_cache.get(slot, {}).get(key)
+            if found is not None:
+                yield found
+
+    def loop_lag(self, now: float, window: float) -> dict[str, tuple[tuple[float, float], ...]]:
+        """Per replica (``instance``), as Prometheus keeps it per target."""
+        if self.view == "local":
+            return super().loop_lag(now, window)
+        counts: dict[str, list[int]] = {}
+        for slot in self._slots(now - window, now):
+            for instance, histogram in self._lag_cache.get(slot, {}).items():
+                total = counts.setdefault(instance, [0] * (len(LOOP_LAG_BUCKETS) + 1))
+                for i, count in enumerate(histogram):
+                    total[i] += count
+        return {instance: _cumulative(LOOP_LAG_BUCKETS, c) for instance, c in counts.items() if any(c)}
+
+    def saturation(self, now: float) -> dict[str, float]:
+        """Per provider, the highest share of the limit in flight in any replica now."""
+        shares = super().saturation(now)
+        if self.view == "local":
+            return shares
+        for report in self._live_reports(now):
+            if report["replica"] == self.replica:
+                continue
+            for provider, (in_flight, limit) in report["saturation"].items():
+                share = in_flight / limit if limit > 0 else (math.inf if in_flight > 0 else None)
+                if share is not None and share > shares.get(provider, -math.inf):
+                    shares[provider] = share
+        return shares
+
+    def last_error(self, key: Key) -> LastError | None:
+        found = super().last_error(key)
+        if self.view == "local":
+            return found
+        name = f"{key[0]}.{key[1]}"
+        for report in self._live_reports(self.clock()):
+            if (theirs := report["last_errors"].get(name)) and (found is None or theirs[0] > found.timestamp):
+                found = LastError(float(theirs[0]), str(theirs[1]))
+        return found
+
+    def _live_reports(self, now: float) -> list[dict[str, Any]]:
+        return [r for r in self._reports.values() if now - r["seen"] <= REPLICA_AGE_OUT]
+
+    # -- the flusher -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._redis is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="fleet-flush")
+
+    async def stop(self) -> None:
+        """Stop flushing, after a last flush so that the fleet keeps this replica's final counts."""
+        task, self._task = self._task, None
+        await cancel(task)
+        if task is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.sync()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sync()
+            except (RedisError, OSError) as error:
+                log.debug("fleet flush failed, kept for the next one: %s", type(error).__name__)
+            except Exception:  # a failing flush must never stop the loop
+                log.exception("fleet flush failed")
+            await asyncio.sleep(self.flush_interval)
+
+    async def sync(self) -> bool:
+        """Send the deltas and read the fleet's changes (one round trip); False when Redis is down
+        (the deltas wait in the rings). Raises what Redis raised."""
+        if self._script is None or self._health is None or self._health().status != "up":
+            return False
+        for _ in range(2):  # a second time only right after a new epoch: everything is resent then
+            now = self.clock()
+            current = math.ceil(now / self.bucket) - 1
+            oldest = current - self._size + 1
+            groups, sent, lag_sent = self._deltas(max(oldest, self._unsent_from), current)
+            argv: list[Any] = [self._prefix, self._epoch, uuid.uuid4().hex, math.ceil(self.horizon + self.bucket),
+                               self._version, oldest, self.replica, json.dumps(self._report(now)), repr(now),
+                               repr(now - self.horizon), len(groups)]
+            for slot, updates in groups.items():
+                argv += [slot, len(updates) // 3, *updates]
+            raw = await self._script(args=argv)
+            if text(raw[0]) == "epoch":
+                self._new_epoch(text(raw[1]))
+                continue
+            self._sent.update(sent)
+            self._lag_sent.update(lag_sent)
+            self._unsent_from = current  # earlier slots are complete; the current one may grow
+            self._sent = {k: b for k, b in self._sent.items() if k[1] >= current}
+            self._lag_sent = {s: h for s, h in self._lag_sent.items() if s >= current}
+            self._merge(raw[3], int(text(raw[2])), oldest)
+            self._reports = {r["replica"]: r for r in (json.loads(text(b)) for b in raw[4])}
+            self._synced_at = now
+            return True
+        return False
+
+    def _new_epoch(self, epoch: str) -> None:
+        """An empty (new) Redis: resend the whole ring and read everything again."""
+        self._epoch, self._version = epoch, 0
+        self._sent, self._lag_sent, self._unsent_from = {}, {}, -math.inf
+        self._slots_cache, self._lag_cache = {}, {}
+
+    def _deltas(self, first: float, current: int) -> tuple[dict[int, list[Any]], dict[tuple[Key, int], Bucket],
+                                                          dict[int, list[int]]]:
+        """Per slot, the updates since the last flush; and the copies to remember once sent."""
+        groups: dict[int, list[Any]] = {}
+        sent: dict[tuple[Key, int], Bucket] = {}
+        slots = range(int(max(first, current - self._size + 1)), current + 1)
+        for key, series in self._series.items():
+            name = f"{key[0]}.{key[1]}"
+            for slot in slots:
+                b = series.ring[slot % self._size]
+                if b is None or b.slot != slot:
+                    continue
+                updates = _bucket_updates(name, b, self._sent.get((key, slot)))
+                if updates:
+                    groups.setdefault(slot, []).extend(updates)
+                    sent[(key, slot)] = _copy(b)
+        lag_sent: dict[int, list[int]] = {}
+        for slot in slots:
+            lag = self._lag[slot % self._size]
+            if lag is None or lag.slot != slot:
+                continue
+            before = self._lag_sent.get(slot, [0] * len(lag.histogram))
+            updates = [x for i, (now, was) in enumerate(zip(lag.histogram, before, strict=True)) if now != was
+                       for x in ("i", f"lag|{self.instance}|{i}", now - was)]
+            if updates:
+                groups.setdefault(slot, []).extend(updates)
+                lag_sent[slot] = list(lag.histogram)
+        return groups, sent, lag_sent
+
+    def _merge(self, changed: list[Any], version: int, oldest: int) -> None:
+        for i in range(0, len(changed), 2):
+            slot, fields = int(text(changed[i])), changed[i + 1]
+            buckets: dict[Key, Bucket] = {}
+            lag: dict[str, list[int]] = {}
+            for j in range(0, len(fields), 2):
+                _decode(slot, text(fields[j]), text(fields[j + 1]), buckets, lag)
+            self._slots_cache[slot], self._lag_cache[slot] = buckets, lag
+        self._version = version
+        for cache in (self._slots_cache, self._lag_cache):
+            for slot in [s for s in cache if s < oldest]:
+                del cache[slot]
+
+    def _report(self, now: float) -> dict[str, Any]:
+        """What this replica says of itself with each flush."""
+        requests = own_requests(self, self.window, now)
+        saturation = self.saturation_reader() if self.saturation_reader is not None else {}
+        errors = {f"{key[0]}.{key[1]}": list(s.last_error) for key, s in self._series.items() if s.last_error}
+        return {"replica": self.replica, "instance": self.instance, "seen": now, "requests": requests,
+                "saturation": {p: list(v) for p, v in saturation.items()}, "last_errors": errors}
+
+
+def own_requests(recorder: Recorder, window: float, now: float) -> dict[str, int]:
+    """The replica's own calls that reached a provider over ``window``, per ``provider.operation``."""
+    slots = recorder._slots(now - window, now)
+    return {f"{key[0]}.{key[1]}": sum(b.requests for b in Recorder._buckets(recorder, key, slots))
+            for key in Recorder.keys(recorder)}
+
+
+def local_status(recorder: Recorder, window: float, now: float, reason: str) -> FleetStatus:
+    """The status of a replica that shares nothing."""
+    me = ReplicaReport(replica_id(), recorder.instance, datetime.fromtimestamp(now, UTC), 0.0,
+                       own_requests(recorder, window, now))
+    return FleetStatus("local", me.replica, reason, [me])
+
+
+def _copy(b: Bucket) -> Bucket:
+    copy = Bucket(b.slot)
+    copy.requests, copy.successes, copy.openings = b.requests, b.successes, b.openings
+    copy.latency_sum, copy.latency_min, copy.latency_max = b.latency_sum, b.latency_min, b.latency_max
+    copy.histogram, copy.errors, copy.rejections = list(b.histogram), dict(b.errors), dict(b.rejections)
+    return copy
+
+
+def _bucket_updates(name: str, b: Bucket, sent: Bucket | None) -> list[Any]:
+    """``(op, field, value)`` triples, flattened, that bring the fleet's slot from ``sent`` to ``b``."""
+    was = sent or Bucket(b.slot)
+    out: list[Any] = []
+    for field, now, before in (("n", b.requests, was.requests), ("ok", b.successes, was.successes),
+                               ("open", b.openings, was.openings)):
+        if now != before:
+            out += ("i", f"{name}|{field}", now - before)
+    if b.latency_sum != was.latency_sum:
+        out += ("f", f"{name}|sum", repr(b.latency_sum - was.latency_sum))
+    if b.latency_min < was.latency_min:
+        out += ("m", f"{name}|min", repr(b.latency_min))
+    if b.latency_max > was.latency_max:
+        out += ("M", f"{name}|max", repr(b.latency_max))
+    out += [x for i, (now, before) in enumerate(zip(b.histogram, was.histogram, strict=True)) if now != before
+            for x in ("i", f"{name}|h{i}", now - before)]
+    for prefix, counts, previous in (("e", b.errors, was.errors), ("r", b.rejections, was.rejections)):
+        out += [x for kind, count in counts.items() if count != previous.get(kind, 0)
+                for x in ("i", f"{name}|{prefix}:{kind}", count - previous.get(kind, 0))]
+    return out
+
+
+def _decode(slot: int, field: str, value: str, buckets: dict[Key, Bucket], lag: dict[str, list[int]]) -> None:
+    """One field of a slot's hash into the merged buckets."""
+    if field == "_v":
+        return
+    head, _, rest = field.partition("|")
+    if head == "lag":
+        instance, _, index = rest.rpartition("|")
+        lag.setdefault(instance, [0] * (len(LOOP_LAG_BUCKETS) + 1))[int(index)] = int(value)
+        return
+    provider, _, operation = head.partition(".")
+    b = buckets.get((provider, operation))
+    if b is None:
+        b = buckets[(provider, operation)] = Bucket(slot)
+    if rest == "n":
+        b.requests = int(value)
+    elif rest == "ok":
+        b.successes = int(value)
+    elif rest == "open":
+        b.openings = int(value)
+    elif rest == "sum":
+        b.latency_sum = float(value)
+    elif rest == "min":
+        b.latency_min = float(value)
+    elif rest == "max":
+        b.latency_max = float(value)
+    elif rest.startswith("h") and int(rest[1:]) <= len(LATENCY_BUCKETS):
+        b.histogram[int(rest[1:])] = int(value)
+    elif rest.startswith("e:"):
+        b.errors[rest[2:]] = int(value)
+    elif rest.startswith("r:"):
+        b.rejections[rest[2:]] = int(value)
