@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from ..providers.base import CallEvent, CallSpec
 from ..resilience.errors import ErrorType
@@ -274,6 +275,11 @@ class Recorder:
         return series
 
     # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def view(self) -> Literal["fleet", "local"]:
+        """Whose numbers the reads are: this process's (the fleet's in :class:`~app.monitoring.fleet.FleetRecorder`)."""
+        return "local"
 
     def keys(self) -> list[Key]:
         """Every provider operation seen so far, sorted."""
