@@ -135,7 +135,7 @@ class FleetStatus:
     reason: str | None
     """Why the view is local, when it is."""
     replicas: list[ReplicaReport]
-    """Replicas that reported within the age-out time (this one always)."""
+    """This replica first, then (in the fleet view) the others that reported within the age-out time."""
 
 
 def replica_id() -> str:
@@ -191,7 +191,9 @@ class FleetRecorder(Recorder):
     def status(self, now: float) -> FleetStatus:
         reason = self._local_reason()
         mine = {**self._report(now), "seen": now}
-        found = [mine] + [r for r in self._live_reports(now) if r["replica"] != self.replica]
+        # While local, what this replica last heard of the others is stale: it lists itself only.
+        others = [] if reason else [r for r in self._live_reports(now) if r["replica"] != self.replica]
+        found = [mine, *others]
         replicas = [ReplicaReport(r["replica"], r["instance"], datetime.fromtimestamp(r["seen"], UTC),
                                   round(max(0.0, now - r["seen"]), 3), dict(r["requests"])) for r in found]
         return FleetStatus("local" if reason else "fleet", self.replica, reason, replicas)
