@@ -185,6 +185,8 @@ def test_an_incident_split_across_replicas_fires_in_every_replica_as_in_promethe
         assert len(reported) == 3 and metrics["fleet"]["replica"] == reported[0]["replica"]
         assert sorted(r["requests"]["openai.chat"] for r in reported) == [8, 8, 8]
         assert all(r["age_seconds"] < 5 for r in reported)
+        page = replica.client.get("/status", headers={"authorization": f"Bearer {ADMIN_KEY}"}).text
+        assert "Fleet view: the numbers and alerts of 3 replicas" in page
 
 
 def test_trends_are_the_fleets(fleet: Fleet) -> None:
