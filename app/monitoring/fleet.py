@@ -41,8 +41,9 @@ from redis.exceptions import RedisError
 
 from ..background import cancel
 from ..resilience.shared_state import StateHealth, text
-from ..telemetry import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
-from .recorder import Bucket, LastError, Recorder, _cumulative
+from ..telemetry import LOOP_LAG_BUCKETS
+from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, decode
+from .recorder import Bucket, LastError, Recorder, cumulative
 from .stats import Key
 
 log = logging.getLogger("app.monitoring.fleet")
@@ -55,61 +56,6 @@ STALE_AFTER = 3 * FLUSH_INTERVAL
 REPLICA_AGE_OUT = 10.0
 """Seconds without a report after which a replica is no longer listed nor read for saturation."""
 
-# ARGV: 1 prefix, 2 known epoch, 3 new epoch, 4 ttl (s), 5 last version read, 6 oldest live slot,
-# 7 replica id, 8 replica report (JSON), 9 now, 10 oldest report kept, 11 groups; then per group
-# its slot, its number of updates and (op, field, value) per update: op i = HINCRBY,
-# f = HINCRBYFLOAT, m / M = keep the smaller / larger.
-SYNC_SCRIPT = """
-local p = ARGV[1]
-local epoch = redis.call('get', p .. ':epoch')
-if not epoch then
-  epoch = ARGV[3]
-  redis.call('set', p .. ':epoch', epoch)
-end
-if epoch ~= ARGV[2] then return {'epoch', epoch} end
-local ttl, groups, i = tonumber(ARGV[4]), tonumber(ARGV[11]), 12
-local version = tonumber(redis.call('get', p .. ':version') or '0')
-if groups > 0 then version = redis.call('incr', p .. ':version') end
-for g = 1, groups do
-  local slot, n = ARGV[i], tonumber(ARGV[i + 1])
-  local h = p .. ':slot:' .. slot
-  i = i + 2
-  for j = 1, n do
-    local op, f, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    i = i + 3
-    if op == 'i' then redis.call('hincrby', h, f, v)
-    elseif op == 'f' then redis.call('hincrbyfloat', h, f, v)
-    else
-      local old = tonumber(redis.call('hget', h, f) or '')
-      if old == nil or (op == 'm' and tonumber(v) < old) or (op == 'M' and tonumber(v) > old) then
-        redis.call('hset', h, f, v)
-      end
-    end
-  end
-  redis.call('hset', h, '_v', version)
-  redis.call('expire', h, ttl)
-  redis.call('zadd', p .. ':slots', slot, slot)
-end
-redis.call('zremrangebyscore', p .. ':slots', '-inf', '(' .. ARGV[6])
-local changed = {}
-for _, s in ipairs(redis.call('zrangebyscore', p .. ':slots', ARGV[6], '+inf')) do
-  local h = p .. ':slot:' .. s
-  if tonumber(redis.call('hget', h, '_v') or '0') > tonumber(ARGV[5]) then
-    table.insert(changed, s)
-    table.insert(changed, redis.call('hgetall', h))
-  end
-end
-redis.call('hset', p .. ':replicas', ARGV[7], ARGV[8])
-redis.call('hset', p .. ':seen', ARGV[7], ARGV[9])
-local seen = redis.call('hgetall', p .. ':seen')
-for k = 1, #seen, 2 do
-  if tonumber(seen[k + 1]) < tonumber(ARGV[10]) then
-    redis.call('hdel', p .. ':seen', seen[k])
-    redis.call('hdel', p .. ':replicas', seen[k])
-  end
-end
-return {'ok', epoch, tostring(version), changed, redis.call('hvals', p .. ':replicas')}
-"""
 
 
 @dataclass(frozen=True)
@@ -160,6 +106,9 @@ class FleetRecorder(Recorder):
         self._sent: dict[tuple[Key, int], Bucket] = {}
         self._lag_sent: dict[int, list[int]] = {}
         self._unsent_from = -math.inf
+        self._seq = 0
+        self._pending: list[tuple[int, dict[int, list[Any]]]] = []
+        """Batches of deltas sent or not, until Redis confirms them."""
         self._slots_cache: dict[int, dict[Key, Bucket]] = {}
         self._lag_cache: dict[int, dict[str, list[int]]] = {}
         self._reports: dict[str, dict[str, Any]] = {}
@@ -225,7 +174,7 @@ class FleetRecorder(Recorder):
                 total = counts.setdefault(instance, [0] * (len(LOOP_LAG_BUCKETS) + 1))
                 for i, count in enumerate(histogram):
                     total[i] += count
-        return {instance: _cumulative(LOOP_LAG_BUCKETS, c) for instance, c in counts.items() if any(c)}
+        return {instance: cumulative(LOOP_LAG_BUCKETS, c) for instance, c in counts.items() if any(c)}
 
     def saturation(self, now: float) -> dict[str, float]:
         """Per provider, the highest share of the limit in flight in any replica now."""
@@ -280,38 +229,49 @@ class FleetRecorder(Recorder):
 
     async def sync(self) -> bool:
         """Send the deltas and read the fleet's changes (one round trip); False when Redis is down
-        (the deltas wait in the rings). Raises what Redis raised."""
+        (the deltas wait in the rings). Raises what Redis raised; the batches it may or may not
+        have applied are sent again and applied once (each has a sequence number)."""
         if self._script is None or self._health is None or self._health().status != "up":
             return False
         for _ in range(2):  # a second time only right after a new epoch: everything is resent then
             now = self.clock()
             current = math.ceil(now / self.bucket) - 1
             oldest = current - self._size + 1
-            groups, sent, lag_sent = self._deltas(max(oldest, self._unsent_from), current)
+            self._queue(oldest, current)
             argv: list[Any] = [self._prefix, self._epoch, uuid.uuid4().hex, math.ceil(self.horizon + self.bucket),
                                self._version, oldest, self.replica, json.dumps(self._report(now)), repr(now),
-                               repr(now - self.horizon), len(groups)]
-            for slot, updates in groups.items():
-                argv += [slot, len(updates) // 3, *updates]
+                               repr(now - self.horizon), len(self._pending)]
+            for seq, groups in self._pending:
+                argv += [seq, len(groups)]
+                for slot, updates in groups.items():
+                    argv += [slot, len(updates) // 3, *updates]
             raw = await self._script(args=argv)
             if text(raw[0]) == "epoch":
                 self._new_epoch(text(raw[1]))
                 continue
-            self._sent.update(sent)
-            self._lag_sent.update(lag_sent)
-            self._unsent_from = current  # earlier slots are complete; the current one may grow
-            self._sent = {k: b for k, b in self._sent.items() if k[1] >= current}
-            self._lag_sent = {s: h for s, h in self._lag_sent.items() if s >= current}
+            self._pending = []
             self._merge(raw[3], int(text(raw[2])), oldest)
             self._reports = {r["replica"]: r for r in (json.loads(text(b)) for b in raw[4])}
             self._synced_at = now
             return True
         return False
 
+    def _queue(self, oldest: int, current: int) -> None:
+        """Queue what changed since the last batch as a new batch."""
+        groups, sent, lag_sent = self._deltas(max(oldest, self._unsent_from), current)
+        if groups:
+            self._seq += 1
+            self._pending.append((self._seq, groups))
+        self._sent.update(sent)
+        self._lag_sent.update(lag_sent)
+        self._unsent_from = current  # earlier slots are complete; the current one may grow
+        self._sent = {k: b for k, b in self._sent.items() if k[1] >= current}
+        self._lag_sent = {slot: h for slot, h in self._lag_sent.items() if slot >= current}
+
     def _new_epoch(self, epoch: str) -> None:
         """An empty (new) Redis: resend the whole ring and read everything again."""
         self._epoch, self._version = epoch, 0
-        self._sent, self._lag_sent, self._unsent_from = {}, {}, -math.inf
+        self._sent, self._lag_sent, self._unsent_from, self._pending = {}, {}, -math.inf, []
         self._slots_cache, self._lag_cache = {}, {}
 
     def _deltas(self, first: float, current: int) -> tuple[dict[int, list[Any]], dict[tuple[Key, int], Bucket],
@@ -326,10 +286,10 @@ class FleetRecorder(Recorder):
                 b = series.ring[slot % self._size]
                 if b is None or b.slot != slot:
                     continue
-                updates = _bucket_updates(name, b, self._sent.get((key, slot)))
+                updates = bucket_updates(name, b, self._sent.get((key, slot)))
                 if updates:
                     groups.setdefault(slot, []).extend(updates)
-                    sent[(key, slot)] = _copy(b)
+                    sent[(key, slot)] = copy(b)
         lag_sent: dict[int, list[int]] = {}
         for slot in slots:
             lag = self._lag[slot % self._size]
@@ -349,7 +309,7 @@ class FleetRecorder(Recorder):
             buckets: dict[Key, Bucket] = {}
             lag: dict[str, list[int]] = {}
             for j in range(0, len(fields), 2):
-                _decode(slot, text(fields[j]), text(fields[j + 1]), buckets, lag)
+                decode(slot, text(fields[j]), text(fields[j + 1]), buckets, lag)
             self._slots_cache[slot], self._lag_cache[slot] = buckets, lag
         self._version = version
         for cache in (self._slots_cache, self._lag_cache):
@@ -377,66 +337,3 @@ def local_status(recorder: Recorder, window: float, now: float, reason: str) -> 
     me = ReplicaReport(replica_id(), recorder.instance, datetime.fromtimestamp(now, UTC), 0.0,
                        own_requests(recorder, window, now))
     return FleetStatus("local", me.replica, reason, [me])
-
-
-def _copy(b: Bucket) -> Bucket:
-    copy = Bucket(b.slot)
-    copy.requests, copy.successes, copy.openings = b.requests, b.successes, b.openings
-    copy.latency_sum, copy.latency_min, copy.latency_max = b.latency_sum, b.latency_min, b.latency_max
-    copy.histogram, copy.errors, copy.rejections = list(b.histogram), dict(b.errors), dict(b.rejections)
-    return copy
-
-
-def _bucket_updates(name: str, b: Bucket, sent: Bucket | None) -> list[Any]:
-    """``(op, field, value)`` triples, flattened, that bring the fleet's slot from ``sent`` to ``b``."""
-    was = sent or Bucket(b.slot)
-    out: list[Any] = []
-    for field, now, before in (("n", b.requests, was.requests), ("ok", b.successes, was.successes),
-                               ("open", b.openings, was.openings)):
-        if now != before:
-            out += ("i", f"{name}|{field}", now - before)
-    if b.latency_sum != was.latency_sum:
-        out += ("f", f"{name}|sum", repr(b.latency_sum - was.latency_sum))
-    if b.latency_min < was.latency_min:
-        out += ("m", f"{name}|min", repr(b.latency_min))
-    if b.latency_max > was.latency_max:
-        out += ("M", f"{name}|max", repr(b.latency_max))
-    out += [x for i, (now, before) in enumerate(zip(b.histogram, was.histogram, strict=True)) if now != before
-            for x in ("i", f"{name}|h{i}", now - before)]
-    for prefix, counts, previous in (("e", b.errors, was.errors), ("r", b.rejections, was.rejections)):
-        out += [x for kind, count in counts.items() if count != previous.get(kind, 0)
-                for x in ("i", f"{name}|{prefix}:{kind}", count - previous.get(kind, 0))]
-    return out
-
-
-def _decode(slot: int, field: str, value: str, buckets: dict[Key, Bucket], lag: dict[str, list[int]]) -> None:
-    """One field of a slot's hash into the merged buckets."""
-    if field == "_v":
-        return
-    head, _, rest = field.partition("|")
-    if head == "lag":
-        instance, _, index = rest.rpartition("|")
-        lag.setdefault(instance, [0] * (len(LOOP_LAG_BUCKETS) + 1))[int(index)] = int(value)
-        return
-    provider, _, operation = head.partition(".")
-    b = buckets.get((provider, operation))
-    if b is None:
-        b = buckets[(provider, operation)] = Bucket(slot)
-    if rest == "n":
-        b.requests = int(value)
-    elif rest == "ok":
-        b.successes = int(value)
-    elif rest == "open":
-        b.openings = int(value)
-    elif rest == "sum":
-        b.latency_sum = float(value)
-    elif rest == "min":
-        b.latency_min = float(value)
-    elif rest == "max":
-        b.latency_max = float(value)
-    elif rest.startswith("h") and int(rest[1:]) <= len(LATENCY_BUCKETS):
-        b.histogram[int(rest[1:])] = int(value)
-    elif rest.startswith("e:"):
-        b.errors[rest[2:]] = int(value)
-    elif rest.startswith("r:"):
-        b.rejections[rest[2:]] = int(value)

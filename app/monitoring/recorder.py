@@ -75,7 +75,7 @@ class LagBucket:
         self.histogram = [0] * (len(LOOP_LAG_BUCKETS) + 1)
 
 
-def _cumulative(bounds: tuple[float, ...], counts: Iterable[int]) -> tuple[tuple[float, float], ...]:
+def cumulative(bounds: tuple[float, ...], counts: Iterable[int]) -> tuple[tuple[float, float], ...]:
     """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
     running = 0
     pairs: list[tuple[float, float]] = []
@@ -138,7 +138,7 @@ class Aggregate:
 
     def cumulative(self) -> tuple[tuple[float, float], ...]:
         """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
-        return _cumulative(LATENCY_BUCKETS, self.histogram)
+        return cumulative(LATENCY_BUCKETS, self.histogram)
 
     def quantile(self, q: float) -> float | None:
         """Seconds, with ``histogram_quantile``'s interpolation; None without calls."""
@@ -364,7 +364,7 @@ class Recorder:
             b = self._lag[slot % self._size]
             if b is not None and b.slot == slot:
                 counts = list(map(operator.add, counts, b.histogram))
-        return {self.instance: _cumulative(LOOP_LAG_BUCKETS, counts)} if any(counts) else {}
+        return {self.instance: cumulative(LOOP_LAG_BUCKETS, counts)} if any(counts) else {}
 
     def loop_lag_p99(self, now: float, window: float) -> float | None:
         """Seconds: the p99 event-loop lag over the window, as ``GatewayEventLoopLagHigh`` computes
