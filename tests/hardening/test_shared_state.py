@@ -66,6 +66,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with redis_server() as redis, simulator_process(logs) as sim:
         env = {**REPLICA_ENV, **simulated_providers(sim.url), "STATE_REDIS_URL": redis.url}
         with gateway_process(env, logs, "replica-a") as a, gateway_process(env, logs, "replica-b") as b:
+            for gw in (a, b):  # the start-up health checks reach the simulator: not during a test
+                wait_for(lambda gw=gw: all(p["last_active_check"] is not None for p in  # type: ignore[misc]
+                                           gw.client.get("/health/services").json()["providers"].values()),
+                         15, "the first active health checks")
             yield Cluster(redis, sim, a, b)
 
 
