@@ -2,13 +2,13 @@
 
 Recording is the plain :class:`~app.monitoring.recorder.Recorder`'s, in this process's rings: a
 request never waits on Redis and costs nothing more. A background task, every
-:data:`FLUSH_INTERVAL`, sends what changed in those rings since its last successful flush (bucket
-deltas, found by comparing each recent bucket with a copy of what was sent) and reads back the
-slots any replica changed since its last read, all in one Lua script: one round trip per interval.
-In Redis each time slot is a hash (``gw:fleet:slot:<slot>``: ``provider.operation|field`` counters
-added with ``HINCRBY``/``HINCRBYFLOAT``, latency min/max kept as such, and each replica's event-loop
-lag histogram under ``lag|<instance>|<i>``), expiring with the recorder's horizon; a version number
-says which slots changed. Each replica also reports itself (``gw:fleet:replicas``): when it last
+:data:`FLUSH_INTERVAL`, sends what changed in those rings since its last flush (bucket deltas,
+found by comparing each recent bucket with a copy of what was queued) and reads back the slots any
+replica changed since its last read, all in one Lua script: one round trip per interval. Each
+batch of deltas has a sequence number and stays queued until Redis answers, so a batch whose
+answer was lost is sent again and applied once. In Redis each time slot is a hash of counters
+(:mod:`app.monitoring.fleet_wire`), expiring with the recorder's horizon; a version number says
+which slots changed. Each replica also reports itself (``gw:fleet:replicas``): when it last
 did, its calls in flight against its limits (``ProviderSaturated`` is per replica, as Prometheus
 sees it per target), its last errors and its own request counts over the alert window.
 
@@ -57,7 +57,6 @@ REPLICA_AGE_OUT = 10.0
 """Seconds without a report after which a replica is no longer listed nor read for saturation."""
 
 
-
 @dataclass(frozen=True)
 class ReplicaReport:
     """One replica as the fleet knows it."""
@@ -97,7 +96,6 @@ class FleetRecorder(Recorder):
         self.replica = replica_id()
         self.window = window
         self.flush_interval = flush_interval
-        self._redis: aioredis.Redis | None = None
         self._script: AsyncScript | None = None
         self._health: Callable[[], StateHealth] | None = None
         self._prefix = "gw:fleet"
@@ -117,7 +115,6 @@ class FleetRecorder(Recorder):
 
     def connect(self, client: aioredis.Redis, health: Callable[[], StateHealth], prefix: str = "gw") -> None:
         """Share through ``client`` (the shared state's connection) while ``health()`` says up."""
-        self._redis = client
         self._script = client.register_script(SYNC_SCRIPT)
         self._health = health
         self._prefix = f"{prefix}:fleet"
@@ -129,7 +126,7 @@ class FleetRecorder(Recorder):
         return "local" if self._local_reason() else "fleet"
 
     def _local_reason(self) -> str | None:
-        if self._redis is None or self._health is None:
+        if self._script is None or self._health is None:
             return "no shared state store: this replica's numbers only"
         if self._health().status != "up":
             return "Redis is down: this replica's numbers only until it answers again"
@@ -206,7 +203,7 @@ class FleetRecorder(Recorder):
     # -- the flusher -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._redis is not None and self._task is None:
+        if self._script is not None and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="fleet-flush")
 
     async def stop(self) -> None:
