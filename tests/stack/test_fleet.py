@@ -214,6 +214,11 @@ def test_alertmanager_keeps_one_copy_of_the_replicas_alerts_and_notifies_once(fl
     response = httpx.get(f"{fleet.alertmanager}/api/v2/alerts", params={"filter": f'alertname="{ALERT}"'})
     held = response.json()
     assert sorted(a["labels"]["severity"] for a in held) == ["critical", "warning"]
+    # It held one of each because it deduplicated copies: every replica sent both alerts.
+    metrics = httpx.get(f"{fleet.alertmanager}/metrics").text
+    received = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                   if line.startswith("alertmanager_alerts_received_total") and 'status="firing"' in line)
+    assert received >= 2 * len(fleet.replicas), metrics
     for replica in fleet.replicas:
         assert "alert.delivery_failed" not in replica.output()
 
