@@ -43,7 +43,7 @@ from ..background import cancel
 from ..resilience.shared_state import StateHealth, text
 from ..telemetry import LOOP_LAG_BUCKETS
 from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, decode
-from .recorder import Bucket, LastError, Recorder, cumulative
+from .recorder import STATE_VALUES, Bucket, LastError, Recorder, cumulative
 from .stats import Key
 
 log = logging.getLogger("app.monitoring.fleet")
@@ -187,6 +187,19 @@ class FleetRecorder(Recorder):
                     shares[provider] = share
         return shares
 
+    def breaker_state(self, key: Key) -> str:
+        """The most open state any replica's breaker reported (Prometheus: some replica's
+        ``provider_circuit_state`` is 2); with shared breakers a replica's own copy may lag."""
+        state = super().breaker_state(key)
+        if self.view == "local":
+            return state
+        name = f"{key[0]}.{key[1]}"
+        for report in self._live_reports(self.clock()):
+            theirs = report.get("breakers", {}).get(name, "closed")
+            if STATE_VALUES.get(theirs, 0) > STATE_VALUES.get(state, 0):
+                state = theirs
+        return state
+
     def last_error(self, key: Key) -> LastError | None:
         found = super().last_error(key)
         if self.view == "local":
@@ -318,8 +331,10 @@ class FleetRecorder(Recorder):
         requests = own_requests(self, self.window, now)
         saturation = self.saturation_reader() if self.saturation_reader is not None else {}
         errors = {f"{key[0]}.{key[1]}": list(s.last_error) for key, s in self._series.items() if s.last_error}
+        breakers = {f"{key[0]}.{key[1]}": s.state for key, s in self._series.items() if s.state != "closed"}
         return {"replica": self.replica, "instance": self.instance, "seen": now, "requests": requests,
-                "saturation": {p: list(v) for p, v in saturation.items()}, "last_errors": errors}
+                "saturation": {p: list(v) for p, v in saturation.items()}, "last_errors": errors,
+                "breakers": breakers}
 
 
 def own_requests(recorder: Recorder, window: float, now: float) -> dict[str, int]:

@@ -35,7 +35,7 @@ from ..telemetry import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
 
-_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 _TRANSITIONS_KEPT = 256
 _CHECKS_KEPT = 60
 
@@ -336,7 +336,7 @@ class Recorder:
                 attempted=float(agg.requests),
                 succeeded=float(agg.successes),
                 buckets=agg.cumulative(),
-                circuit_state=_STATE_VALUES.get(self.breaker_state(key), 0),
+                circuit_state=STATE_VALUES.get(self.breaker_state(key), 0),
                 circuit_openings=float(agg.openings),
                 rate_limited=float(agg.rejections.get(ErrorType.RATE_LIMITED, 0)),
                 overloaded=float(agg.rejections.get(ErrorType.OVERLOADED, 0)),

@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeout
 
 from app.monitoring import Monitoring
 from app.monitoring.fleet import REPLICA_AGE_OUT, STALE_AFTER, FleetRecorder
+from app.providers.base import CallSpec
 from app.resilience.shared_state import StateHealth
 from tests.hardening.servers import RedisServer, redis_server
 
@@ -159,7 +160,11 @@ async def test_saturation_is_the_busiest_replicas_and_a_silent_replica_ages_out(
     a.observe_saturation(lambda: {"openai": (10, 100)})
     b.observe_saturation(lambda: {"openai": (90, 100), "sarvam": (1, 4)})
     b.recorder.record("openai", "chat", False, 0.1, "timeout")
+    b.recorder.on_breaker_change(CallSpec("openai", "chat"), "closed", "open")
     await fleet.sync(a, b, a)
+    # b's breaker is open; a's own copy has not seen it yet: the fleet's state is b's.
+    assert a.recorder.breaker_state(("openai", "chat")) == "open"
+    assert a.recorder.window_stats(fleet.clock(), 300)[("openai", "chat")].circuit_state == 2
     assert a.recorder.saturation(fleet.clock()) == {"openai": 0.9, "sarvam": 0.25}
     last = a.recorder.last_error(("openai", "chat"))
     assert last is not None and last.error_type == "timeout"
@@ -168,6 +173,7 @@ async def test_saturation_is_the_busiest_replicas_and_a_silent_replica_ages_out(
     await fleet.sync(a)  # b stops reporting
     assert [r.replica for r in a.fleet_status().replicas] == ["replica-0"]
     assert a.recorder.saturation(fleet.clock()) == {"openai": 0.1}
+    assert a.recorder.breaker_state(("openai", "chat")) == "closed"
 
 
 async def test_a_view_not_refreshed_for_a_while_is_local(fleet: Replicas) -> None:
