@@ -41,6 +41,8 @@ _CHECKS_KEPT = 60
 
 
 class Bucket:
+    """One time slot of one provider operation (this replica's, or the fleet's merged)."""
+
     __slots__ = (
         "errors",
         "histogram",
