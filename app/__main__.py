@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 from .config import ConfigError, load_settings
 
@@ -21,32 +23,57 @@ BACKLOG = 4096
 thousands of callers at once, each holding a slow call, must not be dropped at the door."""
 
 
+BASE_URL_VARIABLE = "_GATEWAY_SERVE_BASE_URL"
+"""Where ``serve`` tells its worker processes their own address (for the mounted simulator)."""
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
-
-    from .main import create_app
 
     try:
         settings = load_settings()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print("--workers: expected an integer >= 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not settings.state_redis_url:
+        print(f"--workers {args.workers} needs STATE_REDIS_URL: without a shared store each process would "
+              "have its own rate limits (together admitting N times P_RATE_LIMIT), its own circuit breakers and "
+              "its own in-app view of metrics and alerts. Set STATE_REDIS_URL to a Redis, or run one worker.",
+              file=sys.stderr)
+        return 2
     local = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     base = f"http://{local}:{args.port}"
-    settings = settings.with_simulator(f"{base}/_sim")
-    app = create_app(settings)
-    for name, svc in settings.services.items():
-        where = svc.base_url or "embedded"
-        log.info("provider %s: %s (%s)", name, svc.mode, where)
-    log.info("health: %s/health/  metrics: %s/metrics  API docs: %s/schema  status: %s/status",
-             base, base, base, base)
+    os.environ[BASE_URL_VARIABLE] = base
+    for name, svc in settings.with_simulator(f"{base}/_sim").services.items():
+        log.info("provider %s: %s (%s)", name, svc.mode, svc.base_url or "embedded")
+    log.info("health: %s/health/  metrics: %s/metrics  API docs: %s/schema  status: %s/status%s",
+             base, base, base, base, f"  ({args.workers} worker processes, one fleet)" if args.workers > 1 else "")
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: end with 0 instead.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    _settle_garbage_collector()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False, log_config=None,
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=int(settings.shutdown_grace),
-                backlog=BACKLOG)
+    options = {"host": args.host, "port": args.port, "log_level": settings.log_level, "access_log": False,
+               "log_config": None, "loop": "uvloop", "http": "httptools",
+               "timeout_graceful_shutdown": int(settings.shutdown_grace), "backlog": BACKLOG}
+    if args.workers > 1:  # processes started by uvicorn's supervisor, each building its app
+        uvicorn.run("app.__main__:worker_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(worker_app(), **options)
     return 0
+
+
+def worker_app() -> Any:
+    """The app of one serving process, from the environment (``serve`` set its address there)."""
+    from .main import create_app
+
+    settings = load_settings()
+    base = os.environ.get(BASE_URL_VARIABLE)
+    if base:
+        settings = settings.with_simulator(f"{base}/_sim")
+    app = create_app(settings)
+    _settle_garbage_collector()
+    return app
 
 
 def _settle_garbage_collector() -> None:
@@ -97,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gateway (simulated providers when no API key is set)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes serving the port (more than 1 needs STATE_REDIS_URL: one fleet)")
     serve.set_defaults(run=_serve)
     simulate = commands.add_parser("simulate", help="run the provider simulator alone")
     simulate.add_argument("--host", default="127.0.0.1")

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(prometheus prometheus-alertmanager redis-server chromium sox lame nodejs npm)
-binaries=(promtool amtool redis-server chromium sox lame node npm)
+packages=(prometheus prometheus-alertmanager redis-server chromium sox lame nodejs npm kubernetes-client)
+binaries=(promtool amtool redis-server chromium sox lame node npm kubectl)
 missing=0
 for b in "${binaries[@]}"; do command -v "$b" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 1 ]; then

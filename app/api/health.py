@@ -19,6 +19,7 @@ from litestar.params import FromPath, QueryParameter
 
 from ..config import format_duration, parse_duration
 from ..monitoring import Alert, Trends
+from ..monitoring.fleet import FleetStatus, View
 from ..monitoring.stats import Key, to_ms
 from ..monitoring.status import ErrorRecord, HealthStatus, OperationHealth, Status, overall
 from ..monitoring.trends import TrendError
@@ -47,6 +48,10 @@ class OverallHealth:
     components: dict[str, ComponentHealth]
     firing_alerts: int
     pending_alerts: int
+    view: View
+    """``fleet``: the numbers of every replica, merged through Redis; ``local``: this replica's only
+    (no ``STATE_REDIS_URL``, or Redis is down)."""
+    fleet: FleetStatus
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,9 @@ class ServicesHealth:
     window: str
     """History the numbers cover (the alert window)."""
     providers: dict[str, ProviderDetail]
+    view: View
+    """``fleet``: the numbers of every replica, merged through Redis; ``local``: this replica's only
+    (no ``STATE_REDIS_URL``, or Redis is down)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,11 @@ class MetricsReport:
     """Per ``provider.operation``, over the window."""
     summary: dict[str, Any]
     """The seed's ``service_manager.get_metrics_summary()``."""
+    view: View
+    """``fleet``: the numbers of every replica, merged through Redis; ``local``: this replica's only
+    (no ``STATE_REDIS_URL``, or Redis is down)."""
+    fleet: FleetStatus
+    """Which replicas report and when each last did, with each one's own request counts."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,9 @@ class AlertsReport:
     """Recently resolved, newest first."""
     firing: int
     pending: int
+    view: View
+    """``fleet``: the numbers of every replica, merged through Redis; ``local``: this replica's only
+    (no ``STATE_REDIS_URL``, or Redis is down)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +201,9 @@ class StatusOverview:
     providers: dict[str, ProviderStatus]
     firing_alerts: dict[str, int]
     """Firing alerts by severity."""
+    view: View
+    """``fleet``: the numbers of every replica, merged through Redis; ``local``: this replica's only
+    (no ``STATE_REDIS_URL``, or Redis is down)."""
 
 
 @dataclass(frozen=True)
@@ -320,7 +339,9 @@ async def overall_health(request: Request[Any, Any, Any]) -> Response[OverallHea
     health, components, status = await aggregate_health(_manager(request))
     reasons = [reason if reason.startswith(f"{name}") else f"{name}: {reason}"
                for name, component in components.items() for reason in component.reasons]
-    body = OverallHealth(status, health.timestamp, reasons, components, health.firing_alerts, health.pending_alerts)
+    fleet = _manager(request).monitoring.fleet_status()
+    body = OverallHealth(status, health.timestamp, reasons, components, health.firing_alerts, health.pending_alerts,
+                         fleet.view, fleet)
     return Response(body, status_code=503 if status == "unhealthy" else 200)
 
 
@@ -349,7 +370,8 @@ async def services(request: Request[Any, Any, Any]) -> ServicesHealth:
     manager = _manager(request)
     health = _health(manager)
     providers = {name: await provider_detail(manager, health, name) for name in health.providers}
-    return ServicesHealth(health.timestamp, format_duration(health.window), providers)
+    return ServicesHealth(health.timestamp, format_duration(health.window), providers,
+                          manager.monitoring.recorder.view)
 
 
 @get("/services/{provider:str}", summary="One provider's health; 404 for an unknown provider")
@@ -387,8 +409,9 @@ def metrics(
             breaker_state=_breaker(manager, key)[0],
             last_error=ErrorRecord.of(monitoring.recorder.last_error(key)),
         )
+    fleet = monitoring.fleet_status()
     return MetricsReport(datetime.fromtimestamp(now, UTC), format_duration(window_s), services,
-                         manager.get_metrics_summary())
+                         manager.get_metrics_summary(), fleet.view, fleet)
 
 
 @get("/alerts", summary="Pending and firing alerts, and recently resolved ones", sync_to_thread=False)
@@ -402,7 +425,7 @@ def alerts(
     wanted = severity or alert_type
     active = monitoring.get_alerts(severity=wanted)
     return AlertsReport(active, monitoring.resolved_alerts(wanted), sum(a.state == "firing" for a in active),
-                        sum(a.state == "pending" for a in active))
+                        sum(a.state == "pending" for a in active), monitoring.recorder.view)
 
 
 @get("/trends/{service:str}", summary="Time series and direction of a provider (sarvam) or operation (sarvam.tts)",
@@ -437,6 +460,7 @@ async def status(request: Request[Any, Any, Any]) -> StatusOverview:
                                         {op: h.breaker_state for op, h in p.operations.items()})
                    for name, p in health.providers.items()},
         firing_alerts={sev: sum(a.severity == sev for a in firing) for sev in ("critical", "warning")},
+        view=manager.monitoring.recorder.view,
     )
 
 

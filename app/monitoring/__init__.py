@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
 from ..background import cancel
 from ..config import Settings, get_settings
 from ..logs import events
@@ -23,6 +25,7 @@ from ..providers.base import CallObserver
 from ..resilience.shared_state import StateHealth
 from .alertmanager import AlertmanagerClient, AlertmanagerError
 from .evaluator import Alert, Evaluator
+from .fleet import FleetRecorder, FleetStatus, local_status
 from .recorder import Recorder
 from .rules import DEFAULT_RUNBOOK_BASE_URL, AlertRule, Severity, alert_rules
 from .stats import Key
@@ -52,11 +55,16 @@ class Monitoring:
         """``instance``: this replica's label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
         self.settings = settings
         self.clock = clock
-        self.recorder = Recorder(
-            settings.monitoring_bucket, settings.monitoring_horizon, clock,
-            reset_timeouts={name: svc.circuit_reset_time for name, svc in settings.services.items()},
-            instance=instance,
-        )
+        recorder_args: dict[str, Any] = {
+            "reset_timeouts": {name: svc.circuit_reset_time for name, svc in settings.services.items()},
+            "instance": instance,
+        }
+        # With shared state the replicas share their buckets too (joined by :meth:`join_fleet`).
+        self.recorder: Recorder = (
+            FleetRecorder(settings.monitoring_bucket, settings.monitoring_horizon, clock,
+                          window=settings.alerts.window, **recorder_args)
+            if settings.state_redis_url else
+            Recorder(settings.monitoring_bucket, settings.monitoring_horizon, clock, **recorder_args))
         self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
         self.evaluator = Evaluator(self.rules, self.recorder, eval_interval=settings.alerts.eval_interval)
         self._alertmanager = (AlertmanagerClient(settings.alertmanager_url, generator_url)
@@ -77,6 +85,20 @@ class Monitoring:
         """Evaluate ``ProviderSaturated`` on ``reader()`` (per provider: calls in flight, limit),
         read at each evaluation."""
         self.recorder.saturation_reader = reader
+
+    def join_fleet(self, client: Redis, health: Callable[[], StateHealth], prefix: str) -> None:
+        """Share the recorded buckets through ``client`` (the shared state's Redis) while
+        ``health()`` says it answers; reads are then the fleet's."""
+        if isinstance(self.recorder, FleetRecorder):
+            self.recorder.connect(client, health, prefix)
+
+    def fleet_status(self) -> FleetStatus:
+        """Whose numbers the reads show (the fleet's or this replica's) and the replicas reporting."""
+        now = self.clock()
+        if isinstance(self.recorder, FleetRecorder):
+            return self.recorder.status(now)
+        return local_status(self.recorder, self.settings.alerts.window, now,
+                            "no shared state store (STATE_REDIS_URL): this process's numbers only")
 
     @property
     def running(self) -> bool:
@@ -186,12 +208,16 @@ class Monitoring:
     async def start(self) -> None:
         """Evaluate every ``ALERT_EVAL_INTERVAL`` in the background."""
         if self._loop is None:
+            if isinstance(self.recorder, FleetRecorder):
+                await self.recorder.start()
             self._loop = asyncio.create_task(self._run(), name="alert-evaluator")
 
     async def stop(self) -> None:
         for task in (self._loop, self._delivery):
             await cancel(task)
         self._loop = self._delivery = None
+        if isinstance(self.recorder, FleetRecorder):
+            await self.recorder.stop()
         if self._alertmanager is not None:
             await self._alertmanager.aclose()
 

@@ -24,8 +24,9 @@ import operator
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from ..providers.base import CallEvent, CallSpec
 from ..resilience.errors import ErrorType
@@ -34,12 +35,14 @@ from ..telemetry import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
 
-_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 _TRANSITIONS_KEPT = 256
 _CHECKS_KEPT = 60
 
 
-class _Bucket:
+class Bucket:
+    """One time slot of one provider operation (this replica's, or the fleet's merged)."""
+
     __slots__ = (
         "errors",
         "histogram",
@@ -66,7 +69,7 @@ class _Bucket:
         self.openings = 0
 
 
-class _LagBucket:
+class LagBucket:
     __slots__ = ("histogram", "slot")
 
     def __init__(self, slot: int) -> None:
@@ -74,7 +77,7 @@ class _LagBucket:
         self.histogram = [0] * (len(LOOP_LAG_BUCKETS) + 1)
 
 
-def _cumulative(bounds: tuple[float, ...], counts: Iterable[int]) -> tuple[tuple[float, float], ...]:
+def cumulative(bounds: tuple[float, ...], counts: Iterable[int]) -> tuple[tuple[float, float], ...]:
     """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
     running = 0
     pairs: list[tuple[float, float]] = []
@@ -90,7 +93,7 @@ class _Series:
     __slots__ = ("last_error", "ring", "state", "transitions")
 
     def __init__(self, size: int) -> None:
-        self.ring: list[_Bucket | None] = [None] * size
+        self.ring: list[Bucket | None] = [None] * size
         self.state = "closed"
         self.transitions: deque[tuple[float, str]] = deque(maxlen=_TRANSITIONS_KEPT)
         self.last_error: tuple[float, str] | None = None
@@ -137,12 +140,39 @@ class Aggregate:
 
     def cumulative(self) -> tuple[tuple[float, float], ...]:
         """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
-        return _cumulative(LATENCY_BUCKETS, self.histogram)
+        return cumulative(LATENCY_BUCKETS, self.histogram)
 
     def quantile(self, q: float) -> float | None:
         """Seconds, with ``histogram_quantile``'s interpolation; None without calls."""
         value = bucket_quantile(q, self.cumulative())
         return None if math.isnan(value) else value
+
+
+def merge(buckets: Iterable[Bucket]) -> Aggregate:
+    """The buckets' calls added up (of one replica, or of the fleet)."""
+    requests = successes = openings = 0
+    latency_sum = 0.0
+    latency_min, latency_max = math.inf, -math.inf
+    histogram = [0] * (len(LATENCY_BUCKETS) + 1)
+    errors: dict[str, int] = {}
+    rejections: dict[str, int] = {}
+    for b in buckets:
+        requests += b.requests
+        successes += b.successes
+        openings += b.openings
+        latency_sum += b.latency_sum
+        latency_min = min(latency_min, b.latency_min)
+        latency_max = max(latency_max, b.latency_max)
+        histogram = list(map(operator.add, histogram, b.histogram))
+        for name, count in b.errors.items():
+            errors[str(name)] = errors.get(str(name), 0) + count
+        for name, count in b.rejections.items():
+            rejections[str(name)] = rejections.get(str(name), 0) + count
+    return Aggregate(
+        requests, successes, latency_sum,
+        latency_min if requests else None, latency_max if requests else None,
+        tuple(histogram), errors, rejections, openings,
+    )
 
 
 class Recorder:
@@ -170,7 +200,7 @@ class Recorder:
         """Per provider, ``(calls in flight now, limit)`` in this process (set by the app)."""
         self.instance: str = instance or socket.gethostname()
         """This replica's ``instance`` label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
-        self._lag: list[_LagBucket | None] = [None] * self._size
+        self._lag: list[LagBucket | None] = [None] * self._size
 
     # -- recording (the pipeline's CallObserver hooks) --------------------------------------
 
@@ -231,15 +261,15 @@ class Recorder:
         slot = math.ceil(self.clock() / self.bucket) - 1
         b = self._lag[slot % self._size]
         if b is None or b.slot != slot:
-            b = self._lag[slot % self._size] = _LagBucket(slot)
+            b = self._lag[slot % self._size] = LagBucket(slot)
         b.histogram[bisect.bisect_left(LOOP_LAG_BUCKETS, seconds)] += 1
 
-    def _bucket(self, key: Key, now: float) -> _Bucket:
+    def _bucket(self, key: Key, now: float) -> Bucket:
         series = self._series.get(key) or self._add(key)
         slot = math.ceil(now / self.bucket) - 1
         b = series.ring[slot % self._size]
         if b is None or b.slot != slot:
-            b = series.ring[slot % self._size] = _Bucket(slot)
+            b = series.ring[slot % self._size] = Bucket(slot)
         return b
 
     def _add(self, key: Key) -> _Series:
@@ -247,6 +277,11 @@ class Recorder:
         return series
 
     # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def view(self) -> Literal["fleet", "local"]:
+        """Whose numbers the reads are: this process's (the fleet's in :class:`~app.monitoring.fleet.FleetRecorder`)."""
+        return "local"
 
     def keys(self) -> list[Key]:
         """Every provider operation seen so far, sorted."""
@@ -282,47 +317,28 @@ class Recorder:
     def aggregate(self, keys: Iterable[Key], start: float, end: float) -> Aggregate:
         """Everything recorded for ``keys`` in ``(start, end]``, at bucket granularity."""
         slots = self._slots(start, end)
-        requests = successes = openings = 0
-        latency_sum = 0.0
-        latency_min, latency_max = math.inf, -math.inf
-        histogram = [0] * (len(LATENCY_BUCKETS) + 1)
-        errors: dict[str, int] = {}
-        rejections: dict[str, int] = {}
-        for key in keys:
-            series = self._series.get(key)
-            if series is None:
-                continue
-            for slot in slots:
-                b = series.ring[slot % self._size]
-                if b is None or b.slot != slot:
-                    continue
-                requests += b.requests
-                successes += b.successes
-                openings += b.openings
-                latency_sum += b.latency_sum
-                latency_min = min(latency_min, b.latency_min)
-                latency_max = max(latency_max, b.latency_max)
-                histogram = list(map(operator.add, histogram, b.histogram))
-                for name, count in b.errors.items():
-                    errors[str(name)] = errors.get(str(name), 0) + count
-                for name, count in b.rejections.items():
-                    rejections[str(name)] = rejections.get(str(name), 0) + count
-        return Aggregate(
-            requests, successes, latency_sum,
-            latency_min if requests else None, latency_max if requests else None,
-            tuple(histogram), errors, rejections, openings,
-        )
+        return merge(b for key in keys for b in self._buckets(key, slots))
+
+    def _buckets(self, key: Key, slots: range) -> Iterator[Bucket]:
+        """The buckets of ``key`` in ``slots`` that hold something (the fleet view reads others)."""
+        series = self._series.get(key)
+        if series is None:
+            return
+        for slot in slots:
+            b = series.ring[slot % self._size]
+            if b is not None and b.slot == slot:
+                yield b
 
     def window_stats(self, now: float, window: float) -> dict[Key, WindowStats]:
         """The alert conditions' inputs for every provider operation, counted exactly."""
         stats: dict[Key, WindowStats] = {}
-        for key in self._series:
+        for key in self.keys():
             agg = self.aggregate((key,), now - window, now)
             stats[key] = WindowStats(
                 attempted=float(agg.requests),
                 succeeded=float(agg.successes),
                 buckets=agg.cumulative(),
-                circuit_state=_STATE_VALUES.get(self.breaker_state(key), 0),
+                circuit_state=STATE_VALUES.get(self.breaker_state(key), 0),
                 circuit_openings=float(agg.openings),
                 rate_limited=float(agg.rejections.get(ErrorType.RATE_LIMITED, 0)),
                 overloaded=float(agg.rejections.get(ErrorType.OVERLOADED, 0)),
@@ -350,7 +366,7 @@ class Recorder:
             b = self._lag[slot % self._size]
             if b is not None and b.slot == slot:
                 counts = list(map(operator.add, counts, b.histogram))
-        return {self.instance: _cumulative(LOOP_LAG_BUCKETS, counts)} if any(counts) else {}
+        return {self.instance: cumulative(LOOP_LAG_BUCKETS, counts)} if any(counts) else {}
 
     def loop_lag_p99(self, now: float, window: float) -> float | None:
         """Seconds: the p99 event-loop lag over the window, as ``GatewayEventLoopLagHigh`` computes

@@ -2,7 +2,8 @@
 
 ``python -m app rules render`` writes ``alerts/prometheus/rules.yml`` and
 ``alerts/grafana/alert-rules.yaml`` (paths relative to ``--out``, by default ``alerts`` in the
-working directory); ``--check`` writes nothing and exits 1 with a unified diff when the committed
+working directory) and the same Prometheus rule group as a Prometheus Operator ``PrometheusRule``
+in ``deploy/kubernetes/prometheusrule.yaml`` (``--kubernetes-out``); ``--check`` writes nothing and exits 1 with a unified diff when the committed
 files differ. ``--window``, ``--for``, ``--eval-interval`` and ``--min-requests`` render variants
 (the stack tests render short windows into a temporary directory; variants are never committed),
 and ``--from-env`` starts from the ``ALERT_*`` environment, so that a deployment that overrides
@@ -28,6 +29,9 @@ from .rules import DEFAULT_RUNBOOK_BASE_URL, AlertRule, alert_rules, recording_r
 
 PROMETHEUS_RULES = Path("prometheus/rules.yml")
 GRAFANA_RULES = Path("grafana/alert-rules.yaml")
+KUBERNETES_RULES = Path("prometheusrule.yaml")
+"""Under ``--kubernetes-out`` (``deploy/kubernetes`` when ``--out`` is the default ``alerts``)."""
+KUBERNETES_OUT = Path("deploy/kubernetes")
 GROUP = "provider-alerts"
 """The one rule group (it holds the gateway's state backend alert too)."""
 DATASOURCE_UID = "prometheus"
@@ -75,6 +79,16 @@ def grafana_rules(
         groups.append({"orgId": 1, "name": GROUP, "folder": f"AI gateway alerts ({severity})",
                        "interval": interval, "rules": rules})
     return {"apiVersion": 1, "groups": groups}
+
+
+def prometheus_rule(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> dict[str, Any]:
+    """The same rule group as a Prometheus Operator ``PrometheusRule`` (``monitoring.coreos.com/v1``)."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "ai-gateway", "labels": {"app.kubernetes.io/name": "ai-gateway"}},
+        "spec": prometheus_rules(settings, runbook_base_url),
+    }
 
 
 def _annotations(rule: AlertRule) -> dict[str, str]:
@@ -202,6 +216,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-interval", type=_seconds, metavar="DURATION",
                    help="rule evaluation interval, e.g. 5s")
     r.add_argument("--min-requests", type=_count, metavar="N", help="attempted calls the window must hold")
+    r.add_argument("--kubernetes-out", type=Path, metavar="DIR",
+                   help="where the PrometheusRule goes (default: deploy/kubernetes when --out is alerts, "
+                        "else not rendered)")
     r.add_argument("--runbook-base-url", default=DEFAULT_RUNBOOK_BASE_URL,
                    help="prefix of the runbook links (default: repository-relative)")
     return parser
@@ -235,8 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    return write_or_check(render(settings, args.runbook_base_url), args.out, args.check,
-                          "the rule files differ from app/monitoring/rules.py: run `python -m app rules render`")
+    drifted = "the rule files differ from app/monitoring/rules.py: run `python -m app rules render`"
+    status = write_or_check(render(settings, args.runbook_base_url), args.out, args.check, drifted)
+    kubernetes_out = args.kubernetes_out or (KUBERNETES_OUT if args.out == Path("alerts") else None)
+    if kubernetes_out is not None:
+        rule = {KUBERNETES_RULES: _dump(prometheus_rule(settings, args.runbook_base_url), settings)}
+        status = max(status, write_or_check(rule, kubernetes_out, args.check, drifted))
+    return status
 
 
 def write_or_check(files: dict[Path, str], out: Path, check_only: bool, drifted: str) -> int:

@@ -70,6 +70,8 @@ class Trends:
     step: str
     points: list[TrendPoint]
     direction: TrendDirection
+    view: Literal["fleet", "local"] = "local"
+    """Whose calls: every replica's (``fleet``, merged through Redis) or this replica's."""
 
 
 def parse_window_step(window: str | float, step: str | float, bucket: float, horizon: float) -> tuple[float, float]:
@@ -119,7 +121,7 @@ def compute_trends(
         success_rate=direction(times, [p.success_rate for p in points], higher_is_better=True),
         latency_p95=direction(times, [p.latency_p95_ms for p in points], higher_is_better=False),
         availability=direction(times, [p.availability for p in points], higher_is_better=True),
-    ))
+    ), recorder.view)
 
 
 def direction(times: Sequence[float], values: Sequence[float | None], *, higher_is_better: bool) -> Direction:

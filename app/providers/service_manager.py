@@ -77,6 +77,8 @@ class ServiceManager:
         )
         if self.pipeline.shared is not None:
             self.pipeline.shared.listeners.append(call_log.on_state_backend)
+            shared = self.pipeline.shared
+            self.monitoring.join_fleet(shared.redis, shared.health, shared.prefix)
         # gateway_state_backend_up and GatewayStateBackendDown read the store's health when they need it.
         self.telemetry.observe_state_backend(self.state_backend)
         self.monitoring.observe_state_backend(self.state_backend)

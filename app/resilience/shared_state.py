@@ -173,7 +173,7 @@ class SharedState:
             self._went_down(error)
             return None
         self._last_answer = time.monotonic()
-        verdict, wait, state, counter, opened_at, trial = (_text(v) for v in raw)
+        verdict, wait, state, counter, opened_at, trial = (text(v) for v in raw)
         snapshot = BreakerSnapshot(state=state, fail_counter=int(counter),
                                    opened_at=float(opened_at) if opened_at else None,
                                    trial=trial == "1", generation=generation)
@@ -303,5 +303,6 @@ def _write_breaker(pipe: RedisPipeline, key: str, changes: BreakerChanges) -> No
         pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A Redis reply as text."""
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +96,14 @@ def redis_server(password: str | None = None) -> Iterator[RedisServer]:
 class AppProcess:
     """``python -m app <command> --port N`` with its output kept in a log file."""
 
-    def __init__(self, command: str, env: Mapping[str, str], log_dir: Path, name: str) -> None:
+    def __init__(self, command: str, env: Mapping[str, str], log_dir: Path, name: str,
+                 args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", command, "--port", str(self.port)],
+            [sys.executable, "-m", "app", command, "--port", str(self.port), *args],
             cwd=ROOT, env=clean_environ(env), stdout=self._log, stderr=subprocess.STDOUT)
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
@@ -162,8 +163,9 @@ def simulated_providers(simulator_url: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def gateway_process(env: Mapping[str, str], log_dir: Path, name: str = "gateway") -> Iterator[AppProcess]:
-    gateway = AppProcess("serve", env, log_dir, name).wait_ready("/health/live")
+def gateway_process(env: Mapping[str, str], log_dir: Path, name: str = "gateway",
+                    args: Sequence[str] = ()) -> Iterator[AppProcess]:
+    gateway = AppProcess("serve", env, log_dir, name, args).wait_ready("/health/live")
     try:
         yield gateway
     finally:

@@ -51,6 +51,17 @@ class Webhook:
                 await asyncio.wait_for(self.arrived.wait(), remaining)
 
 
+async def fired_severities(hook: Webhook, count: int, timeout: float = 15) -> set[str]:
+    """The severities of the firing notifications, once ``count`` of them arrived (one per group)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {n["alerts"][0]["labels"]["severity"] for n in hook.notifications if n["status"] == "firing"}
+        if len(found) >= count:
+            return found
+        assert time.monotonic() < deadline, f"firing severities {found}; got {hook.notifications}"
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def webhook() -> AsyncIterator[tuple[Webhook, int]]:
     hook = Webhook()
@@ -119,7 +130,7 @@ async def test_firing_then_resolved_alerts_reach_alertmanager(
         assert alert["annotations"]["description"].startswith("sarvam.translate: 0% of attempted calls")
         assert alert["annotations"]["runbook_url"] == "alerts/RUNBOOK.md#providersuccessratelow"
         assert alert["annotations"]["summary"] in ("Provider success rate below 95%", "Provider success rate below 80%")
-        severities = {n["alerts"][0]["labels"]["severity"] for n in hook.notifications}
+        severities = await fired_severities(hook, 2)
         record(m, "sarvam.translate", ok=1000)
         clock.now = time.time()
         assert m.evaluate() == []

@@ -59,7 +59,12 @@ def test_live_ready_and_overall_health(gateway: Gateway) -> None:
     ready = get(gateway, "/health/ready")
     assert ready == {"ready": True, "reasons": [], "serving_providers": sorted(PROVIDERS)}
     health = get(gateway, "/health/")
-    assert set(health) == {"status", "timestamp", "reasons", "components", "firing_alerts", "pending_alerts"}
+    assert set(health) == {"status", "timestamp", "reasons", "components", "firing_alerts", "pending_alerts",
+                           "view", "fleet"}
+    # Without STATE_REDIS_URL the numbers are this process's, and it says so.
+    assert health["view"] == "local" and health["fleet"]["view"] == "local"
+    assert "STATE_REDIS_URL" in health["fleet"]["reason"]
+    assert [r["replica"] for r in health["fleet"]["replicas"]] == [health["fleet"]["replica"]]
     assert health["components"].keys() == PROVIDERS | {"state"}
     assert health["components"]["state"]["backend"] == "memory"
     assert health["components"]["sarvam"]["mode"] == "simulated" and health["components"]["sarvam"]["can_serve"]
@@ -88,9 +93,10 @@ def test_metrics_status_configuration(gateway: Gateway) -> None:
     entry = metrics["services"]["sarvam.translate"]
     assert [b["le"] for b in entry["latency_histogram"]][-3:] == [30.0, 60.0, None]
     assert set(metrics["summary"]) >= PROVIDERS
+    assert metrics["view"] == "local" and len(metrics["fleet"]["replicas"]) == 1
     assert_problem(gateway.client.get("/health/metrics", params={"window": "forever"}), 400)
     status = get(gateway, "/health/status")
-    assert set(status) == {"status", "timestamp", "providers", "firing_alerts"}
+    assert set(status) == {"status", "timestamp", "providers", "firing_alerts", "view"}
     assert status["providers"]["sarvam"]["breakers"].keys() == {"translate", "tts", "stt"}
     config = get(gateway, "/health/configuration")
     assert config["environment"] == "development" and config["services"]["sarvam"]["mode"] == "simulated"
@@ -99,11 +105,12 @@ def test_metrics_status_configuration(gateway: Gateway) -> None:
 
 def test_alerts_and_trends_validate_their_parameters(gateway: Gateway) -> None:
     for params in ({}, {"severity": "critical"}, {"alert_type": "warning"}):
-        assert set(get(gateway, "/health/alerts", **params)) == {"alerts", "resolved", "firing", "pending"}
+        assert set(get(gateway, "/health/alerts", **params)) == {"alerts", "resolved", "firing", "pending", "view"}
     assert_problem(gateway.client.get("/health/alerts", params={"severity": "info"}), 400)
     assert_problem(gateway.client.get("/health/alerts", params={"alert_type": "page"}), 400)
     trends = get(gateway, "/health/trends/sarvam.translate", window="10m", step="1m")
-    assert set(trends) == {"service", "window", "step", "points", "direction"}
+    assert set(trends) == {"service", "window", "step", "points", "direction", "view"}
+    assert trends["view"] == "local"
     assert len(trends["points"]) == 10 and set(trends["direction"]) == {"success_rate", "latency_p95", "availability"}
     assert set(trends["points"][0]) == {"timestamp", "requests", "success_rate", "availability", "latency_avg_ms",
                                         "latency_p50_ms", "latency_p95_ms"}

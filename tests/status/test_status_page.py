@@ -119,6 +119,7 @@ def test_page_and_fragment_are_valid_html_loading_nothing_from_elsewhere(gateway
     assert response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
     page = parse(response.text)  # strict: any parse error raises
+    assert "This replica's view (" in response.text and "STATE_REDIS_URL" in response.text
 
     ids = Counter(el.get("id") for el in page.iter() if el.get("id"))
     assert not [i for i, n in ids.items() if n > 1], "duplicate ids"

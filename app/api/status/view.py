@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ...config import format_duration, parse_duration
 from ...monitoring import Alert
+from ...monitoring.fleet import FleetStatus
 from ...monitoring.rules import AlertRule
 from ...monitoring.status import OperationHealth, Status
 from ...monitoring.trends import Trends, parse_window_step
@@ -103,6 +104,8 @@ class StatusPage:
     event_loop_lag: health_api.EventLoopLag
     window_choices: list[str]
     """Chart windows the recorder's horizon allows, for links."""
+    fleet: FleetStatus
+    """Whose numbers: the fleet's (merged through Redis) or this process's, and who reports."""
 
     @property
     def status_word(self) -> str:
@@ -156,6 +159,7 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
         chart_window=format_duration(window_s), chart_step=format_duration(step_s),
         environment=settings.environment, event_loop_lag=health_api.event_loop_lag(manager),
         window_choices=[w for w in ("15m", "1h") if parse_duration(w) <= settings.monitoring_horizon],
+        fleet=monitoring.fleet_status(),
     )
 
 

@@ -1,0 +1,185 @@
+"""The fleet recorder on a real Redis, step by step on a hand-moved clock: what two replicas merge,
+exactly once; the local view while Redis is away and the merge when it returns; an empty Redis
+rebuilt from the replicas' rings; per-replica saturation, lag and ageing out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import TimeoutError as RedisTimeout
+
+from app.monitoring import Monitoring
+from app.monitoring.fleet import REPLICA_AGE_OUT, STALE_AFTER, FleetRecorder
+from app.providers.base import CallSpec
+from app.resilience.shared_state import StateHealth
+from tests.hardening.servers import RedisServer, redis_server
+
+from .helpers import T0, Clock, record, settings
+
+CHAT = [("openai", "chat")]
+
+
+class Store:
+    """The shared state's health as the test sets it."""
+
+    def __init__(self) -> None:
+        self.status: Any = "up"
+
+    def __call__(self) -> StateHealth:
+        return StateHealth("redis", self.status, T0)
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+
+
+class Replicas:
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.clock = Clock(T0 + 5)
+        self.store = Store()
+        self.clients: list[aioredis.Redis] = []
+        self.replicas = [self.add(n) for n in range(2)]
+
+    def add(self, n: int) -> Monitoring:
+        m = Monitoring(settings({"STATE_REDIS_URL": self.server.url}), self.clock, instance=f"host-{n}")
+        client = aioredis.Redis.from_url(self.server.url)
+        self.clients.append(client)
+        m.join_fleet(client, self.store, "gw")
+        assert isinstance(m.recorder, FleetRecorder)
+        m.recorder.replica = f"replica-{n}"
+        return m
+
+    @staticmethod
+    def fleet(m: Monitoring) -> FleetRecorder:
+        assert isinstance(m.recorder, FleetRecorder)
+        return m.recorder
+
+    async def sync(self, *which: Monitoring) -> None:
+        for m in which or self.replicas:
+            assert await self.fleet(m).sync()
+
+    def requests(self, m: Monitoring) -> int:
+        return m.recorder.aggregate(CHAT, self.clock() - 3600, self.clock()).requests
+
+
+@pytest.fixture
+async def fleet(redis: RedisServer) -> AsyncIterator[Replicas]:
+    with redis.client() as client:
+        client.flushall()
+    replicas = Replicas(redis)
+    yield replicas
+    for client in replicas.clients:
+        await client.aclose()
+
+
+async def test_replicas_merge_counts_latency_extremes_errors_rejections_and_lag(fleet: Replicas) -> None:
+    a, b = fleet.replicas
+    record(a, "openai.chat", ok=3, failed=1, latency_ms=100, error_type="timeout")
+    record(b, "openai.chat", ok=2, failed=2, latency_ms=7000)
+    record(b, "sarvam.tts", ok=1)
+    a.recorder.record_loop_lag(0.001)
+    b.recorder.record_loop_lag(0.2)
+    assert a.recorder.view == "local"  # not merged yet
+    await fleet.sync(a, b, a)
+    for m in (a, b):
+        assert m.recorder.view == "fleet"
+        agg = m.recorder.aggregate(CHAT, fleet.clock() - 60, fleet.clock())
+        assert (agg.requests, agg.successes) == (8, 5)
+        assert (agg.latency_min, agg.latency_max) == (0.1, 7.0)
+        assert dict(agg.errors) == {"timeout": 1, "upstream_5xx": 2}
+        assert sum(agg.histogram) == 8
+        assert m.recorder.keys() == [("openai", "chat"), ("sarvam", "tts")]
+        assert set(m.recorder.loop_lag(fleet.clock(), 60)) == {"host-0", "host-1"}
+    # Later calls add only what changed since: nothing twice.
+    record(a, "openai.chat", ok=1)
+    await fleet.sync(a, b)
+    assert fleet.requests(b) == 9
+
+
+async def test_a_batch_whose_answer_was_lost_is_applied_once(fleet: Replicas) -> None:
+    a, b = fleet.replicas
+    await fleet.sync(a)  # past the first flush's handshake (the epoch)
+    record(a, "openai.chat", ok=5)
+    recorder = fleet.fleet(a)
+    script = recorder._script
+    assert script is not None
+
+    async def applied_then_lost(**kwargs: Any) -> Any:
+        await script(**kwargs)
+        raise RedisTimeout("the answer did not arrive")
+
+    recorder._script = applied_then_lost  # type: ignore[assignment]
+    with pytest.raises(RedisTimeout):
+        await recorder.sync()
+    recorder._script = script
+    record(a, "openai.chat", ok=1)
+    await fleet.sync(a, b)
+    assert fleet.requests(b) == 6 and fleet.requests(a) == 6
+
+
+async def test_while_redis_is_away_the_view_is_local_and_nothing_is_lost(fleet: Replicas) -> None:
+    a, b = fleet.replicas
+    record(a, "openai.chat", ok=2)
+    record(b, "openai.chat", ok=3)
+    await fleet.sync(a, b, a)
+    assert fleet.requests(a) == 5
+    fleet.store.status = "down"
+    assert not await fleet.fleet(a).sync()
+    status = a.fleet_status()
+    assert status.view == "local" and status.reason is not None and "Redis is down" in status.reason
+    assert [r.replica for r in status.replicas] == ["replica-0"]
+    assert fleet.requests(a) == 2  # its own calls only
+    fleet.clock.advance(30)  # across buckets while away
+    record(a, "openai.chat", ok=4, failed=1)
+    fleet.store.status = "up"
+    await fleet.sync(a, b)
+    assert fleet.requests(b) == 10 and b.recorder.view == "fleet"
+
+
+async def test_an_empty_redis_is_rebuilt_from_the_replicas_rings(fleet: Replicas) -> None:
+    a, b = fleet.replicas
+    record(a, "openai.chat", ok=2)
+    fleet.clock.advance(20)
+    record(b, "openai.chat", ok=3)
+    await fleet.sync(a, b, a)
+    with fleet.server.client() as client:
+        client.flushall()  # as a Redis restarted without persistence
+    record(a, "openai.chat", ok=1)
+    await fleet.sync(a, b, a)
+    assert fleet.requests(a) == 6 and fleet.requests(b) == 6
+
+
+async def test_saturation_is_the_busiest_replicas_and_a_silent_replica_ages_out(fleet: Replicas) -> None:
+    a, b = fleet.replicas
+    a.observe_saturation(lambda: {"openai": (10, 100)})
+    b.observe_saturation(lambda: {"openai": (90, 100), "sarvam": (1, 4)})
+    b.recorder.record("openai", "chat", False, 0.1, "timeout")
+    b.recorder.on_breaker_change(CallSpec("openai", "chat"), "closed", "open")
+    await fleet.sync(a, b, a)
+    # b's breaker is open; a's own copy has not seen it yet: the fleet's state is b's.
+    assert a.recorder.breaker_state(("openai", "chat")) == "open"
+    assert a.recorder.window_stats(fleet.clock(), 300)[("openai", "chat")].circuit_state == 2
+    assert a.recorder.saturation(fleet.clock()) == {"openai": 0.9, "sarvam": 0.25}
+    last = a.recorder.last_error(("openai", "chat"))
+    assert last is not None and last.error_type == "timeout"
+    assert [r.replica for r in a.fleet_status().replicas] == ["replica-0", "replica-1"]
+    fleet.clock.advance(REPLICA_AGE_OUT + 1)
+    await fleet.sync(a)  # b stops reporting
+    assert [r.replica for r in a.fleet_status().replicas] == ["replica-0"]
+    assert a.recorder.saturation(fleet.clock()) == {"openai": 0.1}
+    assert a.recorder.breaker_state(("openai", "chat")) == "closed"
+
+
+async def test_a_view_not_refreshed_for_a_while_is_local(fleet: Replicas) -> None:
+    a, _ = fleet.replicas
+    await fleet.sync(a)
+    assert a.recorder.view == "fleet"
+    fleet.clock.advance(STALE_AFTER + 0.5)
+    status = a.fleet_status()
+    assert status.view == "local" and status.reason == "the fleet view is stale"
