@@ -80,16 +80,16 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 
 from . import __version__
+from .calls import ErrorType
 from .config import ConfigError, Settings
 from .logging_setup import secret_values
 from .logs.otlp import MaskSecrets, log_handler
 from .resilience.breaker import STATE_VALUES
 from .resilience.bulkhead import Bulkhead
-from .resilience.errors import ErrorType
 from .resilience.shared_state import StateHealth
 
 if TYPE_CHECKING:
-    from .providers.base import CallEvent, CallSpec
+    from .calls import CallEvent, CallSpec
 
 SERVICE_NAME_DEFAULT: Final = "ai-gateway"
 SCOPE: Final = "app.providers"

@@ -25,7 +25,7 @@ from openai import DefaultAioHttpClient
 SIM_API_KEY = "bench-bare-proxy"
 """The simulator accepts any non-empty key."""
 MAX_CONNECTIONS = 512
-"""The gateway's pool size (``app/providers/upstream.py``)."""
+"""The gateway's pool size (``app/providers/http_client.py``)."""
 
 
 def create_bare_proxy(upstream: str) -> Litestar:

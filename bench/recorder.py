@@ -15,10 +15,9 @@ from collections.abc import Callable
 
 from opentelemetry import trace
 
+from app.calls import CallContext, CallEvent, CallSpec, ErrorType
 from app.config import load_settings
 from app.monitoring import Monitoring
-from app.providers.base import CallContext, CallEvent, CallSpec
-from app.resilience.errors import ErrorType
 
 
 class _Clock:

@@ -36,10 +36,10 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Stream
 from opentelemetry import trace
 
+from ..calls import ErrorType, GatewayError, UpstreamAnswer, invalid
 from ..config import ServiceConfig
 from ..providers.service import RelayedStream
 from ..resilience.auth import bearer_token, key_matches
-from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer, invalid
 from ..resilience.validation import Audio, check_audio, sniffed_type
 from ..simulator.deepgram import DEEPGRAM
 from ..simulator.gate import ProviderWire

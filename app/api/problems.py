@@ -14,7 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from opentelemetry import trace
 
-from ..resilience.errors import TITLES, ErrorType, GatewayError
+from ..calls import TITLES, ErrorType, GatewayError
 
 log = logging.getLogger("app.api")
 PROBLEM_JSON = "application/problem+json"

@@ -36,7 +36,7 @@ from multipart import (  # type: ignore[import-untyped]  # ships no type hints
     PushMultipartParser,
 )
 
-from ..resilience.errors import invalid
+from ..calls import invalid
 from ..spool import SpooledFile
 
 MAX_FIELD_SIZE = 64 * 1024

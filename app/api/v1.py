@@ -18,10 +18,10 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 from opentelemetry import trace
 
+from ..calls import invalid
 from ..providers.rag import Document
 from ..providers.service_manager import Served, ServiceManager
 from ..resilience.auth import bearer_token, key_matches
-from ..resilience.errors import invalid
 from .problems import problem_spec
 from .uploads import UploadSpool, received_form
 

@@ -11,12 +11,12 @@ import logging
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final
 
-from ..resilience.errors import ErrorType
+from ..calls import ErrorType
 from . import events
 from .storm import StormControl
 
 if TYPE_CHECKING:
-    from ..providers.base import CallEvent, CallSpec
+    from ..calls import CallEvent, CallSpec
     from ..resilience.shared_state import StateHealth
 
 serving_fallback: ContextVar[bool] = ContextVar("serving_fallback", default=False)

@@ -19,9 +19,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from ..background import cancel
+from ..calls import CallObserver
 from ..config import Settings, get_settings
 from ..logs import events
-from ..providers.base import CallObserver
 from ..resilience.shared_state import StateHealth
 from .alertmanager import AlertmanagerClient, AlertmanagerError
 from .evaluator import Alert, Evaluator

@@ -40,8 +40,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ..background import cancel
+from ..calls import LOOP_LAG_BUCKETS
 from ..resilience.shared_state import StateHealth, text
-from ..telemetry import LOOP_LAG_BUCKETS
 from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, decode
 from .recorder import STATE_VALUES, Bucket, LastError, Recorder, cumulative
 from .stats import Key

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..telemetry import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
+from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
 from .recorder import Bucket
 from .stats import Key
 

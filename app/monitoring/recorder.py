@@ -28,10 +28,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ..providers.base import CallEvent, CallSpec
-from ..resilience.errors import ErrorType
+from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS, CallEvent, CallSpec, ErrorType
 from ..resilience.shared_state import StateHealth
-from ..telemetry import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
 

@@ -12,93 +12,25 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import pybreaker
 from opentelemetry import trace
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.semconv.attributes import error_attributes
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
+from ..calls import CallContext, CallEvent, CallObserver, CallSpec, ErrorType, GatewayError, Outcome
 from ..config import Settings
 from ..resilience.breaker import AsyncCircuitBreaker, Permit
 from ..resilience.bulkhead import Bulkhead, Slot
-from ..resilience.errors import ErrorType, GatewayError
 from ..resilience.ratelimit import RateLimiter, rate_limited
 from ..resilience.shared_state import SharedState
-from .upstream import CURRENT_CALL, categorize
+from .http_client import CURRENT_CALL
+from .spans import end_span, mark_span, span_attributes, usage_attributes
+from .upstream_errors import categorize
 
 T = TypeVar("T")
-Outcome = Literal["success", "error"]
 WAIT_ATTRIBUTE = "gateway.call.wait"
 """Span attribute: seconds the attempt waited inside the gateway before its request was written."""
-
-
-@dataclass(frozen=True)
-class CallSpec:
-    """What is being called: names that become span names, attributes and metric labels."""
-
-    provider: str
-    operation: str
-    model: str | None = None
-    gen_ai_operation: str | None = None
-    """GenAI operation (``chat``, ``embeddings``) for calls that follow the GenAI conventions."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.provider}.{self.operation}"
-
-    @property
-    def span_name(self) -> str:
-        if self.gen_ai_operation:
-            return f"{self.gen_ai_operation} {self.model}" if self.model else self.gen_ai_operation
-        return f"{self.operation} {self.provider}"
-
-
-@dataclass
-class CallContext:
-    """Mutable facts about one call, filled in by the pipeline and the service as they learn them."""
-
-    spec: CallSpec
-    span: Span = INVALID_SPAN
-    """The provider span: started when the first attempt is admitted (or at a refusal), so that
-    its duration is the provider's time, not the gateway's wait to admit the call."""
-    began_ns: int = field(default_factory=time.time_ns)
-    attempt: int = 0
-    admission_wait: float = 0.0
-    """Seconds the current attempt took to be admitted (hold, bulkhead, limits, breaker, the
-    shared-state round trip)."""
-    connect_wait: float = 0.0
-    """Seconds the current attempt took to get a connection, added by the HTTP client's connector."""
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    characters: int = 0
-    """Text characters sent (translate, TTS)."""
-    audio_seconds: float = 0.0
-    """Seconds of audio received (STT) or produced (TTS)."""
-    response_model: str | None = None
-    ttfb: float | None = None
-    """Seconds to the first byte of a streamed answer."""
-
-    @property
-    def wait(self) -> float:
-        """Seconds the current attempt waited inside the gateway before its request was written."""
-        return self.admission_wait + self.connect_wait
-
-
-@dataclass(frozen=True)
-class CallEvent:
-    """One attempt that reached the provider, as telemetry and monitoring see it."""
-
-    spec: CallSpec
-    outcome: Outcome
-    error_type: ErrorType | None
-    duration: float
-    """The provider's time: from the request being written to the answer (or failure)."""
-    context: CallContext
-    health_check: bool = False
-    error: GatewayError | None = None
-    """The categorised failure (``None`` on success), with what the provider said about it."""
 
 
 @dataclass(slots=True)
@@ -112,16 +44,6 @@ class _Admitted:
 
     def provider_time(self, ctx: CallContext) -> float:
         return time.perf_counter() - self.started - ctx.connect_wait
-
-
-class CallObserver(Protocol):
-    """Hooks for telemetry and monitoring; they must be cheap and must not raise."""
-
-    def on_call(self, event: CallEvent) -> None: ...
-
-    def on_rejection(self, spec: CallSpec, reason: ErrorType) -> None: ...
-
-    def on_breaker_change(self, spec: CallSpec, old: str, new: str) -> None: ...
 
 
 class _BreakerEvents(pybreaker.CircuitBreakerListener):
@@ -205,10 +127,10 @@ class Pipeline:
             await self._settle()
             return result
         except BaseException as exc:
-            _mark_span(ctx.span, exc)
+            mark_span(ctx.span, exc)
             raise
         finally:
-            _usage_attributes(ctx)
+            usage_attributes(ctx)
             ctx.span.end()
 
     async def stream(
@@ -231,7 +153,7 @@ class Pipeline:
             self._validate(ctx, validate)
             (chunks, first), admitted = await self._attempts(ctx, first_chunk, False)
         except BaseException as exc:
-            _end_span(ctx.span, exc)
+            end_span(ctx.span, exc)
             raise
         ctx.ttfb = admitted.provider_time(ctx)
         return _Relay(self, ctx, admitted, first, chunks)
@@ -249,7 +171,7 @@ class Pipeline:
             ctx.admission_wait, ctx.connect_wait = admitted.started - asked, 0.0
             if ctx.span is INVALID_SPAN:
                 ctx.span = self.tracer.start_span(ctx.spec.span_name, kind=SpanKind.CLIENT,
-                                                  attributes=self._attributes(ctx.spec))
+                                                  attributes=span_attributes(ctx.spec))
             if admitted.permit is not None:
                 ctx.span.set_attribute("provider.circuit.state", self.breaker(ctx.spec).state)
             token = CURRENT_CALL.set(ctx)
@@ -343,7 +265,7 @@ class Pipeline:
         error.provider, error.operation = ctx.spec.provider, ctx.spec.operation
         if ctx.span is INVALID_SPAN:
             ctx.span = self.tracer.start_span(ctx.spec.span_name, kind=SpanKind.CLIENT,
-                                              attributes=self._attributes(ctx.spec), start_time=ctx.began_ns)
+                                              attributes=span_attributes(ctx.spec), start_time=ctx.began_ns)
         ctx.span.add_event(f"rejected.{error.error_type.value}", {"reason": error.error_type.value})
         # Holding calls during a provider's Retry-After is rate limiting by the gateway too.
         reason = ErrorType.RATE_LIMITED if error.error_type is ErrorType.UPSTREAM_RATE_LIMITED else error.error_type
@@ -400,16 +322,6 @@ class Pipeline:
         event = CallEvent(ctx.spec, outcome, error_type, duration, ctx, health_check, error)
         for observer in self.observers:
             observer.on_call(event)
-
-    @staticmethod
-    def _attributes(spec: CallSpec) -> dict[str, Any]:
-        attributes: dict[str, Any] = {"provider": spec.provider, "operation": spec.operation}
-        if spec.gen_ai_operation:
-            attributes[gen_ai.GEN_AI_OPERATION_NAME] = spec.gen_ai_operation
-            attributes[gen_ai.GEN_AI_PROVIDER_NAME] = spec.provider
-            if spec.model:
-                attributes[gen_ai.GEN_AI_REQUEST_MODEL] = spec.model
-        return attributes
 
 
 class _Relay:
@@ -474,33 +386,6 @@ class _Relay:
                 pipeline._abandoned(ctx, admitted)
             else:
                 error = pipeline._failed(ctx, admitted, exc, False)
-        _usage_attributes(ctx)
-        _end_span(ctx.span, error or exc)
+        usage_attributes(ctx)
+        end_span(ctx.span, error or exc)
         return error
-
-
-def _usage_attributes(ctx: CallContext) -> None:
-    span = ctx.span
-    if ctx.input_tokens is not None:
-        span.set_attribute(gen_ai.GEN_AI_USAGE_INPUT_TOKENS, ctx.input_tokens)
-    if ctx.output_tokens is not None:
-        span.set_attribute(gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, ctx.output_tokens)
-    if ctx.response_model:
-        span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, ctx.response_model)
-
-
-def _mark_span(span: Span, exc: BaseException) -> None:
-    if isinstance(exc, GatewayError):
-        span.set_attribute(error_attributes.ERROR_TYPE, exc.error_type.value)
-        span.set_status(Status(StatusCode.ERROR, exc.detail))
-    elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-        span.set_attribute(error_attributes.ERROR_TYPE, "cancelled")
-    else:
-        span.set_attribute(error_attributes.ERROR_TYPE, type(exc).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
-
-
-def _end_span(span: Span, exc: BaseException | None) -> None:
-    if exc is not None:
-        _mark_span(span, exc)
-    span.end()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
+from ..calls import CallContext, ErrorType, GatewayError, UpstreamAnswer
 from ..resilience.validation import (
     DEEPGRAM_STT_LANGUAGES,
     DEEPGRAM_TTS_LANGUAGES,
@@ -13,9 +13,9 @@ from ..resilience.validation import (
     check_language,
     check_text,
 )
-from .base import CallContext
 from .service import Params, ProviderService, RelayedStream, sample_rate
-from .upstream import check_response, relay_wav
+from .upstream_errors import check_response
+from .wav import relay_wav
 
 STT_MODEL = "nova-3"
 TTS_MODEL = "aura-2-thalia-en"

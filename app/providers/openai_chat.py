@@ -14,10 +14,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..resilience.errors import ErrorType, GatewayError, invalid
-from .base import CallContext, CallSpec
+from ..calls import CallContext, CallSpec, ErrorType, GatewayError, invalid
 from .service import ProviderService
-from .upstream import check_response
+from .upstream_errors import check_response
 
 
 def check_chat_body(body: dict[str, Any], max_chars: int) -> None:

@@ -14,8 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ..resilience.errors import ErrorType, GatewayError, invalid
-from .base import CallContext, CallSpec
+from ..calls import CallContext, CallSpec, ErrorType, GatewayError, invalid
 from .openai_chat import OpenAIChat
 from .service import ProviderService
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
+from ..calls import CallContext, ErrorType, GatewayError, UpstreamAnswer
 from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text, check_text_field
-from .base import CallContext
 from .multipart import multipart_body
 from .service import ProviderService, RelayedStream, sample_rate
-from .upstream import check_response, relay_wav, wav_seconds
+from .upstream_errors import check_response
+from .wav import relay_wav, wav_seconds
 
 TTS_MODEL = "bulbul:v2"
 STT_MODEL = "saarika:v2.5"

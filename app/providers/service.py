@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx2
 
+from ..calls import CallContext, CallSpec, ErrorType, GatewayError, UpstreamAnswer
 from ..config import ServiceConfig
-from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
 from ..resilience.validation import AUDIO_TYPES, check_text_field
-from .base import CallContext, CallSpec, Pipeline
-from .upstream import check_response, relay_wav
+from .base import Pipeline
+from .upstream_errors import check_response
+from .wav import relay_wav
 
 Params = Sequence[tuple[str, str]]
 """Query parameters as the caller sent them (repeated names kept)."""

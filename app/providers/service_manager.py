@@ -17,13 +17,13 @@ import httpx2
 from opentelemetry import trace
 
 from ..background import cancel
+from ..calls import ErrorType, GatewayError, invalid
 from ..config import Settings, get_settings
 from ..logs.observer import CallLog, serving_fallback
 from ..logs.storm import StormControl
 from ..monitoring import Monitoring
 from ..monitoring import set_current as set_current_monitoring
 from ..monitoring.loop_lag import LoopLagProbe
-from ..resilience.errors import ErrorType, GatewayError, invalid
 from ..resilience.ratelimit import RateLimiter
 from ..resilience.shared_state import MEMORY_HEALTH, StateHealth
 from ..resilience.validation import (
@@ -37,11 +37,11 @@ from ..spool import SpooledFile
 from ..telemetry import Telemetry
 from .base import Pipeline
 from .deepgram import DeepgramSTT, DeepgramTTS
+from .http_client import HEALTH_CHECK_HEADROOM, make_http_client
 from .openai_chat import OpenAIChat, OpenAIEmbeddings
 from .rag import DocumentStore, RAGIngest, RAGQuery
 from .sarvam import SarvamSTT, SarvamTranslate, SarvamTTS
 from .service import HealthResult, ProviderService
-from .upstream import HEALTH_CHECK_HEADROOM, make_http_client
 
 log = logging.getLogger("app.providers")
 T = TypeVar("T")

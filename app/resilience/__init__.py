@@ -1,1 +1,1 @@
-"""Circuit breaking, rate limiting, validation and the closed set of error types."""
+"""Circuit breaking, rate limiting, bulkheads, shared state, validation and client auth."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import pybreaker
 
-from .errors import ErrorType, GatewayError
+from ..calls import ErrorType, GatewayError
 
 STATE_VALUES = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import ErrorType, GatewayError
+from ..calls import ErrorType, GatewayError
 
 RETRY_AFTER_SECONDS = 1.0
 """``Retry-After`` of an ``overloaded`` refusal: slots free as calls end, usually within a second."""

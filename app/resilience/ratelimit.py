@@ -11,7 +11,7 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from .errors import ErrorType, GatewayError
+from ..calls import ErrorType, GatewayError
 
 
 class MovingWindowMemoryStorage(MemoryStorage):

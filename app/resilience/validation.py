@@ -8,9 +8,9 @@ from typing import Any
 
 import mutagen
 
+from ..calls import invalid
 from ..config import ServiceConfig
 from ..spool import SpooledFile
-from .errors import invalid
 
 # Languages each provider serves (BCP-47 as the providers spell them).
 SARVAM_LANGUAGES = frozenset({

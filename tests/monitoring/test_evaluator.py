@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
+from app.calls import CallContext, CallSpec, GatewayError
 from app.config import AlertSettings
 from app.monitoring import Monitoring
-from app.providers.base import CallContext, CallSpec, Pipeline
-from app.resilience.errors import GatewayError
+from app.providers.base import Pipeline
 
 from .helpers import T0, Clock, record, settings
 

@@ -11,9 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from app.calls import CallSpec
 from app.monitoring import Monitoring
 from app.monitoring.fleet import REPLICA_AGE_OUT, STALE_AFTER, FleetRecorder
-from app.providers.base import CallSpec
 from app.resilience.shared_state import StateHealth
 from tests.hardening.servers import RedisServer, redis_server
 

@@ -10,11 +10,10 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.calls import CallContext, GatewayError
 from app.config import load_settings
 from app.main import create_app
-from app.providers.base import CallContext
 from app.providers.service_manager import ServiceManager
-from app.resilience.errors import GatewayError
 
 from ..gateway import Gateway, running_gateway
 

@@ -10,14 +10,12 @@ from collections.abc import Mapping
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.calls import LOOP_LAG_BUCKETS, CallSpec, ErrorType
 from app.config import load_settings
 from app.main import create_app
 from app.monitoring import Monitoring
 from app.monitoring.recorder import Recorder
-from app.providers.base import CallSpec
 from app.providers.service_manager import ServiceManager
-from app.resilience.errors import ErrorType
-from app.telemetry import LOOP_LAG_BUCKETS
 
 from .helpers import T0, Clock, settings
 

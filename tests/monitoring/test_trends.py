@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.calls import CallSpec
 from app.monitoring import Monitoring
 from app.monitoring.trends import TrendError, direction
-from app.providers.base import CallSpec
 
 from .helpers import Clock, settings
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.resilience.errors import ErrorType, GatewayError
+from app.calls import ErrorType, GatewayError
 from app.resilience.ratelimit import MovingWindowMemoryStorage, RateLimiter
 
 

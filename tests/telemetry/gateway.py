@@ -17,10 +17,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from app.api import metrics
 from app.api.problems import EXCEPTION_HANDLERS
+from app.calls import CallContext, CallSpec, invalid
 from app.config import Settings, load_settings
-from app.providers.base import CallContext, CallSpec, Pipeline
-from app.providers.upstream import check_response, make_http_client, wav_seconds
-from app.resilience.errors import invalid
+from app.providers.base import Pipeline
+from app.providers.http_client import make_http_client
+from app.providers.upstream_errors import check_response
+from app.providers.wav import wav_seconds
 from app.telemetry import Telemetry
 
 SIM_KEY = "sim-local-key"

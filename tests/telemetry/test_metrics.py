@@ -13,9 +13,8 @@ from opentelemetry.sdk.metrics.export import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from app.providers.base import CallContext, CallSpec
-from app.resilience.errors import invalid
-from app.telemetry import LATENCY_BUCKETS, MAX_MODEL_LABELS, OTHER_MODEL
+from app.calls import LATENCY_BUCKETS, CallContext, CallSpec, invalid
+from app.telemetry import MAX_MODEL_LABELS, OTHER_MODEL
 
 from .conftest import Gateway
 from .gateway import Harness

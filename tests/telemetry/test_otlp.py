@@ -7,8 +7,9 @@ import uuid
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from app.calls import LATENCY_BUCKETS
 from app.config import ConfigError, load_settings
-from app.telemetry import LATENCY_BUCKETS, Telemetry
+from app.telemetry import Telemetry
 
 from .conftest import Gateway
 from .otlp_receiver import Received, attributes, grpc_receiver, http_receiver

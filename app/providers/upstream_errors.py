@@ -1,97 +1,17 @@
-"""Each provider's HTTP client, and how upstream failures become error types."""
+"""How upstream failures become error types: a provider's HTTP status and error body, and
+anything its client can raise, mapped onto the closed set of :class:`~app.calls.ErrorType`."""
 
 from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import aiohttp
 import httpx2
-from openai import DefaultAioHttpClient
 
-# The aiohttp transport the OpenAI SDK ships for httpx2 (DefaultAioHttpClient's own), taken
-# directly only to give it a connector of ours.
-from openai._vendor.httpx_aiohttp import AiohttpTransport
-
-from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
-from ..telemetry import Telemetry
-
-if TYPE_CHECKING:  # base imports this module
-    from .base import CallContext
-
-
-CURRENT_CALL: ContextVar[CallContext | None] = ContextVar("provider_call", default=None)
-"""The provider call whose attempt runs in this task (set by the pipeline around each attempt)."""
-
-HEALTH_CHECK_HEADROOM = 2
-"""Connections each provider's pool keeps beyond ``P_MAX_CONCURRENCY``, for active health checks
-(which take no bulkhead slot) and for a stream whose slot is freed just before its connection."""
-
-
-class _TimedConnector(aiohttp.TCPConnector):
-    """Adds the time the current call spends getting a connection (a free pooled one, or a new
-    one) to its ``connect_wait``: gateway time before the request is written, not the provider's."""
-
-    async def connect(self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout,
-                      ) -> aiohttp.connector.Connection:
-        call = CURRENT_CALL.get()
-        started = time.perf_counter()
-        try:
-            return await super().connect(req, traces, timeout)
-        finally:
-            if call is not None:
-                call.connect_wait += time.perf_counter() - started
-
-
-def make_http_client(telemetry: Telemetry, max_connections: int) -> httpx2.AsyncClient:
-    """One provider's pooled ``httpx2`` client on the aiohttp transport (the fastest measured
-    here), with at most ``max_connections`` connections and the OpenTelemetry HTTP client
-    instrumentation attached to it."""
-    limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    transport = AiohttpTransport(limits=limits)
-
-    def session() -> aiohttp.ClientSession:  # made on first use, inside the running event loop
-        return aiohttp.ClientSession(connector=_TimedConnector(
-            limit=max_connections, keepalive_timeout=limits.keepalive_expiry, ssl=transport.ssl_context))
-
-    transport.client = session
-    client: httpx2.AsyncClient = DefaultAioHttpClient(
-        transport=transport,
-        timeout=httpx2.Timeout(None),  # the pipeline owns timeouts
-        follow_redirects=False,
-    )
-    telemetry.instrument_http_client(client)
-    return client
-
-
-def wav_seconds(size: int, sample_rate: int) -> float:
-    """Seconds in a 16-bit mono PCM WAV of ``size`` bytes (44-byte header)."""
-    return max(0, size - 44) / (2 * sample_rate)
-
-
-def check_wav_start(provider: str, chunk: bytes) -> None:
-    """Raise ``upstream_malformed`` unless the first bytes of a streamed WAV are its RIFF header."""
-    if not chunk.startswith(b"RIFF"):
-        raise GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} sent audio without a WAV header")
-
-
-async def relay_wav(
-    provider: str, response: httpx2.Response, sample_rate: int, ctx: CallContext,
-) -> AsyncIterator[bytes]:
-    """A streamed WAV answer's chunks as they arrive, after its status and RIFF header are
-    checked; the seconds of audio relayed go to ``ctx.audio_seconds`` at the end."""
-    await check_response(provider, response)
-    size = 0
-    async for chunk in response.aiter_bytes():
-        if size == 0 and chunk:
-            check_wav_start(provider, chunk)
-        size += len(chunk)
-        yield chunk
-    ctx.audio_seconds = wav_seconds(size, sample_rate)
+from ..calls import ErrorType, GatewayError, UpstreamAnswer
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -185,4 +105,3 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     while found is not None:
         yield found
         found = found.__cause__
-
