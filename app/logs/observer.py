@@ -27,7 +27,7 @@ CLIENT_REFUSALS: Final = frozenset({ErrorType.INVALID_INPUT})
 
 
 class CallLog:
-    """A :class:`~app.providers.base.CallObserver` (and hold listener) that writes log events."""
+    """A :class:`~app.calls.CallObserver` (and hold listener) that writes log events."""
 
     def __init__(self, storm: StormControl) -> None:
         self.storm = storm

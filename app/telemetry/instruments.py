@@ -1,0 +1,108 @@
+"""Every instrument of the gateway, created in one place, with the names and attribute keys of
+the provider metrics.
+
+* Histogram bounds are floats, so Prometheus reads ``le="5.0"`` and ``le="10.0"`` (the spelling
+  Prometheus 3 normalises every ``le`` to).
+* ``gateway_state_backend_up``, ``provider_client_active_requests`` and
+  ``provider_client_concurrency_limit`` are observable gauges: each collection (a scrape, an OTLP
+  export) reads them at that moment, so they need no listener and are never stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+
+from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS, ErrorType
+
+GEN_AI_DURATION_BUCKETS: Final[tuple[float, ...]] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+"""The GenAI semantic conventions' advice for ``gen_ai.client.operation.duration``."""
+GEN_AI_TOKEN_BUCKETS: Final[tuple[float, ...]] = tuple(float(4**n) for n in range(14))
+"""The GenAI semantic conventions' advice for ``gen_ai.client.token.usage`` (1, 4, ... 4**13)."""
+
+# Instrument names (Prometheus names after translation in the comments).
+REQUEST_DURATION: Final = "provider.client.request.duration"  # provider_client_request_duration_seconds
+REJECTIONS: Final = "provider.client.rejections"  # provider_client_rejections_total
+CIRCUIT_STATE: Final = "provider.circuit.state"  # provider_circuit_state
+CIRCUIT_OPENED: Final = "provider.circuit.opened"  # provider_circuit_opened_total
+TIME_TO_FIRST_BYTE: Final = "provider.client.time_to_first_byte"  # provider_client_time_to_first_byte_seconds
+AUDIO_DURATION: Final = "provider.client.audio_duration"  # provider_client_audio_duration_seconds_total
+CHARACTERS: Final = "provider.client.characters"  # provider_client_characters_total
+HEALTH_CHECK_DURATION: Final = "provider.health_check.duration"  # provider_health_check_duration_seconds
+STATE_BACKEND_UP: Final = "gateway.state.backend.up"  # gateway_state_backend_up
+ACTIVE_REQUESTS: Final = "provider.client.active_requests"  # provider_client_active_requests
+CONCURRENCY_LIMIT: Final = "provider.client.concurrency_limit"  # provider_client_concurrency_limit
+CALL_WAIT: Final = "gateway.call.wait"  # gateway_call_wait_seconds
+EVENT_LOOP_LAG: Final = "gateway.event_loop.lag"  # gateway_event_loop_lag_seconds
+
+# Attribute keys of the provider metrics: plain names, identical in OTLP and in Prometheus.
+PROVIDER: Final = "provider"
+OPERATION: Final = "operation"
+OUTCOME: Final = "outcome"
+ERROR_TYPE_LABEL: Final = "error_type"
+REASON: Final = "reason"
+BACKEND: Final = "backend"
+TOKEN_INPUT: Final = "input"
+TOKEN_OUTPUT: Final = "output"
+REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT,
+                            ErrorType.OVERLOADED)
+
+
+Observer = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+class Instruments:
+    """Every instrument of the gateway, created in this one place; the observable gauges read
+    their values through ``observe_state`` (the shared state store's health), ``observe_active``
+    and ``observe_limits`` (the bulkheads) when they are collected, so they cost nothing per call."""
+
+    def __init__(self, meter: Meter, observe_state: Observer, observe_active: Observer,
+                 observe_limits: Observer) -> None:
+        self.request_duration = meter.create_histogram(
+            REQUEST_DURATION, unit="s", description="Duration of provider call attempts.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.rejections = meter.create_counter(
+            REJECTIONS, unit="{rejection}", description="Calls refused before reaching the provider.")
+        self.circuit_state = meter.create_gauge(
+            CIRCUIT_STATE, unit="1", description="Circuit breaker state: 0 closed, 1 half-open, 2 open.")
+        self.circuit_opened = meter.create_counter(
+            CIRCUIT_OPENED, unit="{transition}", description="Times a circuit breaker opened.")
+        self.time_to_first_byte = meter.create_histogram(
+            TIME_TO_FIRST_BYTE, unit="s", description="Time to the first byte of streamed answers.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.audio_duration = meter.create_counter(
+            AUDIO_DURATION, unit="s", description="Seconds of audio sent to or received from providers.")
+        self.characters = meter.create_counter(
+            CHARACTERS, unit="{character}", description="Text characters sent to providers.")
+        self.health_check_duration = meter.create_histogram(
+            HEALTH_CHECK_DURATION, unit="s", description="Duration of active health checks.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.gen_ai_duration = meter.create_histogram(
+            gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=GEN_AI_DURATION_BUCKETS)
+        self.gen_ai_tokens = meter.create_histogram(
+            gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=GEN_AI_TOKEN_BUCKETS)
+        self.state_backend_up = meter.create_observable_gauge(
+            STATE_BACKEND_UP, callbacks=[observe_state], unit="1",
+            description="1 while the store of rate limits and breaker state answers, 0 while it is down "
+                        "(backend redis or memory; memory is always 1).")
+        self.active_requests = meter.create_observable_gauge(
+            ACTIVE_REQUESTS, callbacks=[observe_active], unit="{request}",
+            description="Provider calls in flight in this process (each holds a bulkhead slot).")
+        self.concurrency_limit = meter.create_observable_gauge(
+            CONCURRENCY_LIMIT, callbacks=[observe_limits], unit="{request}",
+            description="P_MAX_CONCURRENCY: provider calls this process lets be in flight at once.")
+        self.call_wait = meter.create_histogram(
+            CALL_WAIT, unit="s", description="Time a provider call waited inside the gateway (admission, shared "
+                                             "state, a connection) before its request was written.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.event_loop_lag = meter.create_histogram(
+            EVENT_LOOP_LAG, unit="s", description="How late the event loop ran a timer: the process's saturation.",
+            explicit_bucket_boundaries_advisory=LOOP_LAG_BUCKETS)
