@@ -24,5 +24,6 @@ npm ci --prefix tests/grafana_schema --no-audit --no-fund --loglevel=error
 python -m app rules render --check
 python -m app dashboards render --check
 mypy
+lint-imports --no-logo --no-cache
 ruff check .
 python -m pytest "$@"
