@@ -1,7 +1,7 @@
 """The in-app alert evaluator, with Prometheus's alerting-rule semantics.
 
-At each evaluation (time ``now``), every rule's condition is computed from a
-:class:`~app.monitoring.stats.WindowSource`: per provider operation over the rule's window, per
+At each evaluation (time ``now``), every rule's condition (its kind's class in
+:mod:`app.monitoring.conditions`) is computed from a :class:`~app.monitoring.stats.WindowSource`: per provider operation over the rule's window, per
 state backend now (``GatewayStateBackendDown``), per provider (``ProviderSaturated``: its
 ``overloaded`` refusals over the window summed over operations, else its highest in-flight share of
 the limit now) or per replica (``GatewayEventLoopLagHigh``: the p99 of its lag histogram over the
@@ -23,7 +23,6 @@ sent with ``endsAt`` = its resolution time until 15 minutes after it resolved.
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,63 +30,18 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from ..logs import events
-from .promql import bucket_quantile
+from .conditions import AlertKey, Reading
 from .rules import AlertRule, Severity
-from .stats import Key, WindowSource, WindowStats
+from .stats import WindowSource
 from .templates import render
 
 AlertState = Literal["pending", "firing", "resolved"]
-AlertKey = tuple[str, ...]
-"""The values of a rule's :attr:`~app.monitoring.rules.AlertRule.by` labels: ``(provider, operation)``,
-``(backend,)``, ``(provider,)`` or ``(instance,)``."""
 AlertId = tuple[str, str, AlertKey]
 """(alertname, severity, key)."""
 RESOLVED_RETENTION = 15 * 60.0
 """Seconds a resolved alert is still sent to Alertmanager (Prometheus's ``resolvedRetention``)."""
 RESEND_DELAY = 60.0
 """Seconds between re-sends of a firing alert (Prometheus's ``--rules.alert.resend-delay``)."""
-
-
-def condition_value(rule: AlertRule, stats: WindowStats) -> float | None:
-    """The rule's expression value when its condition holds for ``stats``, else None."""
-    if rule.kind in ("success_rate", "latency_p95"):
-        attempted = stats.attempted
-        if attempted is None or attempted < rule.min_requests or attempted <= 0:
-            return None
-        if rule.kind == "success_rate":
-            value = stats.succeeded / attempted
-        else:
-            value = bucket_quantile(0.95, stats.buckets)
-            if math.isnan(value):
-                return None
-    elif rule.kind == "circuit_open":
-        if stats.circuit_state == 2:
-            return 2.0
-        if stats.circuit_openings is None:
-            return None
-        value = stats.circuit_openings
-    else:
-        if stats.rate_limited is None:
-            return None
-        value = stats.rate_limited
-    return value if rule.breached(value) else None
-
-
-def saturated_value(rule: AlertRule, overloaded: float | None, in_flight_share: float | None) -> float | None:
-    """``ProviderSaturated``'s value when it holds, else None: like PromQL's ``or``, the left side
-    (refusals as overloaded, ``> 0``) wins when both hold, else the in-flight share of the limit."""
-    if overloaded is not None and overloaded > 0:
-        return overloaded
-    if in_flight_share is not None and rule.breached(in_flight_share):
-        return in_flight_share
-    return None
-
-
-def loop_lag_value(rule: AlertRule, buckets: Sequence[tuple[float, float]]) -> float | None:
-    """``GatewayEventLoopLagHigh``'s value (p99 seconds) when it holds, else None (NaN without
-    observations never holds)."""
-    value = bucket_quantile(0.99, buckets)
-    return None if math.isnan(value) or not rule.breached(value) else value
 
 
 def _utc(timestamp: float) -> datetime:
@@ -205,40 +159,11 @@ class Evaluator:
 
     def evaluate(self, now: float) -> list[Alert]:
         """One evaluation at ``now``; returns the pending and firing alerts."""
-        by_window: dict[float, Mapping[Key, WindowStats]] = {}
-
-        def stats(window: float) -> Mapping[Key, WindowStats]:
-            if window not in by_window:
-                by_window[window] = self.source.window_stats(now, window)
-            return by_window[window]
-
+        reading = Reading(self.source, now)
         for rule in self.rules:
-            holding: dict[AlertKey, float]
-            if rule.kind == "state_backend_down":
-                holding = {(backend,): up for backend, up in self.source.state_backends(now).items()
-                           if rule.breached(up)}
-            elif rule.kind == "saturated":
-                holding = self._saturated(rule, stats(rule.window), now)
-            elif rule.kind == "event_loop_lag":
-                holding = {(instance,): value for instance, buckets in self.source.loop_lag(now, rule.window).items()
-                           if (value := loop_lag_value(rule, buckets)) is not None}
-            else:
-                holding = {key: value for key, s in stats(rule.window).items()
-                           if (value := condition_value(rule, s)) is not None}
-            self._evaluate_rule(rule, holding, now)
+            self._evaluate_rule(rule, rule.condition.holding(rule, reading), now)
         self.last_evaluation = now
         return self.alerts()
-
-    def _saturated(self, rule: AlertRule, stats: Mapping[Key, WindowStats], now: float) -> dict[AlertKey, float]:
-        """``ProviderSaturated`` per provider: refusals summed over its operations (absent when no
-        operation has the series, as ``sum by (provider)``), or its in-flight share now."""
-        overloaded: dict[str, float] = {}
-        for (provider, _), s in stats.items():
-            if s.overloaded is not None:
-                overloaded[provider] = overloaded.get(provider, 0.0) + s.overloaded
-        shares = self.source.saturation(now)
-        return {(provider,): value for provider in overloaded.keys() | shares.keys()
-                if (value := saturated_value(rule, overloaded.get(provider), shares.get(provider))) is not None}
 
     def _evaluate_rule(self, rule: AlertRule, holding: Mapping[AlertKey, float], now: float) -> None:
         """Moves the rule's alerts on, given the value of each key whose condition holds now."""

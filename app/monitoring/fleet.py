@@ -42,8 +42,9 @@ from redis.exceptions import RedisError
 from ..background import cancel
 from ..calls import LOOP_LAG_BUCKETS
 from ..resilience.shared_state import StateHealth, text
+from .buckets import Bucket, cumulative
 from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, decode
-from .recorder import STATE_VALUES, Bucket, LastError, Recorder, cumulative
+from .recorder import STATE_VALUES, LastError, Recorder
 from .stats import Key
 
 log = logging.getLogger("app.monitoring.fleet")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
-from .recorder import Bucket
+from .buckets import Bucket
 from .stats import Key
 
 # ARGV: 1 prefix, 2 known epoch, 3 new epoch, 4 ttl (s), 5 last version read, 6 oldest live slot,

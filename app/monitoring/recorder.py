@@ -30,59 +30,13 @@ from typing import Literal
 
 from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS, CallEvent, CallSpec, ErrorType
 from ..resilience.shared_state import StateHealth
+from .buckets import Aggregate, Bucket, LagBucket, cumulative, merge
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
 
 STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 _TRANSITIONS_KEPT = 256
 _CHECKS_KEPT = 60
-
-
-class Bucket:
-    """One time slot of one provider operation (this replica's, or the fleet's merged)."""
-
-    __slots__ = (
-        "errors",
-        "histogram",
-        "latency_max",
-        "latency_min",
-        "latency_sum",
-        "openings",
-        "rejections",
-        "requests",
-        "slot",
-        "successes",
-    )
-
-    def __init__(self, slot: int) -> None:
-        self.slot = slot
-        self.requests = 0
-        self.successes = 0
-        self.latency_sum = 0.0
-        self.latency_min = math.inf
-        self.latency_max = -math.inf
-        self.histogram = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.errors: dict[str, int] = {}
-        self.rejections: dict[str, int] = {}
-        self.openings = 0
-
-
-class LagBucket:
-    __slots__ = ("histogram", "slot")
-
-    def __init__(self, slot: int) -> None:
-        self.slot = slot
-        self.histogram = [0] * (len(LOOP_LAG_BUCKETS) + 1)
-
-
-def cumulative(bounds: tuple[float, ...], counts: Iterable[int]) -> tuple[tuple[float, float], ...]:
-    """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
-    running = 0
-    pairs: list[tuple[float, float]] = []
-    for bound, count in zip((*bounds, math.inf), counts, strict=True):
-        running += count
-        pairs.append((bound, float(running)))
-    return tuple(pairs)
 
 
 class _Series:
@@ -111,66 +65,6 @@ class HealthCheck:
     ok: bool
     latency_ms: float
     error_type: str | None
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """Calls of one or more provider operations over one interval."""
-
-    requests: int
-    successes: int
-    latency_sum: float
-    latency_min: float | None
-    latency_max: float | None
-    histogram: tuple[int, ...]
-    """Calls per latency bucket (not cumulative); the last entry counts calls above 60 s."""
-    errors: Mapping[str, int]
-    rejections: Mapping[str, int]
-    openings: int
-
-    @property
-    def success_rate(self) -> float | None:
-        return self.successes / self.requests if self.requests else None
-
-    @property
-    def latency_avg(self) -> float | None:
-        return self.latency_sum / self.requests if self.requests else None
-
-    def cumulative(self) -> tuple[tuple[float, float], ...]:
-        """``(le, count)`` pairs as Prometheus exposes them, ending with ``+Inf``."""
-        return cumulative(LATENCY_BUCKETS, self.histogram)
-
-    def quantile(self, q: float) -> float | None:
-        """Seconds, with ``histogram_quantile``'s interpolation; None without calls."""
-        value = bucket_quantile(q, self.cumulative())
-        return None if math.isnan(value) else value
-
-
-def merge(buckets: Iterable[Bucket]) -> Aggregate:
-    """The buckets' calls added up (of one replica, or of the fleet)."""
-    requests = successes = openings = 0
-    latency_sum = 0.0
-    latency_min, latency_max = math.inf, -math.inf
-    histogram = [0] * (len(LATENCY_BUCKETS) + 1)
-    errors: dict[str, int] = {}
-    rejections: dict[str, int] = {}
-    for b in buckets:
-        requests += b.requests
-        successes += b.successes
-        openings += b.openings
-        latency_sum += b.latency_sum
-        latency_min = min(latency_min, b.latency_min)
-        latency_max = max(latency_max, b.latency_max)
-        histogram = list(map(operator.add, histogram, b.histogram))
-        for name, count in b.errors.items():
-            errors[str(name)] = errors.get(str(name), 0) + count
-        for name, count in b.rejections.items():
-            rejections[str(name)] = rejections.get(str(name), 0) + count
-    return Aggregate(
-        requests, successes, latency_sum,
-        latency_min if requests else None, latency_max if requests else None,
-        tuple(histogram), errors, rejections, openings,
-    )
 
 
 class Recorder:

@@ -95,24 +95,8 @@ def _annotations(rule: AlertRule) -> dict[str, str]:
     return {"summary": rule.summary, "description": rule.description, "runbook_url": rule.runbook_url}
 
 
-def _grafana_condition(rule: AlertRule) -> tuple[str, float]:
-    """Grafana's threshold step (``gt``, ``lt`` or ranges, no equality) over the query's value.
-
-    The query applies the rule's comparison already; the step repeats it. For the state backend,
-    ``== 0`` of a gauge that is 0 or 1 is ``< 1``. ``ProviderSaturated``'s value is a count of
-    refusals or a share of the limit (PromQL's ``or``), both above 0 when it holds: ``> 0``.
-    """
-    if rule.kind == "success_rate":
-        return "lt", rule.threshold
-    if rule.kind == "state_backend_down":
-        return "lt", rule.threshold + 1
-    if rule.kind == "saturated":
-        return "gt", 0.0
-    return "gt", rule.threshold
-
-
 def _grafana_rule(rule: AlertRule) -> dict[str, Any]:
-    comparison, threshold = _grafana_condition(rule)
+    comparison, threshold = rule.condition.grafana_threshold(rule.threshold)
     expression = {"type": "__expr__", "uid": "__expr__"}
     annotations = _annotations(rule)
     # Grafana's templates see the reduced value as $values.B.Value; $value is a text summary there.

@@ -72,103 +72,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import AlertSettings, format_duration
+from . import recording as r
+from .conditions import CONDITIONS, Condition, Kind
 
 Severity = Literal["warning", "critical"]
-Kind = Literal[
-    "success_rate", "latency_p95", "circuit_open", "rate_limited", "state_backend_down", "saturated",
-    "event_loop_lag",
-]
 
 DEFAULT_RUNBOOK_BASE_URL = ""
 RUNBOOK_PATH = "alerts/RUNBOOK.md"
-LABELS = ("provider", "operation")
-"""The labels every provider alert carries besides ``alertname`` and ``severity``."""
-STATE_LABELS = ("backend",)
-"""The labels of the state backend alert besides ``alertname`` and ``severity``."""
-SATURATION_LABELS = ("provider",)
-"""The labels of ``ProviderSaturated`` besides ``alertname`` and ``severity``."""
-INSTANCE_LABELS = ("instance",)
-"""The labels of ``GatewayEventLoopLagHigh`` besides ``alertname`` and ``severity``: one alert per replica."""
-STATE_BACKEND_UP = "gateway_state_backend_up"
-"""The gauge (Prometheus name) of :mod:`app.telemetry`: 1 while the state store answers, else 0."""
-
-_BY = "by (provider, operation)"
-_ON = "on (provider, operation)"
-_DURATION = "provider_client_request_duration_seconds"
 _TARGET = "{{ $labels.provider }}.{{ $labels.operation }}"
-ACTIVE_REQUESTS = "provider_client_active_requests"
-"""Gauge ``{provider, operation}``: calls in flight now in one replica."""
-CONCURRENCY_LIMIT = "provider_client_concurrency_limit"
-"""Gauge ``{provider}``: ``P_MAX_CONCURRENCY`` of one replica."""
-LOOP_LAG = "gateway_event_loop_lag_seconds"
-"""Histogram without labels of its own: the replica's event-loop lag."""
 
 
-@dataclass(frozen=True)
-class RecordingRule:
-    """A Prometheus recording rule named ``level:metric:operations``."""
-
-    record: str
-    expr: str
-
-
-def _attempted(w: str) -> RecordingRule:
-    return RecordingRule(
-        f"provider_operation:{_DURATION}_count:increase{w}",
-        f"sum {_BY} (increase({_DURATION}_count[{w}]))",
-    )
-
-
-def _success_ratio(w: str, attempted: str | None = None) -> RecordingRule:
-    """``attempted``: how to refer to the attempted calls (default: their recording rule)."""
-    attempted = attempted or _attempted(w).record
-    return RecordingRule(
-        f"provider_operation:provider_client_request_success:ratio{w}",
-        f'(sum {_BY} (increase({_DURATION}_count{{outcome="success"}}[{w}])) or {attempted} * 0)'
-        f" / {attempted}",
-    )
-
-
-def _p95(w: str) -> RecordingRule:
-    return RecordingRule(
-        f"provider_operation:{_DURATION}:p95_rate{w}",
-        f"histogram_quantile(0.95, sum by (provider, operation, le) (rate({_DURATION}_bucket[{w}])))",
-    )
-
-
-def _opened(w: str) -> RecordingRule:
-    return RecordingRule(
-        f"provider_operation:provider_circuit_opened:increase{w}",
-        f"sum {_BY} (increase(provider_circuit_opened_total[{w}]))",
-    )
-
-
-def _rejections(w: str) -> RecordingRule:
-    return RecordingRule(
-        f"provider_operation_reason:provider_client_rejections:increase{w}",
-        f"sum by (provider, operation, reason) (increase(provider_client_rejections_total[{w}]))",
-    )
-
-
-def _saturation() -> str:
-    """Per provider, the highest share of the limit in flight in one replica now. ``sum without
-    (operation)`` keeps each target's labels, so the division pairs a replica's in-flight calls with
-    its own limit; ``max`` then drops ``job`` and ``instance``. Not recorded: it reads gauges now,
-    with no window to save work on."""
-    return f"max by (provider) (sum without (operation) ({ACTIVE_REQUESTS}) / {CONCURRENCY_LIMIT})"
-
-
-def _loop_lag_p99(w: str) -> RecordingRule:
-    return RecordingRule(
-        f"instance:{LOOP_LAG}:p99_rate{w}",
-        f"histogram_quantile(0.99, sum by (instance, le) (rate({LOOP_LAG}_bucket[{w}])))",
-    )
-
-
-def recording_rules(alerts: AlertSettings) -> tuple[RecordingRule, ...]:
+def recording_rules(alerts: AlertSettings) -> tuple[r.RecordingRule, ...]:
     """The recording rules the alert expressions use, in dependency order (one rule group)."""
     w = format_duration(alerts.window)
-    return (_attempted(w), _success_ratio(w), _p95(w), _opened(w), _rejections(w), _loop_lag_p99(w))
+    return (r.attempted(w), r.success_ratio(w), r.p95(w), r.opened(w), r.rejections(w), r.loop_lag_p99(w))
 
 
 @dataclass(frozen=True)
@@ -192,9 +109,17 @@ class AlertRule:
     description: str
     """A Prometheus template over ``$labels`` (the labels of :attr:`by`) and ``$value``."""
     runbook_url: str
-    by: tuple[str, ...] = LABELS
-    """The labels that tell its alerts apart (the expression's ``by``), besides ``alertname`` and
-    ``severity``."""
+
+    @property
+    def condition(self) -> Condition:
+        """How its kind decides, from the registry the renderer and the evaluator share."""
+        return CONDITIONS[self.kind]
+
+    @property
+    def by(self) -> tuple[str, ...]:
+        """The labels that tell its alerts apart (the expression's ``by``), besides ``alertname`` and
+        ``severity``."""
+        return self.condition.by
 
     @property
     def labels(self) -> dict[str, str]:
@@ -203,49 +128,12 @@ class AlertRule:
 
     def breached(self, value: float) -> bool:
         """Whether ``value`` (the expression's value before the comparison) meets the condition."""
-        if self.kind == "success_rate":
-            return value < self.threshold
-        if self.kind == "state_backend_down":
-            return value == self.threshold
-        if self.kind == "saturated":
-            return value >= self.threshold
-        return value > self.threshold
+        return self.condition.breached(value, self.threshold)
 
     def promql(self, recorded: bool = True) -> str:
         """The canonical alert expression; with ``recorded=False`` the recording rules are
         inlined, for engines that do not load them."""
-        w = format_duration(self.window)
-
-        def ref(rule: RecordingRule) -> str:
-            return rule.record if recorded else f"({rule.expr})"
-
-        gate = f"{ref(_attempted(w))} >= {self.min_requests}"
-        if self.kind == "success_rate":
-            ratio = _success_ratio(w) if recorded else _success_ratio(w, ref(_attempted(w)))
-            return f"{ref(ratio)} < {_num(self.threshold)} and {_ON} {gate}"
-        if self.kind == "latency_p95":
-            return f"{ref(_p95(w))} > {_num(self.threshold)} and {_ON} {gate}"
-        if self.kind == "circuit_open":
-            return f"max {_BY} (provider_circuit_state) == 2 or {ref(_opened(w))} > 0"
-        if self.kind == "state_backend_down":
-            return f"min by ({', '.join(self.by)}) ({STATE_BACKEND_UP}) == {_num(self.threshold)}"
-        if self.kind == "saturated":
-            overloaded = _rejected("overloaded", w, "by (provider)", recorded)
-            return f"{overloaded} > 0 or {_saturation()} >= {_num(self.threshold)}"
-        if self.kind == "event_loop_lag":
-            return f"{ref(_loop_lag_p99(w))} > {_num(self.threshold)}"
-        return f"{_rejected('rate_limited', w, _BY, recorded)} > 0"
-
-
-def _rejected(reason: str, w: str, by: str, recorded: bool) -> str:
-    """Calls refused for ``reason`` over ``w``, summed ``by``."""
-    if recorded:
-        return f'sum {by} ({_rejections(w).record}{{reason="{reason}"}})'
-    return f'sum {by} (increase(provider_client_rejections_total{{reason="{reason}"}}[{w}]))'
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
+        return self.condition.promql(self, recorded)
 
 
 def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> tuple[AlertRule, ...]:
@@ -270,9 +158,9 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
         return AlertRule(
             "ProviderLatencyHigh", severity, "latency_p95", threshold, alerts.window, alerts.for_,
             alerts.min_requests,
-            summary=f"Provider p95 latency above {_num(threshold)}s",
+            summary=f"Provider p95 latency above {r.num(threshold)}s",
             description=f"{_TARGET}: p95 latency of attempted calls is {{{{ $value | humanizeDuration }}}} "
-                        f"over the last {w} (threshold {_num(threshold)}s).",
+                        f"over the last {w} (threshold {r.num(threshold)}s).",
             runbook_url=runbook("ProviderLatencyHigh"),
         )
 
@@ -303,7 +191,6 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
                         "together may admit more than the configured rate limits, and a breaker opened "
                         "in one replica no longer rejects calls in the others.",
             runbook_url=runbook("GatewayStateBackendDown"),
-            by=STATE_LABELS,
         ),
         AlertRule(
             "ProviderSaturated", "warning", "saturated", alerts.saturation_ratio, alerts.window, alerts.for_, 0,
@@ -313,16 +200,14 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
                         f'replica (value {{{{ $value | printf "%.4g" }}}}: the refusals when there were any, '
                         "else the highest share of the limit in flight).",
             runbook_url=runbook("ProviderSaturated"),
-            by=SATURATION_LABELS,
         ),
         AlertRule(
             "GatewayEventLoopLagHigh", "warning", "event_loop_lag", alerts.event_loop_lag_warning, alerts.window,
             alerts.for_, 0,
-            summary=f"Gateway event loop lag p99 above {_num(alerts.event_loop_lag_warning)}s",
+            summary=f"Gateway event loop lag p99 above {r.num(alerts.event_loop_lag_warning)}s",
             description=f"{{{{ $labels.instance }}}}: p99 event-loop lag is {{{{ $value | humanizeDuration }}}} "
-                        f"over the last {w} (threshold {_num(alerts.event_loop_lag_warning)}s): the replica is "
+                        f"over the last {w} (threshold {r.num(alerts.event_loop_lag_warning)}s): the replica is "
                         "CPU-bound or something blocks its loop, so every call it serves waits.",
             runbook_url=runbook("GatewayEventLoopLagHigh"),
-            by=INSTANCE_LABELS,
         ),
     )

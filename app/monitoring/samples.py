@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .promql import Sample, extrapolated_increase, extrapolated_rate
-from .rules import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, LOOP_LAG, STATE_BACKEND_UP
+from .recording import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, DURATION, LOOP_LAG, STATE_BACKEND_UP
 from .stats import Key, WindowStats
 
 K = TypeVar("K")
-DURATION = "provider_client_request_duration_seconds"
 LOOKBACK = 300.0
 """Seconds an instant selector looks back for a sample (Prometheus's default lookback delta)."""
 
