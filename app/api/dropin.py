@@ -46,6 +46,7 @@ from ..simulator.gate import ProviderWire
 from ..simulator.openai import OPENAI
 from ..simulator.sarvam import SARVAM
 from ..spool import SpooledFile
+from .door import counted_refusals, door, noted
 from .problems import HTTP_ERROR_TYPES, error_headers
 from .uploads import received_body, received_form
 from .v1 import json_body, json_object, manager, openai_chat, openai_embeddings, relayed, upload_spool
@@ -129,9 +130,9 @@ class DropIn:
             raise MethodNotAllowedException(f"{request.url.path} takes POST only")
 
         return Router(path, route_handlers=[*handlers, unknown, wrong_method], guards=[self.guard],
-                      include_in_schema=False,
-                      exception_handlers={GatewayError: self.gateway_error, HTTPException: self.http_error,
-                                          ValidationException: self.http_error})
+                      include_in_schema=False, middleware=[counted_refusals],
+                      exception_handlers=noted({GatewayError: self.gateway_error, HTTPException: self.http_error,
+                                                ValidationException: self.http_error}))
 
 
 def _relay(answer: UpstreamAnswer, extra: dict[str, str]) -> Response[bytes]:
@@ -173,25 +174,25 @@ async def _checked(source: SpooledFile, declared: str | None, cfg: ServiceConfig
 # -- Sarvam ------------------------------------------------------------------------------------
 
 
-@post("/translate", status_code=200, guards=[json_body])
+@post("/translate", status_code=200, guards=[json_body], opt=door("sarvam", "translate"))
 async def sarvam_translate(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
     return _answered(await _service(request, "sarvam", "translate").relay(raw, body), "sarvam")
 
 
-@post("/text-to-speech", status_code=200, guards=[json_body])
+@post("/text-to-speech", status_code=200, guards=[json_body], opt=door("sarvam", "tts"))
 async def sarvam_tts(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
     return _answered(await _service(request, "sarvam", "tts").relay_speech(raw, body), "sarvam")
 
 
-@post("/text-to-speech/stream", status_code=200, guards=[json_body])
+@post("/text-to-speech/stream", status_code=200, guards=[json_body], opt=door("sarvam", "tts"))
 async def sarvam_tts_stream(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
     return _streamed(await _service(request, "sarvam", "tts").relay_stream(raw, body), "sarvam")
 
 
-@post("/speech-to-text", status_code=200)
+@post("/speech-to-text", status_code=200, opt=door("sarvam", "stt"))
 async def sarvam_stt(request: AnyRequest) -> Response[bytes]:
     """The form is spooled as it arrives; its fields are relayed as sent, with the checked audio."""
     async with received_form(request, upload_spool(request)) as form:
@@ -203,7 +204,7 @@ async def sarvam_stt(request: AnyRequest) -> Response[bytes]:
 # -- Deepgram ----------------------------------------------------------------------------------
 
 
-@post("/v1/listen", status_code=200)
+@post("/v1/listen", status_code=200, opt=door("deepgram", "stt"))
 async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
     """The raw audio body is spooled as it arrives and relayed with the query as sent."""
     declared = request.headers.get("content-type")
@@ -217,7 +218,7 @@ async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
     return _answered(answer, "deepgram")
 
 
-@post("/v1/speak", status_code=200, guards=[json_body])
+@post("/v1/speak", status_code=200, guards=[json_body], opt=door("deepgram", "tts"))
 async def deepgram_speak(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
     params = list(request.query_params.multi_items())
@@ -227,12 +228,12 @@ async def deepgram_speak(request: AnyRequest) -> Stream:
 # -- OpenAI: the /v1 handlers, which already speak its wire format -------------------------------
 
 
-@post("/v1/chat/completions", status_code=200, guards=[json_body])
+@post("/v1/chat/completions", status_code=200, guards=[json_body], opt=door("openai", "chat"))
 async def openai_chat_completions(request: AnyRequest) -> Response[Any] | Stream:
     return await openai_chat(request)
 
 
-@post("/v1/embeddings", status_code=200, guards=[json_body])
+@post("/v1/embeddings", status_code=200, guards=[json_body], opt=door("openai", "embeddings"))
 async def openai_embeddings_route(request: AnyRequest) -> Response[Any]:
     return await openai_embeddings(request)
 
