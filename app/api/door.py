@@ -40,8 +40,9 @@ def door(provider: str, operation: str) -> dict[str, Any]:
 
 def choose(request: Request[Any, Any, Any], provider: str | None, operation: str) -> None:
     """The caller named ``provider``: refusals from now on count under it (when it offers ``operation``)."""
-    if provider is not None and (provider, operation) in request.app.state.service_manager.services:
-        request.state[DOOR] = ServiceKey(provider, operation)
+    key = ServiceKey(provider or "", operation)
+    if key in request.app.state.service_manager.by_key:
+        request.state[DOOR] = key
 
 
 def refused(exc: BaseException) -> str | None:
@@ -81,7 +82,7 @@ async def count(scope: Scope, detail: str) -> None:
     if not isinstance(key, ServiceKey):
         return
     manager = scope["app"].state.service_manager
-    service = manager.get_service(key.provider, key.operation)
+    service = manager.by_key[key]
 
     def check() -> NoReturn:
         raise invalid(detail)

@@ -37,6 +37,7 @@ from litestar.response import Stream
 from opentelemetry import trace
 
 from ..config import ServiceConfig
+from ..providers.catalog import Services
 from ..providers.service import RelayedStream
 from ..resilience.auth import bearer_token, key_matches
 from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer, invalid
@@ -158,8 +159,8 @@ async def _json(request: AnyRequest) -> tuple[bytes, dict[str, Any]]:
     return raw, json_object(raw)
 
 
-def _service(request: AnyRequest, provider: str, operation: str) -> Any:
-    return manager(request).get_service(provider, operation)
+def _services(request: AnyRequest) -> Services:
+    return manager(request).services
 
 
 def _config(request: AnyRequest, provider: str) -> ServiceConfig:
@@ -177,19 +178,19 @@ async def _checked(source: SpooledFile, declared: str | None, cfg: ServiceConfig
 @post("/translate", status_code=200, guards=[json_body], opt=door("sarvam", "translate"))
 async def sarvam_translate(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
-    return _answered(await _service(request, "sarvam", "translate").relay(raw, body), "sarvam")
+    return _answered(await _services(request).sarvam_translate.relay(raw, body), "sarvam")
 
 
 @post("/text-to-speech", status_code=200, guards=[json_body], opt=door("sarvam", "tts"))
 async def sarvam_tts(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
-    return _answered(await _service(request, "sarvam", "tts").relay_speech(raw, body), "sarvam")
+    return _answered(await _services(request).sarvam_tts.relay_speech(raw, body), "sarvam")
 
 
 @post("/text-to-speech/stream", status_code=200, guards=[json_body], opt=door("sarvam", "tts"))
 async def sarvam_tts_stream(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
-    return _streamed(await _service(request, "sarvam", "tts").relay_stream(raw, body), "sarvam")
+    return _streamed(await _services(request).sarvam_tts.relay_stream(raw, body), "sarvam")
 
 
 @post("/speech-to-text", status_code=200, opt=door("sarvam", "stt"))
@@ -197,7 +198,7 @@ async def sarvam_stt(request: AnyRequest) -> Response[bytes]:
     """The form is spooled as it arrives; its fields are relayed as sent, with the checked audio."""
     async with received_form(request, upload_spool(request)) as form:
         audio = await _checked(form.audio(), form.content_type, _config(request, "sarvam"))
-        answer = await _service(request, "sarvam", "stt").relay(audio, form.fields, form.filename)
+        answer = await _services(request).sarvam_stt.relay(audio, form.fields, form.filename)
     return _answered(answer, "sarvam")
 
 
@@ -214,7 +215,7 @@ async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
     async with received_body(request, upload_spool(request)) as source:
         audio = await _checked(source, declared, _config(request, "deepgram"))
         params = list(request.query_params.multi_items())
-        answer = await _service(request, "deepgram", "stt").relay(audio, params, audio.content_type)
+        answer = await _services(request).deepgram_stt.relay(audio, params, audio.content_type)
     return _answered(answer, "deepgram")
 
 
@@ -222,7 +223,7 @@ async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
 async def deepgram_speak(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
     params = list(request.query_params.multi_items())
-    return _streamed(await _service(request, "deepgram", "tts").relay_stream(raw, body, params), "deepgram")
+    return _streamed(await _services(request).deepgram_tts.relay_stream(raw, body, params), "deepgram")
 
 
 # -- OpenAI: the /v1 handlers, which already speak its wire format -------------------------------

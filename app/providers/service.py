@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import httpx2
 
@@ -14,10 +14,22 @@ from ..config import ServiceConfig
 from ..resilience.errors import ErrorType, GatewayError, UpstreamAnswer
 from ..resilience.validation import AUDIO_TYPES, check_text_field
 from .base import CallContext, CallSpec, Pipeline
+from .results import JSONObject
 from .upstream import check_response, relay_wav
 
 Params = Sequence[tuple[str, str]]
 """Query parameters as the caller sent them (repeated names kept)."""
+
+
+class CheckReport(TypedDict):
+    """An active check as the seed's ``health_check_all()`` answers it."""
+
+    provider: str
+    operation: str
+    status: str
+    latency_ms: float
+    checked_at: float
+    error_type: str | None
 
 
 @dataclass(frozen=True)
@@ -32,7 +44,7 @@ class HealthResult:
     checked_at: float
     error_type: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> CheckReport:
         return {"provider": self.provider, "operation": self.operation, "status": self.status,
                 "latency_ms": round(self.latency_ms, 3), "checked_at": self.checked_at,
                 "error_type": self.error_type}
@@ -98,7 +110,7 @@ class ProviderService:
     async def forward(
         self, path: str, required: str, *, content: bytes | AsyncIterator[bytes], headers: Mapping[str, str],
         params: Params = (),
-    ) -> tuple[UpstreamAnswer, dict[str, Any]]:
+    ) -> tuple[UpstreamAnswer, JSONObject]:
         """One attempt of a drop-in call: the caller's body and query as they were sent, with the
         provider's credentials instead of the caller's; the answer as the provider sent it (and
         parsed), once it is known to be a JSON object with ``required`` in it."""
@@ -114,7 +126,7 @@ class ProviderService:
         return UpstreamAnswer.of(response.status_code, response.content, response.headers), data
 
     async def forward_audio(
-        self, path: str, body: Mapping[str, Any], sample_rate: int, *, content: bytes, headers: Mapping[str, str],
+        self, path: str, body: JSONObject, sample_rate: int, *, content: bytes, headers: Mapping[str, str],
         params: Params = (),
     ) -> RelayedStream:
         """A drop-in text-to-speech call of ``body["text"]``, streamed back as the provider streams it
