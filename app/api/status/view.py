@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from ...calls import ServiceKey
 from ...config import format_duration, parse_duration
 from ...monitoring import Alert, reports
 from ...monitoring.fleet import FleetStatus
@@ -52,7 +53,7 @@ class OperationView:
 
     @property
     def service(self) -> str:
-        return f"{self.provider}.{self.operation}"
+        return str(ServiceKey(self.provider, self.operation))
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,10 @@ def _seconds(window: str | float) -> float:
 
 def _operation(op: OperationHealth, trends: Trends, window: float, rules: Rules
                ) -> OperationView:
-    provider, operation = op.service.split(".", 1)
+    key = ServiceKey.parse(op.service)
     charts = _charts(op.service, trends, rules) if any(p.requests for p in trends.points) else (None, None)
     return OperationView(
-        provider=provider, operation=operation, status=op.status,
+        provider=key.provider, operation=key.operation, status=op.status,
         breaker_state=op.breaker_state, calls_per_minute=op.requests * 60 / window,
         success_rate=op.success_rate, latency_p95_ms=op.latency_p95_ms, rejections=op.rejections,
         success_chart=charts[0], latency_chart=charts[1],
