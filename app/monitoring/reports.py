@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..calls import ServiceKey
 from ..config import Settings, format_duration
@@ -94,7 +94,7 @@ class Gateway(Protocol):
 
     def state_backend(self) -> StateReading: ...
 
-    def get_metrics_summary(self) -> dict[str, Any]: ...
+    def get_metrics_summary(self) -> Mapping[str, object]: ...
 
 
 CONFIGURATION_FIELDS = frozenset(f for f in Configuration.__dataclass_fields__ if f != "other")
@@ -227,7 +227,7 @@ def metrics(gateway: Gateway, window: float) -> MetricsReport:
         )
     fleet = monitoring.fleet_status()
     return MetricsReport(datetime.fromtimestamp(now, UTC), format_duration(window), reports,
-                         gateway.get_metrics_summary(), fleet.view, fleet)
+                         dict(gateway.get_metrics_summary()), fleet.view, fleet)
 
 
 def alerts(monitoring: Monitoring, severity: str | None) -> AlertsReport:
