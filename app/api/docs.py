@@ -39,7 +39,7 @@ def openapi_config(title: str, version: str) -> OpenAPIConfig:
     return OpenAPIConfig(title=title, version=version, render_plugins=[swagger_plugin()])
 
 
-router = asset_router(ASSETS_PATH, Path(str(swagger_ui_path)), _ASSETS, CacheControlHeader(max_age=86400, public=True),
-                      name="swagger-ui")
+router = asset_router(ASSETS_PATH, Path(str(swagger_ui_path)), _ASSETS,
+                      CacheControlHeader(max_age=86400, public=True), name="swagger-ui")
 """Serves the Swagger UI files the docs page loads (nothing else from the package) at
 :data:`ASSETS_PATH`; add it to the app together with :func:`openapi_config`."""

@@ -29,6 +29,7 @@ ExceptionHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
 
 DOOR = "door"
 """The route option (and request state) naming whose door a refusal passes."""
+INVALID_INPUT = ErrorType.INVALID_INPUT.value
 REFUSAL = "door.refusal"
 """Request state: the detail of a refusal an exception handler answered, until it is counted."""
 
@@ -49,7 +50,7 @@ def refused(exc: BaseException) -> str | None:
     """The detail of a refusal of invalid input that has not passed the door yet, else ``None``."""
     if isinstance(exc, GatewayError):
         return exc.detail if exc.error_type is ErrorType.INVALID_INPUT and exc.provider is None else None
-    if isinstance(exc, HTTPException) and HTTP_ERROR_TYPES.get(exc.status_code) == ErrorType.INVALID_INPUT.value:
+    if isinstance(exc, HTTPException) and HTTP_ERROR_TYPES.get(exc.status_code) == INVALID_INPUT:
         return str(exc.detail)
     return None
 

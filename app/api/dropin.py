@@ -132,8 +132,9 @@ class DropIn:
 
         return Router(path, route_handlers=[*handlers, unknown, wrong_method], guards=[self.guard],
                       include_in_schema=False, middleware=[counted_refusals],
-                      exception_handlers=noted({GatewayError: self.gateway_error, HTTPException: self.http_error,
-                                                ValidationException: self.http_error}))
+                      exception_handlers=noted({
+                          GatewayError: self.gateway_error, HTTPException: self.http_error,
+                          ValidationException: self.http_error}))
 
 
 def _relay(answer: UpstreamAnswer, extra: dict[str, str]) -> Response[bytes]:

@@ -92,7 +92,8 @@ def metrics(
     window: Annotated[str | None, QueryParameter(description="Prometheus duration; default: the alert window")] = None,
 ) -> MetricsReport:
     manager = _manager(request)
-    return reports.metrics(manager, _window(window, manager.settings.alerts.window, manager.settings.monitoring_horizon))
+    settings = manager.settings
+    return reports.metrics(manager, _window(window, settings.alerts.window, settings.monitoring_horizon))
 
 
 @get("/alerts", summary="Pending and firing alerts, and recently resolved ones", sync_to_thread=False)

@@ -137,7 +137,8 @@ async def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
         raise HTTPException(status_code=415, detail=f"send the body as application/json, not {media_type!r}")
 
 
-@post("/translate", status_code=200, guards=[json_body], opt=door("sarvam", "translate"), summary="Translate text (Sarvam; falls back to OpenAI chat)")
+@post("/translate", status_code=200, guards=[json_body], opt=door("sarvam", "translate"),
+      summary="Translate text (Sarvam; falls back to OpenAI chat)")
 async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateRequest]) -> Response[TranslateResponse]:
     served = await manager(request).fallbacks.translate(data.input, data.source_language_code,
                                                         data.target_language_code)
@@ -146,7 +147,8 @@ async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateReq
     return Response(body, headers=served_headers(served))
 
 
-@post("/tts", status_code=200, guards=[json_body], opt=door("sarvam", "tts"), summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
+@post("/tts", status_code=200, guards=[json_body], opt=door("sarvam", "tts"),
+      summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
       response_description="WAV audio, streamed as it is produced")
 async def tts(request: Request[Any, Any, Any], data: JSONBody[TTSRequest]) -> Stream:
     choose(request, data.provider, "tts")
@@ -159,7 +161,8 @@ def upload_spool(request: Request[Any, Any, Any]) -> UploadSpool:
     return found
 
 
-@post("/stt", status_code=200, opt=door("sarvam", "stt"), summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)",
+@post("/stt", status_code=200, opt=door("sarvam", "stt"),
+      summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)",
       operation_class=STTOperation, responses={408: problem_spec(408)})
 async def stt(request: Request[Any, Any, Any]) -> Response[STTResponse]:
     """The upload is spooled as it arrives and streamed to the provider from the spool."""
@@ -168,7 +171,8 @@ async def stt(request: Request[Any, Any, Any]) -> Response[STTResponse]:
         provider = form.text("provider")
         choose(request, provider, "stt")
         language = form.required("language_code")
-        audio = await asyncio.to_thread(gateway.fallbacks.check_audio, form.audio(), form.content_type, provider)
+        audio = await asyncio.to_thread(gateway.fallbacks.check_audio, form.audio(), form.content_type,
+                                        provider)
         served = await gateway.fallbacks.stt(audio, language, provider, form.filename)
     body = STTResponse(served.value.transcript, served.value.language_code, served.provider,
                        round(audio.duration_sec, 3))
@@ -212,29 +216,33 @@ async def openai_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(result.body, headers={"X-Provider": "openai"})
 
 
-@post("/chat/completions", status_code=200, guards=[json_body], opt=door("openai", "chat"), summary="OpenAI-compatible chat completions (JSON or server-sent events)")
+@post("/chat/completions", status_code=200, guards=[json_body], opt=door("openai", "chat"),
+      summary="OpenAI-compatible chat completions (JSON or server-sent events)")
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
     return await openai_chat(request)
 
 
-@post("/embeddings", status_code=200, guards=[json_body], opt=door("openai", "embeddings"), summary="OpenAI-compatible embeddings (float or base64)")
+@post("/embeddings", status_code=200, guards=[json_body], opt=door("openai", "embeddings"),
+      summary="OpenAI-compatible embeddings (float or base64)")
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     return await openai_embeddings(request)
 
 
-@post("/rag/documents", status_code=200, guards=[json_body], opt=door("rag", "ingest"), summary="Add documents to the retrieval store")
+@post("/rag/documents", status_code=200, guards=[json_body], opt=door("rag", "ingest"),
+      summary="Add documents to the retrieval store")
 async def rag_documents(request: Request[Any, Any, Any], data: JSONBody[IngestRequest]) -> Response[IngestResponse]:
     documents = [Document(d.id, d.text, d.metadata) for d in data.documents]
     count = await manager(request).services.rag_ingest.ingest(documents)
     return Response(IngestResponse(count), headers={"X-Provider": "rag"})
 
 
-@post("/rag/query", status_code=200, guards=[json_body], opt=door("rag", "query"), summary="Answer from the retrieved documents (passages only, flagged degraded, "
+@post("/rag/query", status_code=200, guards=[json_body], opt=door("rag", "query"),
+      summary="Answer from the retrieved documents (passages only, flagged degraded, "
                             "when chat is unavailable)")
 async def rag_query(request: Request[Any, Any, Any], data: JSONBody[QueryRequest]) -> Response[QueryResponse]:
     result = await manager(request).services.rag_query.query(data.query, data.top_k)
-    body = QueryResponse(result.answer, [Source(p.id, p.score, p.text) for p in result.sources], result.degraded,
-                         result.degraded_reason)
+    sources = [Source(p.id, p.score, p.text) for p in result.sources]
+    body = QueryResponse(result.answer, sources, result.degraded, result.degraded_reason)
     return Response(body, headers={"X-Provider": "rag"})
 
 

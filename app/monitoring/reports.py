@@ -164,8 +164,8 @@ def aggregate(gateway: Gateway) -> Aggregate:
 def overall_health(gateway: Gateway) -> OverallHealth:
     agg = aggregate(gateway)
     fleet = gateway.monitoring.fleet_status()
-    return OverallHealth(agg.status, agg.health.timestamp, agg.reasons, agg.components, agg.health.firing_alerts,
-                         agg.health.pending_alerts, fleet.view, fleet)
+    return OverallHealth(agg.status, agg.health.timestamp, agg.reasons, agg.components,
+                         agg.health.firing_alerts, agg.health.pending_alerts, fleet.view, fleet)
 
 
 def readiness(gateway: Gateway) -> Readiness:
@@ -232,8 +232,9 @@ def metrics(gateway: Gateway, window: float) -> MetricsReport:
 
 def alerts(monitoring: Monitoring, severity: str | None) -> AlertsReport:
     active = monitoring.get_alerts(severity=severity)
-    return AlertsReport(active, monitoring.resolved_alerts(severity), sum(a.state == "firing" for a in active),
-                        sum(a.state == "pending" for a in active), monitoring.recorder.view)
+    firing, pending = sum(a.state == "firing" for a in active), sum(a.state == "pending" for a in active)
+    resolved = monitoring.resolved_alerts(severity)
+    return AlertsReport(active, resolved, firing, pending, monitoring.recorder.view)
 
 
 def status_overview(gateway: Gateway) -> StatusOverview:

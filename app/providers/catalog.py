@@ -38,7 +38,8 @@ class Services:
     rag_query: RAGQuery
 
     @classmethod
-    def build(cls, pipeline: Pipeline, http: Callable[[str], httpx2.AsyncClient], store: DocumentStore) -> Services:
+    def build(cls, pipeline: Pipeline, http: Callable[[str], httpx2.AsyncClient], store: DocumentStore,
+              ) -> Services:
         """``http(provider)`` is the provider's own connection pool."""
 
         def pool(provider: str) -> Callable[[], httpx2.AsyncClient]:
@@ -50,7 +51,8 @@ class Services:
             SarvamTranslate(pipeline, sarvam), SarvamTTS(pipeline, sarvam), SarvamSTT(pipeline, sarvam),
             DeepgramSTT(pipeline, deepgram), DeepgramTTS(pipeline, deepgram),
             chat, OpenAIEmbeddings(pipeline, openai),
-            RAGIngest(pipeline, openai, store=store, chat=chat), RAGQuery(pipeline, openai, store=store, chat=chat),
+            RAGIngest(pipeline, openai, store=store, chat=chat),
+            RAGQuery(pipeline, openai, store=store, chat=chat),
         )
 
     def __iter__(self) -> Iterator[ProviderService]:

@@ -62,8 +62,8 @@ class Fallbacks:
     def _candidates(requested: str | None, order: list[str], allowed: frozenset[str]) -> list[str]:
         if requested is not None:
             if requested not in allowed:
-                raise invalid(f"provider {requested!r} does not offer this; use one of {', '.join(sorted(allowed))}",
-                              422)
+                offered = ", ".join(sorted(allowed))
+                raise invalid(f"provider {requested!r} does not offer this; use one of {offered}", 422)
             return [requested]
         return order
 
@@ -112,7 +112,8 @@ class Fallbacks:
                       key=lambda c: (c.max_audio_size_mb, c.max_audio_duration_sec))
         return check_audio(source, content_type, cfgs[0])
 
-    async def stt(self, audio: Audio, language: str, provider: str | None, filename: str) -> Served[Transcript]:
+    async def stt(self, audio: Audio, language: str, provider: str | None, filename: str,
+                  ) -> Served[Transcript]:
         candidates = self._candidates(provider, self._speech_order(language, DEEPGRAM_STT_LANGUAGES)
                                       if provider is None else [], SPEECH)
 

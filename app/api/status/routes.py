@@ -55,7 +55,8 @@ async def status_fragment(request: Request[Any, Any, Any], window: FromQuery[str
 
 
 status_static = asset_router("/static", Path(str(resources.files("app.api").joinpath("static"))),
-                             ("status.css", "status.js"), CacheControlHeader(max_age=300), name="status-static")
+                             ("status.css", "status.js"), CacheControlHeader(max_age=300),
+                             name="status-static")
 """The page's stylesheet and script (no build step: plain files in ``app/api/static``)."""
 
 
