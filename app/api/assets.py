@@ -1,32 +1,35 @@
-"""Static files the gateway's own pages load, served from an allow-list (nothing else in their
-directory is reachable) and read once."""
+"""Static files the gateway's own pages load, served by Litestar's static-files router from an
+allow-list: nothing else in their directory is reachable (the Swagger UI package ships files the
+docs page does not use, such as its own ``index.html``)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
-from importlib.resources.abc import Traversable
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
-from litestar import Response, get
+from litestar import Router
 from litestar.datastructures import CacheControlHeader
-from litestar.exceptions import NotFoundException
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.file_system import BaseLocalFileSystem
+from litestar.static_files import create_static_files_router
+from litestar.types import PathType
+from litestar.types.file_types import FileInfo
 
 
-def asset_route(path: str, directory: Traversable, media_types: Mapping[str, str],
-                cache_control: CacheControlHeader) -> HTTPRouteHandler:
-    """``GET {path}/{name}``: the file ``name`` of ``directory`` when ``media_types`` lists it, else 404."""
+class AllowList(BaseLocalFileSystem):
+    """The local file system, where only the listed files exist."""
 
-    @functools.cache
-    def content(name: str) -> bytes:
-        return directory.joinpath(name).read_bytes()
+    def __init__(self, directory: Path, names: Iterable[str]) -> None:
+        self.allowed = frozenset((directory / name).resolve() for name in names)
 
-    @get(f"{path}/{{name:str}}", include_in_schema=False, sync_to_thread=False, cache_control=cache_control)
-    def asset(name: FromPath[str]) -> Response[bytes]:
-        media_type = media_types.get(name)
-        if media_type is None:
-            raise NotFoundException(f"no such file under {path}: {name!r}")
-        return Response(content(name), media_type=media_type)
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        if Path(path).resolve() not in self.allowed:
+            raise FileNotFoundError(path)
+        return await super().info(path, **kwargs)
 
-    return asset
+
+def asset_router(path: str, directory: Path, names: Iterable[str], cache_control: CacheControlHeader,
+                 name: str) -> Router:
+    """``GET {path}/{file}``: the file of ``directory`` when ``names`` lists it, else 404."""
+    return create_static_files_router(path, [directory], file_system=AllowList(directory, names),
+                                      cache_control=cache_control, name=name, include_in_schema=False)

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no py.typed
 
-from .assets import asset_route
+from .assets import asset_router
 
 ASSETS_PATH = "/static/swagger-ui"
 """Where the Swagger UI files are served (outside ``/schema``, whose router answers 404 for any
 other path under it)."""
 
-_ASSETS: dict[str, str] = {
-    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-    "swagger-ui-standalone-preset.js": "text/javascript; charset=utf-8",
-    "swagger-ui.css": "text/css; charset=utf-8",
-    "favicon-32x32.png": "image/png",
-}
+_ASSETS = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css", "favicon-32x32.png")
 
 
 def swagger_plugin() -> SwaggerRenderPlugin:
@@ -45,10 +39,7 @@ def openapi_config(title: str, version: str) -> OpenAPIConfig:
     return OpenAPIConfig(title=title, version=version, render_plugins=[swagger_plugin()])
 
 
-swagger_assets = asset_route(ASSETS_PATH, Path(str(swagger_ui_path)), _ASSETS,
-                             CacheControlHeader(max_age=86400, public=True))
-"""The Swagger UI files the docs page loads; nothing else from the package."""
-
-
-router = Router("/", route_handlers=[swagger_assets])
-"""Serves :data:`ASSETS_PATH`; add it to the app together with :func:`openapi_config`."""
+router = asset_router(ASSETS_PATH, Path(str(swagger_ui_path)), _ASSETS,
+                      CacheControlHeader(max_age=86400, public=True), name="swagger-ui")
+"""Serves the Swagger UI files the docs page loads (nothing else from the package) at
+:data:`ASSETS_PATH`; add it to the app together with :func:`openapi_config`."""

@@ -38,6 +38,7 @@ from opentelemetry import trace
 
 from ..calls import ErrorType, GatewayError, UpstreamAnswer, invalid
 from ..config import ServiceConfig
+from ..providers.catalog import Services
 from ..providers.service import RelayedStream
 from ..resilience.auth import bearer_token, key_matches
 from ..resilience.validation import Audio, check_audio, sniffed_type
@@ -46,6 +47,7 @@ from ..simulator.gate import ProviderWire
 from ..simulator.openai import OPENAI
 from ..simulator.sarvam import SARVAM
 from ..spool import SpooledFile
+from .door import counted_refusals, door, noted
 from .problems import HTTP_ERROR_TYPES, error_headers
 from .uploads import received_body, received_form
 from .v1 import json_body, json_object, manager, openai_chat, openai_embeddings, relayed, upload_spool
@@ -129,9 +131,10 @@ class DropIn:
             raise MethodNotAllowedException(f"{request.url.path} takes POST only")
 
         return Router(path, route_handlers=[*handlers, unknown, wrong_method], guards=[self.guard],
-                      include_in_schema=False,
-                      exception_handlers={GatewayError: self.gateway_error, HTTPException: self.http_error,
-                                          ValidationException: self.http_error})
+                      include_in_schema=False, middleware=[counted_refusals],
+                      exception_handlers=noted({
+                          GatewayError: self.gateway_error, HTTPException: self.http_error,
+                          ValidationException: self.http_error}))
 
 
 def _relay(answer: UpstreamAnswer, extra: dict[str, str]) -> Response[bytes]:
@@ -157,8 +160,8 @@ async def _json(request: AnyRequest) -> tuple[bytes, dict[str, Any]]:
     return raw, json_object(raw)
 
 
-def _service(request: AnyRequest, provider: str, operation: str) -> Any:
-    return manager(request).get_service(provider, operation)
+def _services(request: AnyRequest) -> Services:
+    return manager(request).services
 
 
 def _config(request: AnyRequest, provider: str) -> ServiceConfig:
@@ -173,37 +176,37 @@ async def _checked(source: SpooledFile, declared: str | None, cfg: ServiceConfig
 # -- Sarvam ------------------------------------------------------------------------------------
 
 
-@post("/translate", status_code=200, guards=[json_body])
+@post("/translate", status_code=200, guards=[json_body], opt=door("sarvam", "translate"))
 async def sarvam_translate(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
-    return _answered(await _service(request, "sarvam", "translate").relay(raw, body), "sarvam")
+    return _answered(await _services(request).sarvam_translate.relay(raw, body), "sarvam")
 
 
-@post("/text-to-speech", status_code=200, guards=[json_body])
+@post("/text-to-speech", status_code=200, guards=[json_body], opt=door("sarvam", "tts"))
 async def sarvam_tts(request: AnyRequest) -> Response[bytes]:
     raw, body = await _json(request)
-    return _answered(await _service(request, "sarvam", "tts").relay_speech(raw, body), "sarvam")
+    return _answered(await _services(request).sarvam_tts.relay_speech(raw, body), "sarvam")
 
 
-@post("/text-to-speech/stream", status_code=200, guards=[json_body])
+@post("/text-to-speech/stream", status_code=200, guards=[json_body], opt=door("sarvam", "tts"))
 async def sarvam_tts_stream(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
-    return _streamed(await _service(request, "sarvam", "tts").relay_stream(raw, body), "sarvam")
+    return _streamed(await _services(request).sarvam_tts.relay_stream(raw, body), "sarvam")
 
 
-@post("/speech-to-text", status_code=200)
+@post("/speech-to-text", status_code=200, opt=door("sarvam", "stt"))
 async def sarvam_stt(request: AnyRequest) -> Response[bytes]:
     """The form is spooled as it arrives; its fields are relayed as sent, with the checked audio."""
     async with received_form(request, upload_spool(request)) as form:
         audio = await _checked(form.audio(), form.content_type, _config(request, "sarvam"))
-        answer = await _service(request, "sarvam", "stt").relay(audio, form.fields, form.filename)
+        answer = await _services(request).sarvam_stt.relay(audio, form.fields, form.filename)
     return _answered(answer, "sarvam")
 
 
 # -- Deepgram ----------------------------------------------------------------------------------
 
 
-@post("/v1/listen", status_code=200)
+@post("/v1/listen", status_code=200, opt=door("deepgram", "stt"))
 async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
     """The raw audio body is spooled as it arrives and relayed with the query as sent."""
     declared = request.headers.get("content-type")
@@ -213,26 +216,26 @@ async def deepgram_listen(request: AnyRequest) -> Response[bytes]:
     async with received_body(request, upload_spool(request)) as source:
         audio = await _checked(source, declared, _config(request, "deepgram"))
         params = list(request.query_params.multi_items())
-        answer = await _service(request, "deepgram", "stt").relay(audio, params, audio.content_type)
+        answer = await _services(request).deepgram_stt.relay(audio, params, audio.content_type)
     return _answered(answer, "deepgram")
 
 
-@post("/v1/speak", status_code=200, guards=[json_body])
+@post("/v1/speak", status_code=200, guards=[json_body], opt=door("deepgram", "tts"))
 async def deepgram_speak(request: AnyRequest) -> Stream:
     raw, body = await _json(request)
     params = list(request.query_params.multi_items())
-    return _streamed(await _service(request, "deepgram", "tts").relay_stream(raw, body, params), "deepgram")
+    return _streamed(await _services(request).deepgram_tts.relay_stream(raw, body, params), "deepgram")
 
 
 # -- OpenAI: the /v1 handlers, which already speak its wire format -------------------------------
 
 
-@post("/v1/chat/completions", status_code=200, guards=[json_body])
+@post("/v1/chat/completions", status_code=200, guards=[json_body], opt=door("openai", "chat"))
 async def openai_chat_completions(request: AnyRequest) -> Response[Any] | Stream:
     return await openai_chat(request)
 
 
-@post("/v1/embeddings", status_code=200, guards=[json_body])
+@post("/v1/embeddings", status_code=200, guards=[json_body], opt=door("openai", "embeddings"))
 async def openai_embeddings_route(request: AnyRequest) -> Response[Any]:
     return await openai_embeddings(request)
 

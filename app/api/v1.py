@@ -20,9 +20,11 @@ from opentelemetry import trace
 
 from ..calls import invalid
 from ..providers.rag import Document
-from ..providers.service_manager import Served, ServiceManager
+from ..providers.results import Served
+from ..providers.service_manager import ServiceManager
 from ..resilience.auth import bearer_token, key_matches
-from .problems import problem_spec
+from .door import choose, counted_refusals, door, noted
+from .problems import EXCEPTION_HANDLERS, problem_spec
 from .uploads import UploadSpool, received_form
 
 
@@ -105,7 +107,7 @@ def manager(request: Request[Any, Any, Any]) -> ServiceManager:
     return found
 
 
-def served_headers(served: Served) -> dict[str, str]:
+def served_headers(served: Served[object]) -> dict[str, str]:
     headers = {"X-Provider": served.provider}
     if served.fallback:
         headers["X-Fallback"] = "true"
@@ -135,20 +137,23 @@ async def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
         raise HTTPException(status_code=415, detail=f"send the body as application/json, not {media_type!r}")
 
 
-@post("/translate", status_code=200, guards=[json_body], summary="Translate text (Sarvam; falls back to OpenAI chat)")
+@post("/translate", status_code=200, guards=[json_body], opt=door("sarvam", "translate"),
+      summary="Translate text (Sarvam; falls back to OpenAI chat)")
 async def translate(request: Request[Any, Any, Any], data: JSONBody[TranslateRequest]) -> Response[TranslateResponse]:
-    served = await manager(request).translate(data.input, data.source_language_code, data.target_language_code)
-    body = TranslateResponse(served.value["translated_text"], served.value["source_language_code"],
+    served = await manager(request).fallbacks.translate(data.input, data.source_language_code,
+                                                        data.target_language_code)
+    body = TranslateResponse(served.value.translated_text, served.value.source_language_code,
                              served.provider, request_id(request))
     return Response(body, headers=served_headers(served))
 
 
-@post("/tts", status_code=200, guards=[json_body], summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
+@post("/tts", status_code=200, guards=[json_body], opt=door("sarvam", "tts"),
+      summary="Text to speech, streamed as audio/wav (Sarvam or Deepgram)",
       response_description="WAV audio, streamed as it is produced")
 async def tts(request: Request[Any, Any, Any], data: JSONBody[TTSRequest]) -> Stream:
-    served = await manager(request).tts(data.text, data.language_code, data.speaker, data.provider)
-    audio: AsyncIterator[bytes] = served.value
-    return relayed(audio, "audio/wav", served_headers(served))
+    choose(request, data.provider, "tts")
+    served = await manager(request).fallbacks.tts(data.text, data.language_code, data.speaker, data.provider)
+    return relayed(served.value, "audio/wav", served_headers(served))
 
 
 def upload_spool(request: Request[Any, Any, Any]) -> UploadSpool:
@@ -156,16 +161,20 @@ def upload_spool(request: Request[Any, Any, Any]) -> UploadSpool:
     return found
 
 
-@post("/stt", status_code=200, summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)",
+@post("/stt", status_code=200, opt=door("sarvam", "stt"),
+      summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)",
       operation_class=STTOperation, responses={408: problem_spec(408)})
 async def stt(request: Request[Any, Any, Any]) -> Response[STTResponse]:
     """The upload is spooled as it arrives and streamed to the provider from the spool."""
     gateway = manager(request)
     async with received_form(request, upload_spool(request)) as form:
-        provider, language = form.text("provider"), form.required("language_code")
-        audio = await asyncio.to_thread(gateway.check_audio, form.audio(), form.content_type, provider)
-        served = await gateway.stt(audio, language, provider, form.filename)
-    body = STTResponse(served.value["transcript"], served.value["language_code"], served.provider,
+        provider = form.text("provider")
+        choose(request, provider, "stt")
+        language = form.required("language_code")
+        audio = await asyncio.to_thread(gateway.fallbacks.check_audio, form.audio(), form.content_type,
+                                        provider)
+        served = await gateway.fallbacks.stt(audio, language, provider, form.filename)
+    body = STTResponse(served.value.transcript, served.value.language_code, served.provider,
                        round(audio.duration_sec, 3))
     return Response(body, headers=served_headers(served))
 
@@ -192,44 +201,48 @@ def json_object(raw: bytes) -> dict[str, Any]:
 async def openai_chat(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
     """OpenAI chat in OpenAI's own wire format (here and on the drop-in ``/openai/v1`` route)."""
     body = json_object(await request.body())
-    service = manager(request).get_service("openai", "chat")
+    service = manager(request).services.openai_chat
     headers = {"X-Provider": "openai"}
     if body.get("stream"):
-        events: AsyncIterator[bytes] = await service.stream(body)
+        events = await service.stream(body)
         return relayed(events, "text/event-stream", {**headers, "Cache-Control": "no-cache"})
-    return Response(await service.complete(body), headers=headers)
+    return Response((await service.complete(body)).body, headers=headers)
 
 
 async def openai_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     """OpenAI embeddings in OpenAI's own wire format (here and on the drop-in ``/openai/v1`` route)."""
     body = json_object(await request.body())
-    result = await manager(request).get_service("openai", "embeddings").create(body)
-    return Response(result, headers={"X-Provider": "openai"})
+    result = await manager(request).services.openai_embeddings.create(body)
+    return Response(result.body, headers={"X-Provider": "openai"})
 
 
-@post("/chat/completions", status_code=200, guards=[json_body], summary="OpenAI-compatible chat completions (JSON or server-sent events)")
+@post("/chat/completions", status_code=200, guards=[json_body], opt=door("openai", "chat"),
+      summary="OpenAI-compatible chat completions (JSON or server-sent events)")
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
     return await openai_chat(request)
 
 
-@post("/embeddings", status_code=200, guards=[json_body], summary="OpenAI-compatible embeddings (float or base64)")
+@post("/embeddings", status_code=200, guards=[json_body], opt=door("openai", "embeddings"),
+      summary="OpenAI-compatible embeddings (float or base64)")
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     return await openai_embeddings(request)
 
 
-@post("/rag/documents", status_code=200, guards=[json_body], summary="Add documents to the retrieval store")
+@post("/rag/documents", status_code=200, guards=[json_body], opt=door("rag", "ingest"),
+      summary="Add documents to the retrieval store")
 async def rag_documents(request: Request[Any, Any, Any], data: JSONBody[IngestRequest]) -> Response[IngestResponse]:
     documents = [Document(d.id, d.text, d.metadata) for d in data.documents]
-    count = await manager(request).get_service("rag", "ingest").ingest(documents)
+    count = await manager(request).services.rag_ingest.ingest(documents)
     return Response(IngestResponse(count), headers={"X-Provider": "rag"})
 
 
-@post("/rag/query", status_code=200, guards=[json_body], summary="Answer from the retrieved documents (passages only, flagged degraded, "
+@post("/rag/query", status_code=200, guards=[json_body], opt=door("rag", "query"),
+      summary="Answer from the retrieved documents (passages only, flagged degraded, "
                             "when chat is unavailable)")
 async def rag_query(request: Request[Any, Any, Any], data: JSONBody[QueryRequest]) -> Response[QueryResponse]:
-    result = await manager(request).get_service("rag", "query").query(data.query, data.top_k)
-    body = QueryResponse(result["answer"], [Source(**s) for s in result["sources"]], result["degraded"],
-                         result.get("degraded_reason"))
+    result = await manager(request).services.rag_query.query(data.query, data.top_k)
+    sources = [Source(p.id, p.score, p.text) for p in result.sources]
+    body = QueryResponse(result.answer, sources, result.degraded, result.degraded_reason)
     return Response(body, headers={"X-Provider": "rag"})
 
 
@@ -237,5 +250,7 @@ router = Router(
     path="/v1",
     route_handlers=[translate, tts, stt, chat_completions, embeddings, rag_documents, rag_query],
     guards=[client_auth],
+    middleware=[counted_refusals],
+    exception_handlers=noted(EXCEPTION_HANDLERS),
     tags=["providers"],
 )

@@ -19,7 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from ..background import cancel
-from ..calls import CallObserver
+from ..calls import CallObserver, ServiceKey
 from ..config import Settings, get_settings
 from ..logs import events
 from ..resilience.shared_state import StateHealth
@@ -112,7 +112,7 @@ class Monitoring:
         operation: str | None = None,
     ) -> None:
         """Record one call; ``service`` is ``"sarvam"`` or ``"sarvam.tts"``."""
-        provider, _, op = service.partition(".")
+        provider, op = _subject(service)
         self.recorder.record(provider, operation or op or UNSPECIFIED_OPERATION, success, latency_ms / 1000,
                              None if success else error_type)
 
@@ -194,7 +194,10 @@ class Monitoring:
         """Trends of ``"sarvam"`` (all its operations) or ``"sarvam.tts"``; ``operations`` are the
         served ones (default: those recorded). Raises KeyError for an unknown service and
         :class:`~app.monitoring.trends.TrendError` for a bad window or step."""
-        provider, _, operation = service.partition(".")
+        try:
+            provider, operation = _subject(service)
+        except ValueError:
+            raise KeyError(service) from None
         known = operations if operations is not None else self.recorder.keys()
         keys = [k for k in known if k[0] == provider and (not operation or k[1] == operation)]
         if not keys:
@@ -243,6 +246,15 @@ class Monitoring:
             if value == severity:
                 return severity
         raise ValueError(f"severity must be warning or critical, not {value!r}")
+
+
+def _subject(service: str) -> tuple[str, str | None]:
+    """``"sarvam"`` (a whole provider) or ``"sarvam.tts"`` (one operation); a ``ValueError`` for
+    anything else."""
+    if "." not in service:
+        return service, None
+    key = ServiceKey.parse(service)
+    return key.provider, key.operation
 
 
 _current: Monitoring | None = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from ..calls import ServiceKey
 from .evaluator import Alert
 from .recorder import LastError, Recorder
 from .stats import Key, to_ms
@@ -102,7 +103,7 @@ def operation_health(
     reasons.extend(f"alert firing: {name}" for name in firing)
     status: Status = "unhealthy" if rejecting else ("degraded" if reasons else "healthy")
     return OperationHealth(
-        service=f"{key[0]}.{key[1]}", status=status, reasons=reasons, breaker_state=state,
+        service=str(ServiceKey(*key)), status=status, reasons=reasons, breaker_state=state,
         can_serve=not rejecting, requests=agg.requests, success_rate=agg.success_rate,
         latency_avg_ms=to_ms(agg.latency_avg), latency_min_ms=to_ms(agg.latency_min),
         latency_max_ms=to_ms(agg.latency_max), latency_p95_ms=to_ms(agg.quantile(0.95)),
@@ -119,7 +120,7 @@ def provider_health(provider: str, operations: Sequence[OperationHealth], extra_
     reasons.extend(extra_reasons)
     status: Status = "unhealthy" if not can_serve else ("degraded" if reasons else "healthy")
     return ProviderHealth(provider, status, can_serve, reasons,
-                          {op.service.split(".", 1)[1]: op for op in operations})
+                          {ServiceKey.parse(op.service).operation: op for op in operations})
 
 
 def overall(providers: Iterable[ProviderHealth], others: Iterable[Status] = ()) -> Status:

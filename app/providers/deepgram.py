@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from ..calls import CallContext, ErrorType, GatewayError, UpstreamAnswer
 from ..resilience.validation import (
@@ -13,6 +12,7 @@ from ..resilience.validation import (
     check_language,
     check_text,
 )
+from .results import JSONObject, Transcript
 from .service import Params, ProviderService, RelayedStream, sample_rate
 from .upstream_errors import check_response
 from .wav import relay_wav
@@ -40,10 +40,10 @@ class DeepgramSTT(DeepgramService):
     def validate(self, language: str) -> None:
         check_language(language, DEEPGRAM_STT_LANGUAGES)
 
-    async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> dict[str, Any]:
+    async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> Transcript:
         """The audio as the raw request body, streamed from the spooled upload on every attempt."""
 
-        async def attempt(ctx: CallContext) -> dict[str, Any]:
+        async def attempt(ctx: CallContext) -> Transcript:
             ctx.audio_seconds = audio.duration_sec
             response = await self.http.post(
                 self.base_url + "/v1/listen", content=audio.source.chunks(),
@@ -55,7 +55,7 @@ class DeepgramSTT(DeepgramService):
                 transcript = response.json()["results"]["channels"][0]["alternatives"][0]["transcript"]
             except (KeyError, IndexError, TypeError, ValueError):
                 raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "deepgram sent no transcript") from None
-            return {"transcript": str(transcript), "language_code": language}
+            return Transcript(str(transcript), language)
 
         return await self.pipeline.call(self.spec(STT_MODEL), attempt, validate=lambda: self.validate(language))
 
@@ -94,7 +94,7 @@ class DeepgramTTS(DeepgramService):
 
         return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))
 
-    async def relay_stream(self, raw: bytes, body: dict[str, Any], params: Params) -> RelayedStream:
+    async def relay_stream(self, raw: bytes, body: JSONObject, params: Params) -> RelayedStream:
         """A drop-in ``/v1/speak`` call, relayed as Deepgram streams it."""
         rate = sample_rate(dict(params).get("sample_rate"), TTS_SAMPLE_RATE)
         return await self.forward_audio("/v1/speak", body, rate, content=raw, params=params,

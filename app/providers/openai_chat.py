@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from ..calls import CallContext, CallSpec, ErrorType, GatewayError, invalid
+from .results import JSONObject, OpenAIAnswer
 from .service import ProviderService
 from .upstream_errors import check_response
 
 
-def check_chat_body(body: dict[str, Any], max_chars: int) -> None:
+def check_chat_body(body: JSONObject, max_chars: int) -> None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid("messages must be a non-empty list", 422)
@@ -47,7 +47,7 @@ class OpenAIService(ProviderService):
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
-    def model(self, body: dict[str, Any]) -> str:
+    def model(self, body: JSONObject) -> str:
         return str(body.get("model") or self.pipeline.settings.openai_model)
 
     async def _probe(self, ctx: CallContext) -> object:
@@ -56,7 +56,7 @@ class OpenAIService(ProviderService):
         return response.json()
 
 
-def _json(body: bytes) -> dict[str, Any]:
+def _json(body: bytes) -> JSONObject:
     try:
         data = json.loads(body)
     except ValueError:
@@ -66,7 +66,7 @@ def _json(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _usage(ctx: CallContext, data: Any) -> None:
+def _usage(ctx: CallContext, data: object) -> None:
     usage = data.get("usage") if isinstance(data, dict) else None
     if isinstance(usage, dict):
         ctx.input_tokens = int(usage.get("prompt_tokens") or 0)
@@ -81,14 +81,14 @@ class OpenAIChat(OpenAIService):
     def spec(self, model: str | None = None) -> CallSpec:
         return CallSpec(self.provider, self.operation, model, gen_ai_operation="chat")
 
-    def validate(self, body: dict[str, Any]) -> None:
+    def validate(self, body: JSONObject) -> None:
         check_chat_body(body, self.cfg.max_text_length)
 
-    async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(self, body: JSONObject) -> OpenAIAnswer:
         """A non-streamed chat completion, as the provider's JSON."""
         model = self.model(body)
 
-        async def attempt(ctx: CallContext) -> dict[str, Any]:
+        async def attempt(ctx: CallContext) -> OpenAIAnswer:
             response = await self.http.post(self.url("/chat/completions"), headers=self.headers(),
                                             json={**body, "model": model, "stream": False})
             await check_response(self.provider, response)
@@ -96,11 +96,11 @@ class OpenAIChat(OpenAIService):
             if not isinstance(data.get("choices"), list):
                 raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "openai sent no choices")
             _usage(ctx, data)
-            return data
+            return OpenAIAnswer(data)
 
         return await self.pipeline.call(self.spec(model), attempt, validate=lambda: self.validate(body))
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def stream(self, body: JSONObject) -> AsyncIterator[bytes]:
         """Server-sent events as the provider sends them. Usage is always asked for upstream (to
         count tokens) and its chunk is passed on only when the caller asked for it too."""
         model = self.model(body)
@@ -140,7 +140,7 @@ class OpenAIEmbeddings(OpenAIService):
     def spec(self, model: str | None = None) -> CallSpec:
         return CallSpec(self.provider, self.operation, model, gen_ai_operation="embeddings")
 
-    def validate(self, body: dict[str, Any]) -> None:
+    def validate(self, body: JSONObject) -> None:
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else None
         if not texts:
@@ -151,14 +151,14 @@ class OpenAIEmbeddings(OpenAIService):
         if total > self.cfg.max_text_length:
             raise invalid(f"input holds {total} characters; openai accepts at most {self.cfg.max_text_length}", 422)
 
-    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        async def attempt(ctx: CallContext) -> dict[str, Any]:
+    async def create(self, body: JSONObject) -> OpenAIAnswer:
+        async def attempt(ctx: CallContext) -> OpenAIAnswer:
             response = await self.http.post(self.url("/embeddings"), headers=self.headers(), json=body)
             await check_response(self.provider, response)
             data = _json(response.content)
             usage = data.get("usage") or {}
             ctx.input_tokens = int(usage.get("prompt_tokens") or 0) if isinstance(usage, dict) else None
-            return data
+            return OpenAIAnswer(data)
 
         return await self.pipeline.call(self.spec(str(body.get("model"))), attempt,
                                         validate=lambda: self.validate(body))

@@ -36,6 +36,14 @@ class Passage:
     text: str
 
 
+@dataclass(frozen=True)
+class RAGAnswer:
+    answer: str | None
+    sources: list[Passage]
+    degraded: bool
+    degraded_reason: str | None = None
+
+
 class DocumentStore:
     """Documents in an FTS5 table; one connection guarded by a lock, used from worker threads."""
 
@@ -121,15 +129,14 @@ class RAGQuery(RAGService):
         if not 1 <= top_k <= 50:
             raise invalid("top_k must be between 1 and 50", 422)
 
-    async def query(self, query: str, top_k: int = 4) -> dict[str, Any]:
-        """``{"answer", "sources", "degraded"}``; ``degraded`` (answer null) when chat failed."""
+    async def query(self, query: str, top_k: int = 4) -> RAGAnswer:
+        """The answer from the passages found; ``degraded`` (no answer) when chat failed."""
 
         async def retrieve(ctx: CallContext) -> list[Passage]:
             ctx.characters = len(query)
             return await asyncio.to_thread(self.store.search, query, top_k)
 
         passages = await self.pipeline.call(self.spec(), retrieve, validate=lambda: self.validate(query, top_k))
-        sources = [{"id": p.id, "score": p.score, "text": p.text} for p in passages]
         budget = self.chat.cfg.max_text_length - len(query) - 200  # keep the chat call valid
         context = "\n\n".join(f"[{p.id}] {p.text}" for p in passages)[:max(0, budget)] or "(no passages found)"
         body = {"messages": [
@@ -142,7 +149,5 @@ class RAGQuery(RAGService):
         except GatewayError as error:
             if error.error_type is ErrorType.INVALID_INPUT:
                 raise
-            return {"answer": None, "sources": sources, "degraded": True,
-                    "degraded_reason": f"chat unavailable ({error.error_type.value})"}
-        answer = completion["choices"][0]["message"].get("content") if completion["choices"] else None
-        return {"answer": answer, "sources": sources, "degraded": False}
+            return RAGAnswer(None, passages, True, f"chat unavailable ({error.error_type.value})")
+        return RAGAnswer(completion.text, passages, False)

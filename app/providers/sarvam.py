@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
 from ..calls import CallContext, ErrorType, GatewayError, UpstreamAnswer
 from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text, check_text_field
 from .multipart import multipart_body
+from .results import JSONObject, Transcript, Translation
 from .service import ProviderService, RelayedStream, sample_rate
 from .upstream_errors import check_response
 from .wav import relay_wav, wav_seconds
@@ -24,10 +24,10 @@ class SarvamService(ProviderService):
     def headers(self) -> dict[str, str]:
         return {"api-subscription-key": self.api_key()}
 
-    async def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post_json(self, path: str, body: JSONObject) -> JSONObject:
         response = await self.http.post(self.base_url + path, json=body, headers=self.headers())
         await check_response(self.provider, response)
-        data: dict[str, Any] = response.json()
+        data: JSONObject = response.json()
         return data
 
     async def _probe(self, ctx: CallContext) -> object:
@@ -44,22 +44,19 @@ class SarvamTranslate(SarvamService):
             check_language(source, SARVAM_LANGUAGES, "source_language_code")
         check_language(target, SARVAM_LANGUAGES, "target_language_code")
 
-    async def translate(self, text: str, source: str, target: str) -> dict[str, str]:
-        """``{"translated_text", "source_language_code"}``."""
-
-        async def attempt(ctx: CallContext) -> dict[str, str]:
+    async def translate(self, text: str, source: str, target: str) -> Translation:
+        async def attempt(ctx: CallContext) -> Translation:
             ctx.characters = len(text)
             data = await self._post_json("/translate", {
                 "input": text, "source_language_code": source, "target_language_code": target})
             translated = data.get("translated_text")
             if not isinstance(translated, str):
                 raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "sarvam sent no translated_text")
-            return {"translated_text": translated,
-                    "source_language_code": str(data.get("source_language_code") or source)}
+            return Translation(translated, str(data.get("source_language_code") or source))
 
         return await self.pipeline.call(self.spec(), attempt, validate=lambda: self.validate(text, source, target))
 
-    async def relay(self, raw: bytes, body: dict[str, Any]) -> UpstreamAnswer:
+    async def relay(self, raw: bytes, body: JSONObject) -> UpstreamAnswer:
         """A drop-in call: the caller's own request (languages are Sarvam's to judge)."""
 
         async def attempt(ctx: CallContext) -> UpstreamAnswer:
@@ -79,7 +76,7 @@ class SarvamTTS(SarvamService):
 
     async def stream(self, text: str, language: str, speaker: str | None = None) -> AsyncIterator[bytes]:
         """WAV bytes as Sarvam streams them; returns once the first bytes have arrived."""
-        body: dict[str, Any] = {"text": text, "target_language_code": language, "language_code": language,
+        body: JSONObject = {"text": text, "target_language_code": language, "language_code": language,
                                 "model": TTS_MODEL, "speech_sample_rate": TTS_SAMPLE_RATE}
         if speaker:
             body["speaker"] = speaker
@@ -93,7 +90,7 @@ class SarvamTTS(SarvamService):
 
         return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))
 
-    async def relay_speech(self, raw: bytes, body: dict[str, Any]) -> UpstreamAnswer:
+    async def relay_speech(self, raw: bytes, body: JSONObject) -> UpstreamAnswer:
         """A drop-in ``/text-to-speech`` call: base64 WAVs in one JSON answer."""
         rate = sample_rate(body.get("speech_sample_rate"), TTS_SAMPLE_RATE)
 
@@ -108,7 +105,7 @@ class SarvamTTS(SarvamService):
 
         return await self.pipeline.call(self.spec(), attempt, validate=lambda: check_text_field(body, "text", self.cfg))
 
-    async def relay_stream(self, raw: bytes, body: dict[str, Any]) -> RelayedStream:
+    async def relay_stream(self, raw: bytes, body: JSONObject) -> RelayedStream:
         """A drop-in ``/text-to-speech/stream`` call, relayed as Sarvam streams it."""
         return await self.forward_audio(
             "/text-to-speech/stream", body, sample_rate(body.get("speech_sample_rate"), TTS_SAMPLE_RATE),
@@ -126,11 +123,11 @@ class SarvamSTT(SarvamService):
     def validate(self, language: str) -> None:
         check_language(language, SARVAM_LANGUAGES)
 
-    async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> dict[str, Any]:
-        """``{"transcript", "language_code"}`` for audio that passed validation, sent as a
-        multipart body streamed from the spooled upload (read again on every attempt)."""
+    async def transcribe(self, audio: Audio, language: str, filename: str = "audio") -> Transcript:
+        """The transcript of audio that passed validation, sent as a multipart body streamed from
+        the spooled upload (read again on every attempt)."""
 
-        async def attempt(ctx: CallContext) -> dict[str, Any]:
+        async def attempt(ctx: CallContext) -> Transcript:
             ctx.audio_seconds = audio.duration_sec
             form, body = multipart_body({"model": STT_MODEL, "language_code": language}, "file", filename,
                                         audio.content_type, audio.source)
@@ -141,7 +138,7 @@ class SarvamSTT(SarvamService):
             transcript = data.get("transcript") if isinstance(data, dict) else None
             if not isinstance(transcript, str):
                 raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "sarvam sent no transcript")
-            return {"transcript": transcript, "language_code": data.get("language_code") or language}
+            return Transcript(transcript, str(data.get("language_code") or language))
 
         return await self.pipeline.call(self.spec(), attempt, validate=lambda: self.validate(language))
 

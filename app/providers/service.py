@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import httpx2
 
@@ -14,11 +14,23 @@ from ..calls import CallContext, CallSpec, ErrorType, GatewayError, UpstreamAnsw
 from ..config import ServiceConfig
 from ..resilience.validation import AUDIO_TYPES, check_text_field
 from .base import Pipeline
+from .results import JSONObject
 from .upstream_errors import check_response
 from .wav import relay_wav
 
 Params = Sequence[tuple[str, str]]
 """Query parameters as the caller sent them (repeated names kept)."""
+
+
+class CheckReport(TypedDict):
+    """An active check as the seed's ``health_check_all()`` answers it."""
+
+    provider: str
+    operation: str
+    status: str
+    latency_ms: float
+    checked_at: float
+    error_type: str | None
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,7 @@ class HealthResult:
     checked_at: float
     error_type: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> CheckReport:
         return {"provider": self.provider, "operation": self.operation, "status": self.status,
                 "latency_ms": round(self.latency_ms, 3), "checked_at": self.checked_at,
                 "error_type": self.error_type}
@@ -99,7 +111,7 @@ class ProviderService:
     async def forward(
         self, path: str, required: str, *, content: bytes | AsyncIterator[bytes], headers: Mapping[str, str],
         params: Params = (),
-    ) -> tuple[UpstreamAnswer, dict[str, Any]]:
+    ) -> tuple[UpstreamAnswer, JSONObject]:
         """One attempt of a drop-in call: the caller's body and query as they were sent, with the
         provider's credentials instead of the caller's; the answer as the provider sent it (and
         parsed), once it is known to be a JSON object with ``required`` in it."""
@@ -115,7 +127,7 @@ class ProviderService:
         return UpstreamAnswer.of(response.status_code, response.content, response.headers), data
 
     async def forward_audio(
-        self, path: str, body: Mapping[str, Any], sample_rate: int, *, content: bytes, headers: Mapping[str, str],
+        self, path: str, body: JSONObject, sample_rate: int, *, content: bytes, headers: Mapping[str, str],
         params: Params = (),
     ) -> RelayedStream:
         """A drop-in text-to-speech call of ``body["text"]``, streamed back as the provider streams it

@@ -39,13 +39,13 @@ async def test_chat_sends_no_sdk_platform_headers(upstream: tuple[str, list[dict
     settings = load_settings({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": base_url})
     manager = ServiceManager(settings, telemetry=Telemetry(settings))
     try:
-        answer = await manager.get_service("openai", "chat").complete(
+        answer = await manager.services.openai_chat.complete(
             {"model": "gpt-test", "messages": [{"role": "user", "content": "hello"}]})
     finally:
         await manager.stop()
         manager.telemetry.shutdown()
 
-    assert answer["choices"][0]["message"]["content"] == "hi"
+    assert answer.text == "hi"
     [headers] = seen
     assert headers["authorization"] == "Bearer sk-test"
     assert headers["content-type"] == "application/json" and "traceparent" in headers

@@ -196,6 +196,8 @@ def test_invalid_input_is_422_or_413_and_never_reaches_the_provider(tmp_path: An
         refused(lambda: deepgram_sdk(gw.url).listen.v1.media.transcribe_file(request=b"not audio" * 50),
                 DeepgramApiError, 422, "invalid_input")
         assert gw.upstream_requests() == []
-        for provider, operation in (("sarvam", "translate"), ("openai", "chat"), ("deepgram", "tts")):
+        # Audio refused before the call passes the door too (checked by the gateway, as on /v1).
+        for provider, operation, count in (("sarvam", "translate", 1), ("openai", "chat", 1), ("deepgram", "tts", 1),
+                                           ("sarvam", "stt", 1), ("deepgram", "stt", 3)):
             assert sample(gw, "provider_client_rejections_total", provider=provider, operation=operation,
-                          reason="invalid_input") == 1
+                          reason="invalid_input") == count

@@ -241,7 +241,7 @@ async def test_cancelled_callers_and_unread_streams_free_their_slots() -> None:
         bulkhead = manager.pipeline.bulkheads["sarvam"]
         try:
             gateway.fault("sarvam", operation="translate", hang=True)
-            call = asyncio.create_task(manager.get_service("sarvam", "translate").translate("hello", "en-IN", "hi-IN"))
+            call = asyncio.create_task(manager.services.sarvam_translate.translate("hello", "en-IN", "hi-IN"))
             await until(lambda: bulkhead.in_flight == 1, what="the call in flight")
             call.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -249,7 +249,7 @@ async def test_cancelled_callers_and_unread_streams_free_their_slots() -> None:
             assert bulkhead.in_flight == 0
 
             gateway.clear_faults()
-            stream = await manager.get_service("sarvam", "tts").stream("hello", "hi-IN")
+            stream = await manager.services.sarvam_tts.stream("hello", "hi-IN")
             assert bulkhead.in_flight == 1
             await stream.aclose()
             assert bulkhead.in_flight == 0

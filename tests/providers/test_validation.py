@@ -8,6 +8,7 @@ import pytest
 
 from tests.audio import mp3, wav
 from tests.gateway import Gateway, running_gateway
+from tests.providers.test_bulkhead import sample
 from tests.providers.test_resilience import assert_problem
 
 
@@ -31,6 +32,12 @@ def stt(gw: Gateway, data: bytes, content_type: str, language: str = "hi-IN"):  
     return gw.client.post("/v1/stt", files={"file": ("a", data, content_type)}, data={"language_code": language})
 
 
+def refusals(gw: Gateway, provider: str, operation: str) -> float:
+    """Invalid-input refusals counted by the door so far (``/metrics``)."""
+    return sample(gw, "provider_client_rejections_total", provider=provider, operation=operation,
+                  reason="invalid_input") or 0.0
+
+
 def test_oversized_text(gw: Gateway) -> None:
     body = assert_problem(gw.translate("x" * 51), 422, "invalid_input")
     assert "51 characters" in str(body["detail"])
@@ -38,12 +45,16 @@ def test_oversized_text(gw: Gateway) -> None:
 
 def test_unknown_language_codes(gw: Gateway) -> None:
     assert "xx-YY" in str(assert_problem(gw.translate(target="xx-YY"), 422, "invalid_input")["detail"])
+    before = refusals(gw, "sarvam", "tts"), refusals(gw, "sarvam", "stt")
     tts = gw.client.post("/v1/tts", json={"text": "hello", "language_code": "zz-ZZ"})
     assert_problem(tts, 422, "invalid_input")
     assert_problem(stt(gw, wav(0.5), "audio/wav", "qq-QQ"), 422, "invalid_input")
+    # Refused by language routing, before a provider was chosen: counted under the first candidate.
+    assert (refusals(gw, "sarvam", "tts"), refusals(gw, "sarvam", "stt")) == (before[0] + 1, before[1] + 1)
 
 
 def test_malformed_json_and_wrong_shapes(gw: Gateway) -> None:
+    before = refusals(gw, "sarvam", "translate"), refusals(gw, "openai", "chat")
     broken = gw.client.post("/v1/translate", content=b'{"input": "hi",', headers={"content-type": "application/json"})
     assert_problem(broken, 400, "invalid_input")
     missing = gw.client.post("/v1/translate", json={"input": "hi"})
@@ -55,10 +66,18 @@ def test_malformed_json_and_wrong_shapes(gw: Gateway) -> None:
     long_chat = gw.client.post("/v1/chat/completions",
                                json={"messages": [{"role": "user", "content": "y" * 101}]})
     assert_problem(long_chat, 422, "invalid_input")
+    # Refused while the body was read (two by Litestar's schema, one by ours) or inside the door: each once.
+    assert (refusals(gw, "sarvam", "translate"), refusals(gw, "openai", "chat")) == (before[0] + 2, before[1] + 3)
 
 
 def test_oversized_audio_is_413(gw: Gateway) -> None:
+    before = refusals(gw, "sarvam", "stt"), refusals(gw, "deepgram", "stt")
     assert_problem(stt(gw, wav(3.0, rate=48000), "audio/wav"), 413, "invalid_input")
+    named = gw.client.post("/v1/stt", files={"file": ("a", wav(3.0, rate=48000), "audio/wav")},
+                           data={"language_code": "hi-IN", "provider": "deepgram"})
+    assert_problem(named, 413, "invalid_input")
+    # Audio checks are refusals too: under the first candidate, or the provider the caller named.
+    assert (refusals(gw, "sarvam", "stt"), refusals(gw, "deepgram", "stt")) == (before[0] + 1, before[1] + 1)
 
 
 def test_over_long_audio_wav_and_mp3(gw: Gateway, tmp_path: Path) -> None:
@@ -75,12 +94,17 @@ def test_corrupt_audio(gw: Gateway, tmp_path: Path) -> None:
 
 
 def test_wrong_content_type_is_415(gw: Gateway) -> None:
+    before = refusals(gw, "sarvam", "translate"), refusals(gw, "openai", "chat"), refusals(gw, "sarvam", "stt")
     text = gw.client.post("/v1/translate", content=b"hello", headers={"content-type": "text/plain"})
     assert "text/plain" in str(assert_problem(text, 415, "invalid_input")["detail"])
     form = gw.client.post("/v1/chat/completions", data={"messages": "x"})
     assert_problem(form, 415, "invalid_input")
     assert_problem(stt(gw, wav(0.5), "text/plain"), 415, "invalid_input")
     assert_problem(stt(gw, wav(0.5), "application/octet-stream"), 415, "invalid_input")
+    no_form = gw.client.post("/v1/stt", content=b"audio", headers={"content-type": "audio/wav"})
+    assert_problem(no_form, 415, "invalid_input")
+    after = refusals(gw, "sarvam", "translate"), refusals(gw, "openai", "chat"), refusals(gw, "sarvam", "stt")
+    assert after == (before[0] + 1, before[1] + 1, before[2] + 3)
 
 
 def test_rag_input_checks(gw: Gateway) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,13 +15,12 @@ from litestar.params import FromQuery
 
 from ...config import format_duration
 from ...monitoring.trends import TrendError
-from ..assets import asset_route
+from ..assets import asset_router
 from .auth import admin_guard
 from .render import render_fragment, render_page
 from .view import StatusPage, build
 
 STATIC_PATH = "/status/static"
-_STATIC: dict[str, str] = {"status.css": "text/css; charset=utf-8", "status.js": "text/javascript; charset=utf-8"}
 _HEADERS = {
     "Cache-Control": "no-store",
     # Everything the page needs comes from the gateway itself; nothing else may load.
@@ -54,8 +54,9 @@ async def status_fragment(request: Request[Any, Any, Any], window: FromQuery[str
     return Response(render_fragment(page), media_type=MediaType.HTML, headers=_HEADERS)
 
 
-status_static = asset_route("/static", resources.files("app.api").joinpath("static"), _STATIC,
-                            CacheControlHeader(max_age=300))
+status_static = asset_router("/static", Path(str(resources.files("app.api").joinpath("static"))),
+                             ("status.css", "status.js"), CacheControlHeader(max_age=300),
+                             name="status-static")
 """The page's stylesheet and script (no build step: plain files in ``app/api/static``)."""
 
 

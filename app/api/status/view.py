@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from ...calls import ServiceKey
 from ...config import format_duration, parse_duration
-from ...monitoring import Alert
+from ...monitoring import Alert, reports
 from ...monitoring.fleet import FleetStatus
 from ...monitoring.rules import AlertRule
+from ...monitoring.schemas import ActiveCheck, Concurrency, EventLoopLag
 from ...monitoring.status import OperationHealth, Status
 from ...monitoring.trends import Trends, parse_window_step
-from .. import health as health_api
 from .charts import Chart, Threshold, line_chart
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class OperationView:
 
     @property
     def service(self) -> str:
-        return f"{self.provider}.{self.operation}"
+        return str(ServiceKey(self.provider, self.operation))
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ class ProviderView:
     rate_limit_window: float
     headroom: int | None
     """Calls the rate limit still admits in its current window; None when its storage is down."""
-    concurrency: health_api.Concurrency
-    last_check: health_api.ActiveCheck | None
+    concurrency: Concurrency
+    last_check: ActiveCheck | None
     operations: list[OperationView]
 
 
@@ -101,7 +102,7 @@ class StatusPage:
     chart_window: str
     chart_step: str
     environment: str
-    event_loop_lag: health_api.EventLoopLag
+    event_loop_lag: EventLoopLag
     window_choices: list[str]
     """Chart windows the recorder's horizon allows, for links."""
     fleet: FleetStatus
@@ -133,11 +134,12 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
     settings, monitoring = manager.settings, manager.monitoring
     window_s, step_s = parse_window_step(chart_window, chart_step(_seconds(chart_window), settings.monitoring_bucket),
                                          settings.monitoring_bucket, settings.monitoring_horizon)
-    health, components, status = await health_api.aggregate_health(manager)
+    agg = reports.aggregate(manager)
+    health = agg.health
     rules: Rules = {(r.name, r.severity): r for r in monitoring.rules}
     providers = []
     for name in health.providers:
-        detail = await health_api.provider_detail(manager, health, name)
+        detail = await reports.provider_detail(manager, health, name)
         operations = [
             _operation(op, monitoring.trends(op.service, window_s, step_s, operations=manager.operations),
                        settings.alerts.window, rules)
@@ -149,15 +151,13 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
             headroom=detail.rate_limit.remaining, concurrency=detail.concurrency,
             last_check=detail.last_active_check, operations=operations,
         ))
-    reasons = [reason if reason.startswith(name) else f"{name}: {reason}"
-               for name, component in components.items() for reason in component.reasons]
     return StatusPage(
-        generated_at=health.timestamp, status=status, reasons=reasons, providers=providers,
+        generated_at=health.timestamp, status=agg.status, reasons=agg.reasons, providers=providers,
         alerts=[_alert(a, rules) for a in monitoring.get_alerts()],
         resolved=[_alert(a, rules) for a in monitoring.resolved_alerts()],
         refresh_seconds=settings.alerts.eval_interval, alert_window=format_duration(settings.alerts.window),
         chart_window=format_duration(window_s), chart_step=format_duration(step_s),
-        environment=settings.environment, event_loop_lag=health_api.event_loop_lag(manager),
+        environment=settings.environment, event_loop_lag=reports.event_loop_lag(manager),
         window_choices=[w for w in ("15m", "1h") if parse_duration(w) <= settings.monitoring_horizon],
         fleet=monitoring.fleet_status(),
     )
@@ -173,10 +173,10 @@ def _seconds(window: str | float) -> float:
 
 def _operation(op: OperationHealth, trends: Trends, window: float, rules: Rules
                ) -> OperationView:
-    provider, operation = op.service.split(".", 1)
+    key = ServiceKey.parse(op.service)
     charts = _charts(op.service, trends, rules) if any(p.requests for p in trends.points) else (None, None)
     return OperationView(
-        provider=provider, operation=operation, status=op.status,
+        provider=key.provider, operation=key.operation, status=op.status,
         breaker_state=op.breaker_state, calls_per_minute=op.requests * 60 / window,
         success_rate=op.success_rate, latency_p95_ms=op.latency_p95_ms, rejections=op.rejections,
         success_chart=charts[0], latency_chart=charts[1],
