@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 from app.config import load_settings
 from app.main import create_app
 
-from .support import LiveServer, free_port
+from .support import LiveServer, free_port, wait_until
 
 # Quiet, fast defaults for tests; each test overrides what it exercises.
 TEST_ENV = {
@@ -65,10 +64,8 @@ def running_gateway(env: Mapping[str, str] | None = None) -> Iterator[Gateway]:
         gateway.client.headers["authorization"] = f"Bearer {settings.admin_api_key.get_secret_value()}"
     # The first round of active health checks runs at start-up; let it finish so that tests
     # counting upstream requests see only their own.
-    deadline = time.monotonic() + 10
-    while len(gateway.manager.last_health_checks) < len(gateway.manager.providers):
-        assert time.monotonic() < deadline, "the first health checks did not finish"
-        time.sleep(0.02)
+    wait_until(lambda: len(gateway.manager.last_health_checks) >= len(gateway.manager.providers), 10,
+               "the first health checks to finish")
     gateway.clear_upstream_requests()
     try:
         yield gateway

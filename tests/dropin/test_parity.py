@@ -4,7 +4,6 @@ move by the same amounts, and the same provider span (with the same HTTP client 
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from sarvamai.errors import UnprocessableEntityError
 from app.providers.base import WAIT_ATTRIBUTE
 from app.simulator.audio import synth_wav
 from tests.gateway import Gateway, running_gateway
+from tests.support import wait_until
 
 from .sdks import NO_RETRIES, deepgram_sdk, openai_sdk, sarvam_sdk
 
@@ -122,10 +122,7 @@ def observe(gw: Gateway, spans: InMemorySpanExporter, call: Callable[[], object]
     spans.clear()
     before = counters(gw)
     call()
-    deadline = time.monotonic() + 5
-    while not provider_spans(list(spans.get_finished_spans())):
-        assert time.monotonic() < deadline, "no provider span"
-        time.sleep(0.02)
+    wait_until(lambda: provider_spans(list(spans.get_finished_spans())), 5, "a provider span")
     after = counters(gw)
     moved = {key: value - before.get(key, 0.0) for key, value in after.items() if value != before.get(key, 0.0)}
     return moved, provider_spans(list(spans.get_finished_spans()))

@@ -24,7 +24,8 @@ from sarvamai.errors import (
 
 from app.simulator.audio import synth_wav
 from tests.gateway import Gateway, running_gateway
-from tests.providers.test_bulkhead import in_flight, sample, until
+from tests.providers.test_bulkhead import in_flight, sample
+from tests.support import wait_until_async
 
 from .sdks import CLIENT_KEY, NO_RETRIES, deepgram_sdk, openai_sdk, sarvam_sdk
 
@@ -138,7 +139,7 @@ async def test_a_full_bulkhead_is_the_sdks_503_overloaded() -> None:
         gw.fault("openai", operation="chat", hang=True)
         with ThreadPoolExecutor(1) as pool:
             held = asyncio.wrap_future(pool.submit(chat(gw)))
-            await until(lambda: in_flight(gw, "openai") == 1, what="one chat call in flight")
+            await wait_until_async(lambda: in_flight(gw, "openai") == 1, 20, what="one chat call in flight")
             body, headers = await asyncio.to_thread(refused, chat(gw), openai.InternalServerError, 503, "overloaded")
             assert headers["retry-after"] == "1" and "in flight" in body["message"]
             gw.clear_faults()

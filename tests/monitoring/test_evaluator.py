@@ -11,8 +11,9 @@ from app.config import AlertSettings
 from app.monitoring import Monitoring
 from app.providers.base import CallContext, CallSpec, Pipeline
 from app.resilience.errors import GatewayError
+from tests.support import T0, Clock
 
-from .helpers import T0, Clock, record, settings
+from .helpers import record, settings
 
 TRANSLATE = CallSpec("sarvam", "translate")
 

@@ -16,8 +16,9 @@ from app.monitoring.fleet import REPLICA_AGE_OUT, STALE_AFTER, FleetRecorder
 from app.providers.base import CallSpec
 from app.resilience.shared_state import StateHealth
 from tests.hardening.servers import RedisServer, redis_server
+from tests.support import T0, Clock
 
-from .helpers import T0, Clock, record, settings
+from .helpers import record, settings
 
 CHAT = [("openai", "chat")]
 

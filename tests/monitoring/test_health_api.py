@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ from app.providers.service_manager import ServiceManager
 from app.resilience.errors import GatewayError
 
 from ..gateway import Gateway, running_gateway
+from ..support import wait_until
 
 FAST_ALERTS = {"ALERT_WINDOW": "30s", "ALERT_FOR": "200ms", "ALERT_EVAL_INTERVAL": "100ms", "ALERT_MIN_REQUESTS": "5"}
 PROVIDERS = {"sarvam", "deepgram", "openai", "rag"}
@@ -32,17 +32,6 @@ def get(gateway: Gateway, path: str, status: int = 200, **params: Any) -> Any:
     response = gateway.client.get(path, params=params)
     assert response.status_code == status, response.text
     return response.json()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -136,12 +125,11 @@ def test_injected_faults_fire_alerts_and_degrade_health() -> None:
 
         def firing() -> set[tuple[str, str]]:
             alerts = get(gateway, "/health/alerts")["alerts"]
-            found = {(a["name"], a["severity"]) for a in alerts if a["state"] == "firing"}
-            assert {("ProviderSuccessRateLow", "critical"), ("ProviderSuccessRateLow", "warning"),
-                    ("ProviderCircuitOpen", "critical")} <= found
-            return found
+            return {(a["name"], a["severity"]) for a in alerts if a["state"] == "firing"}
 
-        eventually(firing)
+        expected = {("ProviderSuccessRateLow", "critical"), ("ProviderSuccessRateLow", "warning"),
+                    ("ProviderCircuitOpen", "critical")}
+        wait_until(lambda: expected <= firing(), 10, lambda: f"{expected} firing; got {firing()}", 0.05)
         critical = get(gateway, "/health/alerts", severity="critical")["alerts"]
         assert {a["severity"] for a in critical} == {"critical"}
         rate = next(a for a in critical if a["name"] == "ProviderSuccessRateLow")

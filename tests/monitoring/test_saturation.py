@@ -18,8 +18,9 @@ from app.providers.base import CallSpec
 from app.providers.service_manager import ServiceManager
 from app.resilience.errors import ErrorType
 from app.telemetry import LOOP_LAG_BUCKETS
+from tests.support import T0, Clock
 
-from .helpers import T0, Clock, settings
+from .helpers import settings
 
 SATURATED = "ProviderSaturated"
 LAG = "GatewayEventLoopLagHigh"

@@ -4,17 +4,14 @@ is listed, delivered and shown like the provider alerts, without a provider or o
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from app.monitoring import Monitoring
 from app.resilience.shared_state import MEMORY_HEALTH, StateHealth
 from tests.gateway import running_gateway
-from tests.support import free_port
+from tests.support import T0, Clock, free_port, wait_until
 
-from .helpers import T0, Clock, settings
+from .helpers import settings
 
 UP = StateHealth("redis", "up", T0)
 DOWN = StateHealth("redis", "down", T0, "Redis unreachable (ConnectionError)")
@@ -94,13 +91,6 @@ def test_provider_alerts_keep_their_subject_and_sort_before_it() -> None:
     assert {a.subject for a in alerts} == {"sarvam.translate", "redis state backend"}
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 @pytest.mark.timeout(30)
 def test_health_alerts_lists_it_with_null_provider_and_the_status_page_shows_it() -> None:
     """A gateway whose Redis never answers: the state component is degraded and the alert fires."""
@@ -110,7 +100,7 @@ def test_health_alerts_lists_it_with_null_provider_and_the_status_page_shows_it(
             body = gw.client.get("/health/alerts", params={"severity": "warning"}).json()
             return [a for a in body["alerts"] if a["name"] == NAME and a["state"] == "firing"]
 
-        wait_for(lambda: bool(listed()), f"{NAME} firing in /health/alerts")
+        wait_until(listed, 5, f"{NAME} firing in /health/alerts", interval=0.05)
         [alert] = listed()
         assert alert["provider"] is None and alert["operation"] is None
         assert alert["labels"] == {"alertname": NAME, "backend": "redis", "severity": "warning"}

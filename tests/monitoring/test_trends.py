@@ -7,8 +7,9 @@ import pytest
 from app.monitoring import Monitoring
 from app.monitoring.trends import TrendError, direction
 from app.providers.base import CallSpec
+from tests.support import Clock
 
-from .helpers import Clock, settings
+from .helpers import settings
 
 TRANSLATE = CallSpec("sarvam", "translate")
 MINUTE = 60.0

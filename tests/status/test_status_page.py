@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import html5lib
 import pytest
 
 from tests.gateway import Gateway, running_gateway
+from tests.support import wait_until
 
 from .browser import dump_dom, png_colours, screenshot
 
@@ -37,15 +37,12 @@ def find(tree: Element, tag: str, **attributes: str) -> list[Element]:
 
 
 def wait_for_firing(gw: Gateway, alert: str, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def firing() -> dict[str, Any] | None:
         alerts = gw.client.get("/health/alerts").json()["alerts"]
-        found = [a for a in alerts if a["name"] == alert and a["state"] == "firing"]
-        if found:
-            first: dict[str, Any] = found[0]
-            return first
-        assert time.monotonic() < deadline, f"{alert} did not fire: {alerts}"
-        time.sleep(0.2)
+        return next((a for a in alerts if a["name"] == alert and a["state"] == "firing"), None)
+
+    return wait_until(firing, timeout, lambda: f"{alert} to fire; got {gw.client.get('/health/alerts').text}",
+                      0.2)
 
 
 def incident(gw: Gateway) -> None:
