@@ -8,8 +8,11 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from tests.support import free_port, wait_until
+
+pytestmark = pytest.mark.stack
 
 ENV = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("OTEL_")}
 

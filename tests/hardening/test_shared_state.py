@@ -29,6 +29,8 @@ from .servers import (
     simulator_process,
 )
 
+pytestmark = pytest.mark.stack
+
 # Each test uses its own provider, so that they share two processes without sharing state.
 REPLICA_ENV = {
     "FALLBACKS_ENABLED": "false",

@@ -28,6 +28,8 @@ from tests.gateway import Gateway, running_gateway
 from tests.hardening.servers import gateway_process, simulated_providers, simulator_process
 from tests.support import live_server, wait_until
 
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parents[2]
 BOUNDARY = "b0undary"
 AUDIO_LIMIT_MB = 4

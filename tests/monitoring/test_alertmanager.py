@@ -21,6 +21,8 @@ from app.monitoring import Monitoring
 from ..support import Clock, free_port, wait_until, wait_until_async
 from .helpers import record, settings
 
+pytestmark = pytest.mark.stack
+
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 

@@ -15,6 +15,8 @@ from tests.support import T0, Clock
 
 from .helpers import record, settings
 
+pytestmark = pytest.mark.unit
+
 TRANSLATE = CallSpec("sarvam", "translate")
 
 

@@ -20,6 +20,8 @@ from tests.support import T0, Clock
 
 from .helpers import record, settings
 
+pytestmark = pytest.mark.stack
+
 CHAT = [("openai", "chat")]
 
 

@@ -22,6 +22,8 @@ from tests.support import T0, Clock
 
 from .helpers import settings
 
+pytestmark = pytest.mark.unit
+
 SATURATED = "ProviderSaturated"
 LAG = "GatewayEventLoopLagHigh"
 

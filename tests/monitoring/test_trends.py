@@ -11,6 +11,8 @@ from tests.support import Clock
 
 from .helpers import settings
 
+pytestmark = pytest.mark.unit
+
 TRANSLATE = CallSpec("sarvam", "translate")
 MINUTE = 60.0
 

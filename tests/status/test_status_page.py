@@ -63,6 +63,7 @@ def gateway() -> Any:
         yield gw
 
 
+@pytest.mark.browser
 def test_browser_shows_the_firing_alert_the_degraded_provider_and_the_incident_in_the_charts(
     gateway: Gateway, tmp_path: Path,
 ) -> None:
