@@ -154,6 +154,8 @@ class Pipeline:
     upstream_blocked_until: dict[str, float] = field(default_factory=dict)
     """Monotonic time before which a provider that answered 429 with Retry-After is not called."""
     clock: Callable[[], float] = time.monotonic
+    breaker_clock: Callable[[], float] = time.time
+    """Epoch seconds for the breakers' openings (the shared store keeps them as such)."""
     tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer("app.providers"))
     shared: SharedState | None = None
     """Rate limits, holds and breakers shared by replicas (from ``STATE_REDIS_URL`` unless given)."""
@@ -175,6 +177,7 @@ class Pipeline:
                 spec.key, cfg.max_failures, cfg.circuit_reset_time,
                 listeners=[_BreakerEvents(spec, self.observers)],
                 storage=self.shared.breaker_storage(spec.key) if self.shared is not None else None,
+                clock=self.breaker_clock,
             )
             self.breakers[spec.key] = found
         return found
