@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
+from litestar import Litestar
 
 from app.config import load_settings
 from app.main import create_app
@@ -24,7 +25,7 @@ TEST_ENV = {
 class Gateway:
     """The gateway's URL, its app and an HTTP client, plus helpers for the simulator."""
 
-    def __init__(self, server: LiveServer, app: Any) -> None:
+    def __init__(self, server: LiveServer, app: Litestar) -> None:
         self.url = server.url
         self.app = app
         self.manager = app.state.service_manager

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -25,7 +26,7 @@ from .sdks import NO_RETRIES, deepgram_sdk, openai_sdk, sarvam_sdk
 
 WAV = synth_wav(1.0, 16000)
 SPEECH = "Hello there, how are you today?"
-MESSAGES = [{"role": "user", "content": "Say hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello"}]
 Counters = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bench.uploads import write_wav
@@ -70,7 +71,7 @@ def no_faults(gw: Gateway) -> Iterator[None]:
     gw.clear_faults()
 
 
-def stt(gw: Gateway, audio: bytes, language: str = "hi-IN", **fields: str) -> Any:
+def stt(gw: Gateway, audio: bytes, language: str = "hi-IN", **fields: str) -> httpx.Response:
     return gw.client.post("/v1/stt", files={"file": ("a.wav", audio, "audio/wav")},
                           data={"language_code": language, **fields})
 
@@ -202,6 +203,7 @@ class Upstream:
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         provider = "sarvam" if scope["path"].endswith("/speech-to-text") else "deepgram"
         self.received[provider] = {"headers": headers, "body": bytes(body)}
+        answer: dict[str, Any]
         if provider == "sarvam":
             status, answer = 500, {"error": {"message": "down", "code": "internal_server_error"}}
         else:

@@ -93,7 +93,8 @@ def test_metrics_status_configuration(gateway: Gateway) -> None:
 
 
 def test_alerts_and_trends_validate_their_parameters(gateway: Gateway) -> None:
-    for params in ({}, {"severity": "critical"}, {"alert_type": "warning"}):
+    queries: list[dict[str, Any]] = [{}, {"severity": "critical"}, {"alert_type": "warning"}]
+    for params in queries:
         assert set(get(gateway, "/health/alerts", **params)) == {"alerts", "resolved", "firing", "pending", "view"}
     assert_problem(gateway.client.get("/health/alerts", params={"severity": "info"}), 400)
     assert_problem(gateway.client.get("/health/alerts", params={"alert_type": "page"}), 400)

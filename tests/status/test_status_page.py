@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,7 +58,7 @@ def incident(gw: Gateway) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Any:
+def gateway() -> Iterator[Gateway]:
     with running_gateway(FAST_ALERTS) as gw:
         incident(gw)
         yield gw
