@@ -156,6 +156,7 @@ def test_injected_faults_fire_alerts_and_degrade_health() -> None:
         assert sum(p["requests"] for p in points) == 5 and points[-1]["availability"] < 1
 
 
+@pytest.mark.unit
 async def test_unhealthy_and_not_ready_when_no_provider_can_serve() -> None:
     env = {name + "_MAX_FAILURES": "1" for name in ("SARVAM", "DEEPGRAM", "OPENAI", "RAG")}
     app = create_app(load_settings({**env, "HEALTH_CHECK_INTERVAL": "3600", "ALERT_EVAL_INTERVAL": "3600"}))
@@ -179,6 +180,7 @@ async def test_unhealthy_and_not_ready_when_no_provider_can_serve() -> None:
 @pytest.mark.parametrize(("admin_key", "authorization", "status"), [
     (None, None, 404), ("s3cret", None, 401), ("s3cret", "Bearer wrong", 401), ("s3cret", "Bearer s3cret", 200),
 ])
+@pytest.mark.unit
 async def test_configuration_in_production(admin_key: str | None, authorization: str | None, status: int) -> None:
     env = {"ENVIRONMENT": "production", "HEALTH_CHECK_INTERVAL": "3600", "SARVAM_API_KEY": "sk-live-secret",
            **({"ADMIN_API_KEY": admin_key} if admin_key else {})}
@@ -191,6 +193,7 @@ async def test_configuration_in_production(admin_key: str | None, authorization:
             assert response.json()["services"]["sarvam"]["api_key"] == "configured"
 
 
+@pytest.mark.unit
 def test_the_seed_style_monitoring_object_is_the_apps() -> None:
     from app.monitoring import monitoring
 

@@ -32,6 +32,7 @@ def states(m: Monitoring) -> list[tuple[str, str]]:
     return [(a.name, a.state) for a in m.evaluate()]
 
 
+@pytest.mark.unit
 def test_down_is_pending_then_fires_after_for_then_resolves_when_it_answers() -> None:
     clock, store = Clock(), Store(UP)
     m = Monitoring(settings(), clock)
@@ -59,6 +60,7 @@ def test_down_is_pending_then_fires_after_for_then_resolves_when_it_answers() ->
     assert resolved.resolved_at.timestamp() == T0 + 90
 
 
+@pytest.mark.unit
 def test_memory_and_an_unset_store_never_fire() -> None:
     clock = Clock()
     m = Monitoring(settings({"ALERT_FOR": "0"}), clock)
@@ -69,6 +71,7 @@ def test_memory_and_an_unset_store_never_fire() -> None:
         assert states(m) == []
 
 
+@pytest.mark.unit
 def test_it_is_delivered_with_its_own_labels() -> None:
     clock, store = Clock(), Store(DOWN)
     m = Monitoring(settings({"ALERT_FOR": "0"}), clock)
@@ -79,6 +82,7 @@ def test_it_is_delivered_with_its_own_labels() -> None:
         "alertname": NAME, "backend": "redis", "severity": "warning"}
 
 
+@pytest.mark.unit
 def test_provider_alerts_keep_their_subject_and_sort_before_it() -> None:
     clock, store = Clock(), Store(DOWN)
     m = Monitoring(settings({"ALERT_FOR": "0"}), clock)

@@ -444,6 +444,7 @@ def test_control_routes_are_not_recorded(client: httpx.Client) -> None:
     assert client.get("/_sim/requests").json() == []
 
 
+@pytest.mark.unit
 def test_the_request_log_keeps_the_last_thousand() -> None:
     log = RequestLog()
     for index in range(REQUEST_LOG_SIZE + 5):
