@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
+from litestar import Litestar
 
 from app.config import load_settings
 from app.main import create_app
 
-from .support import LiveServer, free_port
+from .support import LiveServer, free_port, wait_until
 
 # Quiet, fast defaults for tests; each test overrides what it exercises.
 TEST_ENV = {
@@ -25,7 +25,7 @@ TEST_ENV = {
 class Gateway:
     """The gateway's URL, its app and an HTTP client, plus helpers for the simulator."""
 
-    def __init__(self, server: LiveServer, app: Any) -> None:
+    def __init__(self, server: LiveServer, app: Litestar) -> None:
         self.url = server.url
         self.app = app
         self.manager = app.state.service_manager
@@ -65,10 +65,8 @@ def running_gateway(env: Mapping[str, str] | None = None) -> Iterator[Gateway]:
         gateway.client.headers["authorization"] = f"Bearer {settings.admin_api_key.get_secret_value()}"
     # The first round of active health checks runs at start-up; let it finish so that tests
     # counting upstream requests see only their own.
-    deadline = time.monotonic() + 10
-    while len(gateway.manager.last_health_checks) < len(gateway.manager.providers):
-        assert time.monotonic() < deadline, "the first health checks did not finish"
-        time.sleep(0.02)
+    wait_until(lambda: len(gateway.manager.last_health_checks) >= len(gateway.manager.providers), 10,
+               "the first health checks to finish")
     gateway.clear_upstream_requests()
     try:
         yield gateway

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: real servers on free loopback ports."""
+"""Helpers shared by the tests: real servers on free loopback ports, waiting for a condition, a clock
+the test moves by hand."""
 
 from __future__ import annotations
 
@@ -7,10 +8,59 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
+
+T = TypeVar("T")
+
+T0 = 1_699_999_200.0
+"""A round start time for a :class:`Clock`: a multiple of an hour, so of every bucket and step the
+tests use."""
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float = 10.0,
+               what: str | Callable[[], str] = "a condition", interval: float = 0.02) -> T:
+    """Poll ``probe`` until it returns something truthy, and return that; fails the test naming
+    ``what`` (and the last value seen) after ``timeout`` seconds. ``what`` may be a function, to
+    describe the state at the time of failure."""
+    started = time.monotonic()
+    while not (result := probe()):
+        _give_up_after(started, timeout, what, result)
+        time.sleep(interval)
+    return result
+
+
+async def wait_until_async(probe: Callable[[], T | None], timeout: float = 10.0,
+                           what: str | Callable[[], str] = "a condition", interval: float = 0.05) -> T:
+    """:func:`wait_until` for a test running in the event loop: ``probe`` runs in a worker thread (it
+    may make blocking HTTP calls) and the loop runs between tries."""
+    started = time.monotonic()
+    while not (result := await asyncio.to_thread(probe)):
+        _give_up_after(started, timeout, what, result)
+        await asyncio.sleep(interval)
+    return result
+
+
+def _give_up_after(started: float, timeout: float, what: str | Callable[[], str], last: object) -> None:
+    if time.monotonic() - started > timeout:
+        described = what if isinstance(what, str) else what()
+        raise AssertionError(f"timed out after {timeout:g}s waiting for {described} (last: {last!r})")
+
+
+class Clock:
+    """A clock the test moves by hand, for code that takes one (``clock: Callable[[], float]``)."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
 
 
 def free_port() -> int:
@@ -35,11 +85,13 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
+
+        def started() -> bool:
+            if not self.thread.is_alive():
                 raise RuntimeError(f"server on port {self.port} did not start")
-            time.sleep(0.01)
+            return self.server.started
+
+        wait_until(started, 15, f"the server on port {self.port} to start", interval=0.01)
         return self
 
     def stop(self) -> None:

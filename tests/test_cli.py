@@ -6,13 +6,26 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
+import pytest
 
-from tests.support import free_port
+from tests.support import free_port, wait_until
+
+pytestmark = pytest.mark.stack
 
 ENV = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("OTEL_")}
+
+
+def answering(process: subprocess.Popen[str] | subprocess.Popen[bytes],
+              request: httpx.Request) -> httpx.Response | None:
+    """``request``'s response once the server started by ``process`` answers it (None before that)."""
+    assert process.poll() is None, "the server exited"
+    try:
+        with httpx.Client(timeout=1) as client:
+            return client.send(request)
+    except httpx.TransportError:
+        return None
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,15 +53,9 @@ def test_serve_runs_the_gateway_with_the_simulator_mounted() -> None:
                                     f"http://127.0.0.1:{port}/_sim/openai/v1"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "the gateway did not start"
-            time.sleep(0.1)
+        live = httpx.Request("GET", f"http://127.0.0.1:{port}/health/live")
+        wait_until(lambda: (r := answering(process, live)) is not None and r.status_code == 200, 30,
+                   "the gateway to start", interval=0.1)
         models = httpx.get(f"http://127.0.0.1:{port}/_sim/openai/v1/models", headers={"Authorization": "Bearer x"})
         assert models.status_code == 200 and models.json()["data"]
         translated = httpx.post(f"http://127.0.0.1:{port}/v1/translate", json={
@@ -70,17 +77,11 @@ def test_simulate_runs_the_simulator_alone() -> None:
     process = subprocess.Popen([sys.executable, "-m", "app", "simulate", "--port", str(port)], env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.post(f"http://127.0.0.1:{port}/_sim/sarvam/translate",
-                                      headers={"api-subscription-key": "k"},
-                                      json={"input": "hello", "source_language_code": "en-IN",
-                                            "target_language_code": "hi-IN"}, timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, "the simulator did not start"
-                time.sleep(0.1)
+        translate = httpx.Request("POST", f"http://127.0.0.1:{port}/_sim/sarvam/translate",
+                                  headers={"api-subscription-key": "k"},
+                                  json={"input": "hello", "source_language_code": "en-IN",
+                                        "target_language_code": "hi-IN"})
+        response = wait_until(lambda: answering(process, translate), 30, "the simulator to start", 0.1)
         assert response.status_code == 200 and response.json()["translated_text"]
         no_key = httpx.post(f"http://127.0.0.1:{port}/_sim/sarvam/translate", json={"input": "x"})
         assert no_key.status_code == 403 and "error" in no_key.json()

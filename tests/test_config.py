@@ -11,6 +11,8 @@ import pytest
 
 from app.config import ConfigError, Secret, format_duration, load_settings, parse_duration
 
+pytestmark = pytest.mark.unit
+
 SEED_ENV = {
     "ENVIRONMENT": "production",
     "SARVAM_RATE_LIMIT": "61", "DEEPGRAM_RATE_LIMIT": "101", "OPENAI_RATE_LIMIT": "1001", "RAG_RATE_LIMIT": "201",

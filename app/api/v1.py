@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 from opentelemetry import trace
 
-from ..calls import invalid
+from ..calls import Relay, invalid
 from ..providers.rag import Document
 from ..providers.results import Served
 from ..providers.service_manager import ServiceManager
@@ -179,13 +178,11 @@ async def stt(request: Request[Any, Any, Any]) -> Response[STTResponse]:
     return Response(body, headers=served_headers(served))
 
 
-def relayed(chunks: AsyncIterator[bytes], media_type: str, headers: dict[str, str]) -> Stream:
+def relayed(chunks: Relay, media_type: str, headers: dict[str, str]) -> Stream:
     """A streamed answer whose relay is closed once the response is over, however it ended: a
     client that leaves mid-stream cancels the sending without closing the iterator, and the relay
     must still end its call and free the provider's bulkhead slot."""
-    aclose = getattr(chunks, "aclose", None)
-    return Stream(chunks, media_type=media_type, headers=headers,
-                  background=BackgroundTask(aclose) if aclose is not None else None)
+    return Stream(chunks, media_type=media_type, headers=headers, background=BackgroundTask(chunks.aclose))
 
 
 def json_object(raw: bytes) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pybreaker
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
-from ..calls import CallContext, CallEvent, CallObserver, CallSpec, ErrorType, GatewayError, Outcome
+from ..calls import CallContext, CallEvent, CallObserver, CallSpec, ErrorType, GatewayError, Outcome, Relay
 from ..config import Settings
 from ..resilience.breaker import AsyncCircuitBreaker, Permit
 from ..resilience.bulkhead import Bulkhead, Slot
@@ -76,6 +76,8 @@ class Pipeline:
     upstream_blocked_until: dict[str, float] = field(default_factory=dict)
     """Monotonic time before which a provider that answered 429 with Retry-After is not called."""
     clock: Callable[[], float] = time.monotonic
+    breaker_clock: Callable[[], float] = time.time
+    """Epoch seconds for the breakers' openings (the shared store keeps them as such)."""
     tracer: trace.Tracer = field(default_factory=lambda: trace.get_tracer("app.providers"))
     shared: SharedState | None = None
     """Rate limits, holds and breakers shared by replicas (from ``STATE_REDIS_URL`` unless given)."""
@@ -97,6 +99,7 @@ class Pipeline:
                 spec.key, cfg.max_failures, cfg.circuit_reset_time,
                 listeners=[_BreakerEvents(spec, self.observers)],
                 storage=self.shared.breaker_storage(spec.key) if self.shared is not None else None,
+                clock=self.breaker_clock,
             )
             self.breakers[spec.key] = found
         return found
@@ -139,7 +142,7 @@ class Pipeline:
         open_stream: Callable[[CallContext], AsyncIterator[bytes]],
         *,
         validate: Callable[[], object] | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> Relay:
         """Open a streamed call and wait for its first chunk (fallbacks can still happen until
         then); the returned iterator relays the rest and records the outcome when it ends. The
         call holds its bulkhead slot until then."""

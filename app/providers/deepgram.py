@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..calls import CallContext, ErrorType, GatewayError, UpstreamAnswer
+from ..calls import CallContext, ErrorType, GatewayError, Relay, UpstreamAnswer
 from ..resilience.validation import (
     DEEPGRAM_STT_LANGUAGES,
     DEEPGRAM_TTS_LANGUAGES,
@@ -80,7 +80,7 @@ class DeepgramTTS(DeepgramService):
         check_text(text, self.cfg)
         check_language(language, DEEPGRAM_TTS_LANGUAGES)
 
-    async def stream(self, text: str, language: str, speaker: str | None = None) -> AsyncIterator[bytes]:
+    async def stream(self, text: str, language: str, speaker: str | None = None) -> Relay:
         """WAV (linear16) bytes as Deepgram streams them; returns once the first bytes arrived."""
         params = {"model": speaker if speaker and speaker.startswith("aura") else TTS_MODEL,
                   "encoding": "linear16", "container": "wav", "sample_rate": str(TTS_SAMPLE_RATE)}

@@ -6,12 +6,12 @@ the request itself are never retried on another provider.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from opentelemetry import trace
 
-from ..calls import ErrorType, GatewayError, invalid
+from ..calls import ErrorType, GatewayError, Relay, invalid
 from ..config import Settings
 from ..logs.observer import serving_fallback
 from ..resilience.validation import (
@@ -94,12 +94,12 @@ class Fallbacks:
         return usable
 
     async def tts(self, text: str, language: str, speaker: str | None, provider: str | None
-                  ) -> Served[AsyncIterator[bytes]]:
+                  ) -> Served[Relay]:
         """Streamed audio; falls back to the other speech provider until the first byte."""
         candidates = self._candidates(provider, self._speech_order(language, DEEPGRAM_TTS_LANGUAGES)
                                       if provider is None else [], SPEECH)
 
-        async def call(name: str) -> AsyncIterator[bytes]:
+        async def call(name: str) -> Relay:
             return await self.services.speech(name)[0].stream(text, language, speaker)
 
         return await self._with_fallback(candidates, provider is not None, call)

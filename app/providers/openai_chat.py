@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from ..calls import CallContext, CallSpec, ErrorType, GatewayError, invalid
+from ..calls import CallContext, CallSpec, ErrorType, GatewayError, Relay, invalid
 from .results import JSONObject, OpenAIAnswer
 from .service import ProviderService
 from .upstream_errors import check_response
@@ -100,7 +100,7 @@ class OpenAIChat(OpenAIService):
 
         return await self.pipeline.call(self.spec(model), attempt, validate=lambda: self.validate(body))
 
-    async def stream(self, body: JSONObject) -> AsyncIterator[bytes]:
+    async def stream(self, body: JSONObject) -> Relay:
         """Server-sent events as the provider sends them. Usage is always asked for upstream (to
         count tokens) and its chunk is passed on only when the caller asked for it too."""
         model = self.model(body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
-from ..calls import CallContext, ErrorType, GatewayError, UpstreamAnswer
+from ..calls import CallContext, ErrorType, GatewayError, Relay, UpstreamAnswer
 from ..resilience.validation import SARVAM_LANGUAGES, Audio, check_language, check_text, check_text_field
 from .multipart import multipart_body
 from .results import JSONObject, Transcript, Translation
@@ -74,7 +74,7 @@ class SarvamTTS(SarvamService):
         check_text(text, self.cfg)
         check_language(language, SARVAM_LANGUAGES)
 
-    async def stream(self, text: str, language: str, speaker: str | None = None) -> AsyncIterator[bytes]:
+    async def stream(self, text: str, language: str, speaker: str | None = None) -> Relay:
         """WAV bytes as Sarvam streams them; returns once the first bytes have arrived."""
         body: JSONObject = {"text": text, "target_language_code": language, "language_code": language,
                                 "model": TTS_MODEL, "speech_sample_rate": TTS_SAMPLE_RATE}

@@ -10,7 +10,7 @@ from typing import TypedDict
 
 import httpx2
 
-from ..calls import CallContext, CallSpec, ErrorType, GatewayError, UpstreamAnswer
+from ..calls import CallContext, CallSpec, ErrorType, GatewayError, Relay, UpstreamAnswer
 from ..config import ServiceConfig
 from ..resilience.validation import AUDIO_TYPES, check_text_field
 from .base import Pipeline
@@ -68,7 +68,7 @@ class RelayedStream:
     bytes arrived) and the rest of its bytes as they arrive."""
 
     headers: dict[str, str]
-    chunks: AsyncIterator[bytes]
+    chunks: Relay
 
 
 class ProviderService:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pybreaker
 
@@ -192,6 +194,21 @@ class MirroredStorage(pybreaker.CircuitBreakerStorage):
         return self._pending
 
 
+class _ClockedCircuitBreaker(pybreaker.CircuitBreaker):
+    """pybreaker's breaker with the time of each opening read from ``clock`` (epoch seconds), not
+    from ``datetime.now``, so that a test can move time on instead of sleeping through the reset."""
+
+    def __init__(self, clock: Callable[[], float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clock = clock
+
+    def open(self) -> bool:
+        with self._lock:  # pybreaker's own open(), but for the clock
+            self._state_storage.opened_at = datetime.fromtimestamp(self.clock(), UTC)
+            self.state = self._state_storage.state = pybreaker.STATE_OPEN
+            return bool(self._throw_new_error_on_trip)
+
+
 class AsyncCircuitBreaker:
     def __init__(
         self,
@@ -200,8 +217,10 @@ class AsyncCircuitBreaker:
         reset_timeout: float,
         listeners: Sequence[pybreaker.CircuitBreakerListener] = (),
         storage: pybreaker.CircuitBreakerStorage | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._cb = pybreaker.CircuitBreaker(
+        self._cb = _ClockedCircuitBreaker(
+            clock,
             fail_max=fail_max,
             reset_timeout=reset_timeout,
             name=name,
@@ -240,7 +259,7 @@ class AsyncCircuitBreaker:
         opened = self.opened_at
         if self.state != pybreaker.STATE_OPEN or opened is None:
             return 0.0
-        remaining = self._cb.reset_timeout - (datetime.now(UTC) - opened).total_seconds()
+        remaining = self._cb.reset_timeout - (self._cb.clock() - opened.timestamp())
         return max(0.0, remaining)
 
     def acquire(self) -> Permit:

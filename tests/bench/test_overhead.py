@@ -18,6 +18,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("simulator", "gateway", "gateway-notel", "bare-proxy")
 QUICK_SEQUENTIAL = 150

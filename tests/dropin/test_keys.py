@@ -60,7 +60,8 @@ class Tap:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         headers = "\n".join(f"{k.decode()}: {v.decode()}" for k, v in scope["headers"])
         self.requests.append(f"{scope['path']}?{scope['query_string'].decode()}\n{headers}")
         answer: list[str] = []

@@ -85,7 +85,7 @@ def test_sarvam_translate_with_fields_the_gateway_does_not_know(gw: Gateway) -> 
     # A field the gateway does not check reaches Sarvam, whose own refusal comes back as it sent it.
     with pytest.raises(SarvamBadRequestError) as refused:
         sdk.text.translate(input="Hi", source_language_code="en-IN", target_language_code="hi-IN",
-                           model="no-such-model", request_options=NO_RETRIES)  # type: ignore[arg-type]
+                           model="no-such-model", request_options=NO_RETRIES)
     assert "model" in refused.value.body["error"]["message"]
     assert refused.value.headers is not None and refused.value.headers["x-gateway-error-type"] == "upstream_4xx"
     assert operations(gw) == [("sarvam", "translate", "/_sim/sarvam/translate")] * 2
@@ -135,7 +135,7 @@ def test_deepgram_listen_and_speak(gw: Gateway) -> None:
     assert alternatives is not None
     assert alternatives[0].transcript == "Hello, this is a simulated transcript of the uploaded audio."
     # The query is Deepgram's, passed on as sent: without smart_format there is no punctuation.
-    assert plain.results.channels[0].alternatives[0].transcript == (  # type: ignore[index]
+    assert plain.results.channels[0].alternatives[0].transcript == (
         "hello this is a simulated transcript of the uploaded audio")
     text = "Hello from Deepgram's simulated voice."
     wav = b"".join(sdk.speak.v1.audio.generate(text=text, model="aura-2-thalia-en", encoding="linear16",

@@ -8,6 +8,7 @@ import asyncio
 import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,8 @@ from sarvamai.errors import (
 
 from app.simulator.audio import synth_wav
 from tests.gateway import Gateway, running_gateway
-from tests.providers.test_bulkhead import in_flight, sample, until
+from tests.providers.test_bulkhead import in_flight, sample
+from tests.support import wait_until_async
 
 from .sdks import CLIENT_KEY, NO_RETRIES, deepgram_sdk, openai_sdk, sarvam_sdk
 
@@ -66,19 +68,24 @@ def listen(gw: Gateway, seconds: float = 0.5) -> Callable[[], object]:
     return lambda: deepgram_sdk(gw.url).listen.v1.media.transcribe_file(request=synth_wav(seconds, 8000))
 
 
+def assert_each_sdk_refused(gw: Gateway, key: str) -> None:
+    """Each SDK calling with ``key`` (not a client key) gets its own authentication error."""
+    body, _ = refused(lambda: openai_sdk(gw.url, key).chat.completions.create(**CHAT),
+                      openai.AuthenticationError, 401, "unauthorized")
+    assert body["code"] == "invalid_api_key"  # the SDK hands over the "error" object
+    body, _ = refused(lambda: sarvam_sdk(gw.url, key).text.translate(
+        input="hi", source_language_code="en-IN", target_language_code="hi-IN"),
+        ForbiddenError, 403, "unauthorized")
+    assert body["error"]["code"] == "invalid_api_key_error"
+    body, _ = refused(lambda: b"".join(deepgram_sdk(gw.url, key).speak.v1.audio.generate(text="hi")),
+                      DeepgramApiError, 401, "unauthorized")
+    assert body["err_code"] == "INVALID_AUTH"
+
+
 def test_a_wrong_client_key_is_each_sdks_own_authentication_error() -> None:
     with running_gateway(KEYS) as gw:
         for key in ("not-a-client-key", CLIENT_KEY[:-1]):
-            body, _ = refused(lambda key=key: openai_sdk(gw.url, key).chat.completions.create(**CHAT),
-                              openai.AuthenticationError, 401, "unauthorized")
-            assert body["code"] == "invalid_api_key"  # the SDK hands over the "error" object
-            body, _ = refused(lambda key=key: sarvam_sdk(gw.url, key).text.translate(
-                input="hi", source_language_code="en-IN", target_language_code="hi-IN"),
-                ForbiddenError, 403, "unauthorized")
-            assert body["error"]["code"] == "invalid_api_key_error"
-            body, _ = refused(lambda key=key: b"".join(deepgram_sdk(gw.url, key).speak.v1.audio.generate(text="hi")),
-                              DeepgramApiError, 401, "unauthorized")
-            assert body["err_code"] == "INVALID_AUTH"
+            assert_each_sdk_refused(gw, key)
         # The key in another provider's place is no credential for this one.
         misplaced = gw.client.post("/sarvam/translate", json={"input": "hi", "target_language_code": "hi-IN"},
                                    headers={"Authorization": f"Bearer {CLIENT_KEY}"})
@@ -138,7 +145,7 @@ async def test_a_full_bulkhead_is_the_sdks_503_overloaded() -> None:
         gw.fault("openai", operation="chat", hang=True)
         with ThreadPoolExecutor(1) as pool:
             held = asyncio.wrap_future(pool.submit(chat(gw)))
-            await until(lambda: in_flight(gw, "openai") == 1, what="one chat call in flight")
+            await wait_until_async(lambda: in_flight(gw, "openai") == 1, 20, what="one chat call in flight")
             body, headers = await asyncio.to_thread(refused, chat(gw), openai.InternalServerError, 503, "overloaded")
             assert headers["retry-after"] == "1" and "in flight" in body["message"]
             gw.clear_faults()
@@ -175,7 +182,7 @@ def test_the_providers_429_is_relayed_and_then_held_by_the_gateway() -> None:
         assert gw.upstream_requests() == []  # held by the gateway, as on /v1
 
 
-def test_invalid_input_is_422_or_413_and_never_reaches_the_provider(tmp_path: Any) -> None:
+def test_invalid_input_is_422_or_413_and_never_reaches_the_provider(tmp_path: Path) -> None:
     env = {"SARVAM_MAX_TEXT_LENGTH": "20", "OPENAI_MAX_TEXT_LENGTH": "20", "DEEPGRAM_MAX_TEXT_LENGTH": "20",
            "SARVAM_MAX_AUDIO_SIZE_MB": "0.1", "DEEPGRAM_MAX_AUDIO_SIZE_MB": "0.1",
            "DEEPGRAM_MAX_AUDIO_DURATION_SEC": "2"}

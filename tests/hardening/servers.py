@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import redis
 
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -57,16 +56,18 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
+        process = self.process
+
+        def answering() -> bool:
+            assert process.poll() is None, f"redis-server exited {process.returncode}"
             try:
                 with self.client() as client:
-                    client.ping()
-                return self
+                    return bool(client.ping())
             except redis.RedisError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.05)
+                return False
+
+        wait_until(answering, 10, f"redis-server to start on port {self.port}", interval=0.05)
+        return self
 
     def stop(self) -> None:
         if self.process is not None:
@@ -108,16 +109,15 @@ class AppProcess:
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def wait_ready(self, path: str, timeout: float = 30) -> AppProcess:
-        deadline = time.monotonic() + timeout
-        while True:
+        def ready() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.log_path.name} exited {self.process.returncode}:\n{self.output()}")
             with contextlib.suppress(httpx.TransportError):
-                if self.client.get(path).status_code == 200:
-                    return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.log_path.name} did not get ready:\n{self.output()}")
-            time.sleep(0.1)
+                return self.client.get(path).status_code == 200
+            return False
+
+        wait_until(ready, timeout, lambda: f"{self.log_path.name} to get ready:\n{self.output()}", 0.1)
+        return self
 
     def output(self) -> str:
         self._log.flush()

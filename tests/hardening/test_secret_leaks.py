@@ -26,6 +26,8 @@ from tests.telemetry.otlp_receiver import http_receiver
 
 from .servers import redis_server
 
+pytestmark = pytest.mark.stack
+
 MARK = "LEAKCHECK"
 SECRETS = {
     "SARVAM_API_KEY": "sk-LEAKCHECK-sarvam-123",

@@ -18,6 +18,7 @@ import pytest
 from app.resilience.shared_state import SharedState
 from tests.audio import wav
 from tests.gateway import running_gateway
+from tests.support import wait_until
 
 from .servers import (
     AppProcess,
@@ -27,6 +28,8 @@ from .servers import (
     simulated_providers,
     simulator_process,
 )
+
+pytestmark = pytest.mark.stack
 
 # Each test uses its own provider, so that they share two processes without sharing state.
 REPLICA_ENV = {
@@ -67,9 +70,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         env = {**REPLICA_ENV, **simulated_providers(sim.url), "STATE_REDIS_URL": redis.url}
         with gateway_process(env, logs, "replica-a") as a, gateway_process(env, logs, "replica-b") as b:
             for gw in (a, b):  # the start-up health checks reach the simulator: not during a test
-                wait_for(lambda gw=gw: all(p["last_active_check"] is not None for p in  # type: ignore[misc]
-                                           gw.client.get("/health/services").json()["providers"].values()),
-                         15, "the first active health checks")
+                wait_until(lambda gw=gw: all(p["last_active_check"] is not None for p in  # type: ignore[misc]
+                                             gw.client.get("/health/services").json()["providers"].values()),
+                           15, "the first active health checks", interval=0.1)
             yield Cluster(redis, sim, a, b)
 
 
@@ -207,13 +210,6 @@ def state_component(gw: AppProcess) -> dict[str, Any]:
     return component
 
 
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def state_alert(gw: AppProcess) -> tuple[str | None, list[dict[str, Any]]]:
     """GatewayStateBackendDown in ``/health/alerts``: its state (None when not active) and its
     resolved entries."""
@@ -257,22 +253,22 @@ def test_redis_stopped_and_restarted_under_traffic(replicas: Cluster) -> None:
         for gw in both:
             assert state_gauge(gw) == up and state_alert(gw) == (None, [])
         replicas.redis.stop()
-        wait_for(lambda: all(state_component(gw)["status"] == "degraded" for gw in both),
-                 5, "/health/ did not show the state component degraded while Redis was down")
+        wait_until(lambda: all(state_component(gw)["status"] == "degraded" for gw in both),
+                   5, "/health/ did not show the state component degraded while Redis was down", interval=0.1)
         down_component = state_component(replicas.b)
         assert down_component["backend"] == "redis" and down_component["reasons"]
         assert replicas.a.client.get("/health/").json()["status"] == "degraded"
         assert all(state_gauge(gw) == down for gw in both)
         served_while_down = len(statuses)
-        wait_for(lambda: all(state_alert(gw)[0] == "firing" for gw in both), 5,
-                 f"{STATE_ALERT} did not fire while Redis was down")
+        wait_until(lambda: all(state_alert(gw)[0] == "firing" for gw in both), 5,
+                   f"{STATE_ALERT} did not fire while Redis was down", interval=0.1)
         assert len(statuses) > served_while_down  # still serving, from local state
         replicas.redis.start()
-        wait_for(lambda: all(state_component(gw)["status"] == "healthy" for gw in both),
-                 6, "the state component did not recover after Redis came back")
+        wait_until(lambda: all(state_component(gw)["status"] == "healthy" for gw in both),
+                   6, "the state component did not recover after Redis came back", interval=0.1)
         assert all(state_gauge(gw) == up for gw in both)
-        wait_for(lambda: all(state_alert(gw)[0] is None for gw in both), 2,
-                 f"{STATE_ALERT} did not resolve once Redis answered")
+        wait_until(lambda: all(state_alert(gw)[0] is None for gw in both), 2,
+                   f"{STATE_ALERT} did not resolve once Redis answered", interval=0.1)
         for gw in both:
             [resolved] = state_alert(gw)[1]
             assert resolved["state"] == "resolved" and resolved["resolved_at"] > resolved["fired_at"]
@@ -297,10 +293,11 @@ def test_a_gateway_without_redis_serves_locally_shares_once_it_answers_and_notic
         assert gw.translate().status_code == 200  # from the replica's own limiter and breaker
         redis.start()
         try:
-            wait_for(lambda: shared.health().status == "up", 5, "shared state did not recover")
+            wait_until(lambda: shared.health().status == "up", 5, "shared state did not recover", 0.1)
             assert gw.translate().status_code == 200
             assert redis.command_calls().get("evalsha", 0) >= 1  # shared again
         finally:
             redis.stop()
         # Without any traffic, a lost Redis still shows within a few seconds.
-        wait_for(lambda: shared.health().status == "down", 5, "an idle gateway did not notice Redis going")
+        wait_until(lambda: shared.health().status == "down", 5, "an idle gateway did not notice Redis going",
+                   0.1)

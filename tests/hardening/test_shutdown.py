@@ -10,10 +10,13 @@ import wave
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.telemetry.otlp_receiver import http_receiver
 
 from .servers import gateway_process, simulated_providers, simulator_process
+
+pytestmark = pytest.mark.stack
 
 GRACE = 10.0
 TEXT = "A sentence long enough to take a few seconds to speak, so that it streams in many chunks."

@@ -21,12 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bench.uploads import write_wav
 from tests.gateway import Gateway, running_gateway
 from tests.hardening.servers import gateway_process, simulated_providers, simulator_process
-from tests.support import live_server
+from tests.support import live_server, wait_until
+
+pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNDARY = "b0undary"
@@ -41,13 +44,6 @@ FORM_TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
 
 def spooled(spool: Path) -> list[Path]:
     return [p for p in spool.rglob("*") if p.is_file()]
-
-
-def wait_until(condition: Any, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +71,7 @@ def no_faults(gw: Gateway) -> Iterator[None]:
     gw.clear_faults()
 
 
-def stt(gw: Gateway, audio: bytes, language: str = "hi-IN", **fields: str) -> Any:
+def stt(gw: Gateway, audio: bytes, language: str = "hi-IN", **fields: str) -> httpx.Response:
     return gw.client.post("/v1/stt", files={"file": ("a.wav", audio, "audio/wav")},
                           data={"language_code": language, **fields})
 
@@ -145,14 +141,14 @@ def test_a_chunked_upload_is_cut_at_the_limit(gw: Gateway, spool: Path) -> None:
     assert (status, problem["error_type"]) == (413, "invalid_input")
     assert "larger than this route accepts" in problem["detail"]
     assert (AUDIO_LIMIT_MB + 1) * 1024 * 1024 <= sent_when_answered < 16 * 1024 * 1024
-    wait_until(lambda: spooled(spool) == [])
+    wait_until(lambda: spooled(spool) == [], what="the spool to be empty")
 
 
 def test_a_stalled_upload_is_timed_out_and_its_spool_removed(gw: Gateway, spool: Path, speech: bytes) -> None:
     body = FORM_HEAD + speech + FORM_TAIL
     with raw_upload(gw.url, {"Content-Length": str(len(body))}) as sock:
         sock.sendall(body[:2 * 1024 * 1024])
-        wait_until(lambda: len(spooled(spool)) == 1)  # past 1 MiB it is on disk
+        wait_until(lambda: len(spooled(spool)) == 1, what="one spooled file")  # past 1 MiB it is on disk
         started = time.monotonic()
         status, problem = answer(sock)
     assert (status, problem["error_type"]) == (408, "invalid_input")
@@ -164,8 +160,8 @@ def test_a_client_gone_mid_upload_leaves_nothing_behind(gw: Gateway, spool: Path
     body = FORM_HEAD + speech + FORM_TAIL
     with raw_upload(gw.url, {"Content-Length": str(len(body))}) as sock:
         sock.sendall(body[:2 * 1024 * 1024])
-        wait_until(lambda: len(spooled(spool)) == 1)
-    wait_until(lambda: spooled(spool) == [], seconds=5)
+        wait_until(lambda: len(spooled(spool)) == 1, what="one spooled file")
+    wait_until(lambda: spooled(spool) == [], 5, "the spool to be empty")
     assert stt(gw, speech).status_code == 200  # and the gateway carries on
 
 
@@ -207,6 +203,7 @@ class Upstream:
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         provider = "sarvam" if scope["path"].endswith("/speech-to-text") else "deepgram"
         self.received[provider] = {"headers": headers, "body": bytes(body)}
+        answer: dict[str, Any]
         if provider == "sarvam":
             status, answer = 500, {"error": {"message": "down", "code": "internal_server_error"}}
         else:
@@ -246,7 +243,7 @@ def test_shutdown_removes_the_spool_of_an_upload_in_flight(tmp_path: Path, speec
             body = FORM_HEAD + speech + FORM_TAIL
             with raw_upload(gateway.url, {"Content-Length": str(len(body))}) as sock:
                 sock.sendall(body[:2 * 1024 * 1024])
-                wait_until(lambda: len(spooled(spool)) == 1)
+                wait_until(lambda: len(spooled(spool)) == 1, what="one spooled file")
                 gateway.terminate()
                 gateway.process.wait(timeout=20)
     assert spooled(spool) == []

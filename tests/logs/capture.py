@@ -6,13 +6,15 @@ import contextlib
 import io
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from app.config import load_settings
 from app.logging_setup import setup_logging
 from tests.gateway import TEST_ENV, Gateway, running_gateway
+from tests.support import wait_until
+
+T = TypeVar("T")
 
 
 class Lines:
@@ -32,12 +34,8 @@ class Lines:
         return [r for r in self.records()
                 if r.get("event.name") == name and all(r.get(k) == v for k, v in fields.items())]
 
-    def wait(self, found: Callable[[], Any], timeout: float = 5.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (result := found()):
-            assert time.monotonic() < deadline, f"not logged in {timeout}s:\n{self.text()[-3000:]}"
-            time.sleep(0.02)
-        return result
+    def wait(self, found: Callable[[], T | None], timeout: float = 5.0) -> T:
+        return wait_until(found, timeout, lambda: f"a log line; logged:\n{self.text()[-3000:]}")
 
 
 @contextlib.contextmanager

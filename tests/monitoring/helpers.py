@@ -1,4 +1,4 @@
-"""A controllable clock and monitoring built from environment-style settings."""
+"""Monitoring built from environment-style settings, on a clock the test moves."""
 
 from __future__ import annotations
 
@@ -6,23 +6,7 @@ from collections.abc import Mapping
 
 from app.config import Settings, load_settings
 from app.monitoring import Monitoring
-
-T0 = 1_699_999_200.0
-"""A round start time: a multiple of an hour, so of every bucket and step the tests use."""
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
+from tests.support import Clock
 
 
 def settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -19,8 +18,10 @@ from aiohttp import web
 
 from app.monitoring import Monitoring
 
-from ..support import free_port
-from .helpers import Clock, record, settings
+from ..support import Clock, free_port, wait_until, wait_until_async
+from .helpers import record, settings
+
+pytestmark = pytest.mark.stack
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
@@ -30,36 +31,27 @@ class Webhook:
 
     def __init__(self) -> None:
         self.notifications: list[dict[str, Any]] = []
-        self.arrived = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.notifications.append(await request.json())
-        self.arrived.set()
         return web.Response(text="ok")
 
     async def next(self, status: str, timeout: float = 15) -> dict[str, Any]:
         """The first notification with ``status`` (``firing`` or ``resolved``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for notification in self.notifications:
-                if notification["status"] == status:
-                    return notification
-            self.arrived.clear()
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no {status} notification; got {self.notifications}"
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), remaining)
+        return await wait_until_async(
+            lambda: next((n for n in self.notifications if n["status"] == status), None), timeout,
+            lambda: f"a {status} notification; got {self.notifications}")
 
 
 async def fired_severities(hook: Webhook, count: int, timeout: float = 15) -> set[str]:
     """The severities of the firing notifications, once ``count`` of them arrived (one per group)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = {n["alerts"][0]["labels"]["severity"] for n in hook.notifications if n["status"] == "firing"}
-        if len(found) >= count:
-            return found
-        assert time.monotonic() < deadline, f"firing severities {found}; got {hook.notifications}"
-        await asyncio.sleep(0.05)
+    def found() -> set[str] | None:
+        firing = [n for n in hook.notifications if n["status"] == "firing"]
+        severities = {n["alerts"][0]["labels"]["severity"] for n in firing}
+        return severities if len(severities) >= count else None
+
+    return await wait_until_async(found, timeout,
+                                  lambda: f"{count} firing severities; got {hook.notifications}")
 
 
 @pytest.fixture
@@ -93,15 +85,14 @@ def alertmanager(tmp_path: Path, webhook_port: int, port: int | None = None) -> 
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
+    def ready() -> bool:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else "exited"
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+        return False
+
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "exited"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "alertmanager did not become ready"
-            time.sleep(0.05)
+        wait_until(ready, 15, "alertmanager to become ready", interval=0.05)
         yield url
     finally:
         process.terminate()

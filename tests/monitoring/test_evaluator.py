@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest
@@ -11,8 +10,11 @@ from app.calls import CallContext, CallSpec, GatewayError
 from app.config import AlertSettings
 from app.monitoring import Monitoring
 from app.providers.base import Pipeline
+from tests.support import T0, Clock
 
-from .helpers import T0, Clock, record, settings
+from .helpers import record, settings
+
+pytestmark = pytest.mark.unit
 
 TRANSLATE = CallSpec("sarvam", "translate")
 
@@ -125,14 +127,14 @@ async def succeed(_: CallContext) -> object:
 
 async def test_circuit_open_now_or_opened_during_the_window() -> None:
     m, clock = immediate({"SARVAM_MAX_FAILURES": "2", "SARVAM_CIRCUIT_RESET_TIME": "0.05"})
-    pipeline = Pipeline(m.settings, observers=[m.observer])
+    pipeline = Pipeline(m.settings, observers=[m.observer], breaker_clock=clock)
     for _ in range(2):
         with pytest.raises(GatewayError):
             await pipeline.call(TRANSLATE, fail)
     assert ("ProviderCircuitOpen", "critical", "firing") in active(m)
     assert next(a for a in m.get_alerts() if a.name == "ProviderCircuitOpen").value == 2
     assert m.get_health_status().providers["sarvam"].status == "unhealthy"
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     assert await pipeline.call(TRANSLATE, succeed) == "ok"  # the trial call closes the breaker
     assert pipeline.breakers["sarvam.translate"].state == "closed"
     clock.advance(60)

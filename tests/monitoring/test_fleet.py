@@ -16,8 +16,11 @@ from app.monitoring import Monitoring
 from app.monitoring.fleet import REPLICA_AGE_OUT, STALE_AFTER, FleetRecorder
 from app.resilience.shared_state import StateHealth
 from tests.hardening.servers import RedisServer, redis_server
+from tests.support import T0, Clock
 
-from .helpers import T0, Clock, record, settings
+from .helpers import record, settings
+
+pytestmark = pytest.mark.stack
 
 CHAT = [("openai", "chat")]
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from app.main import create_app
 from app.providers.service_manager import ServiceManager
 
 from ..gateway import Gateway, running_gateway
+from ..support import wait_until
 
 FAST_ALERTS = {"ALERT_WINDOW": "30s", "ALERT_FOR": "200ms", "ALERT_EVAL_INTERVAL": "100ms", "ALERT_MIN_REQUESTS": "5"}
 PROVIDERS = {"sarvam", "deepgram", "openai", "rag"}
@@ -31,17 +31,6 @@ def get(gateway: Gateway, path: str, status: int = 200, **params: Any) -> Any:
     response = gateway.client.get(path, params=params)
     assert response.status_code == status, response.text
     return response.json()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -103,7 +92,8 @@ def test_metrics_status_configuration(gateway: Gateway) -> None:
 
 
 def test_alerts_and_trends_validate_their_parameters(gateway: Gateway) -> None:
-    for params in ({}, {"severity": "critical"}, {"alert_type": "warning"}):
+    queries: list[dict[str, Any]] = [{}, {"severity": "critical"}, {"alert_type": "warning"}]
+    for params in queries:
         assert set(get(gateway, "/health/alerts", **params)) == {"alerts", "resolved", "firing", "pending", "view"}
     assert_problem(gateway.client.get("/health/alerts", params={"severity": "info"}), 400)
     assert_problem(gateway.client.get("/health/alerts", params={"alert_type": "page"}), 400)
@@ -135,12 +125,11 @@ def test_injected_faults_fire_alerts_and_degrade_health() -> None:
 
         def firing() -> set[tuple[str, str]]:
             alerts = get(gateway, "/health/alerts")["alerts"]
-            found = {(a["name"], a["severity"]) for a in alerts if a["state"] == "firing"}
-            assert {("ProviderSuccessRateLow", "critical"), ("ProviderSuccessRateLow", "warning"),
-                    ("ProviderCircuitOpen", "critical")} <= found
-            return found
+            return {(a["name"], a["severity"]) for a in alerts if a["state"] == "firing"}
 
-        eventually(firing)
+        expected = {("ProviderSuccessRateLow", "critical"), ("ProviderSuccessRateLow", "warning"),
+                    ("ProviderCircuitOpen", "critical")}
+        wait_until(lambda: expected <= firing(), 10, lambda: f"{expected} firing; got {firing()}", 0.05)
         critical = get(gateway, "/health/alerts", severity="critical")["alerts"]
         assert {a["severity"] for a in critical} == {"critical"}
         rate = next(a for a in critical if a["name"] == "ProviderSuccessRateLow")
@@ -166,6 +155,7 @@ def test_injected_faults_fire_alerts_and_degrade_health() -> None:
         assert sum(p["requests"] for p in points) == 5 and points[-1]["availability"] < 1
 
 
+@pytest.mark.unit
 async def test_unhealthy_and_not_ready_when_no_provider_can_serve() -> None:
     env = {name + "_MAX_FAILURES": "1" for name in ("SARVAM", "DEEPGRAM", "OPENAI", "RAG")}
     app = create_app(load_settings({**env, "HEALTH_CHECK_INTERVAL": "3600", "ALERT_EVAL_INTERVAL": "3600"}))
@@ -189,6 +179,7 @@ async def test_unhealthy_and_not_ready_when_no_provider_can_serve() -> None:
 @pytest.mark.parametrize(("admin_key", "authorization", "status"), [
     (None, None, 404), ("s3cret", None, 401), ("s3cret", "Bearer wrong", 401), ("s3cret", "Bearer s3cret", 200),
 ])
+@pytest.mark.unit
 async def test_configuration_in_production(admin_key: str | None, authorization: str | None, status: int) -> None:
     env = {"ENVIRONMENT": "production", "HEALTH_CHECK_INTERVAL": "3600", "SARVAM_API_KEY": "sk-live-secret",
            **({"ADMIN_API_KEY": admin_key} if admin_key else {})}
@@ -201,6 +192,7 @@ async def test_configuration_in_production(admin_key: str | None, authorization:
             assert response.json()["services"]["sarvam"]["api_key"] == "configured"
 
 
+@pytest.mark.unit
 def test_the_seed_style_monitoring_object_is_the_apps() -> None:
     from app.monitoring import monitoring
 

@@ -9,6 +9,8 @@ import pytest
 from app.monitoring.promql import bucket_quantile, extrapolated_increase, extrapolated_rate
 from app.monitoring.templates import go_float, humanize_duration, render
 
+pytestmark = pytest.mark.unit
+
 INF = math.inf
 
 

@@ -6,10 +6,13 @@ import dataclasses
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from app.config import AlertSettings, format_duration
 from app.monitoring.rules import alert_rules, recording_rules
+
+pytestmark = pytest.mark.stack
 
 BY = {"state_backend_down": ("backend",), "saturated": ("provider",), "event_loop_lag": ("instance",)}
 

@@ -16,8 +16,11 @@ from app.main import create_app
 from app.monitoring import Monitoring
 from app.monitoring.recorder import Recorder
 from app.providers.service_manager import ServiceManager
+from tests.support import T0, Clock
 
-from .helpers import T0, Clock, settings
+from .helpers import settings
+
+pytestmark = pytest.mark.unit
 
 SATURATED = "ProviderSaturated"
 LAG = "GatewayEventLoopLagHigh"
@@ -154,7 +157,7 @@ def test_event_loop_lag_fires_per_instance_above_the_threshold_only() -> None:
     assert [a for a in m.evaluate() if a.name == LAG] == []
     lags(m.recorder, 0.2, 100)  # half of them in (0.1, 0.25]: p99 0.247 s
     [alert] = [a for a in m.evaluate(clock.advance(15)) if a.name == LAG]
-    assert (alert.state, alert.value, alert.threshold) == ("firing", pytest.approx(0.247), 0.1)
+    assert alert.state == "firing" and alert.value == pytest.approx(0.247) and alert.threshold == 0.1
     assert (alert.provider, alert.operation, alert.subject) == (None, None, "gw-1 event loop")
     assert alert.labels == {"alertname": LAG, "instance": "gw-1", "severity": "warning"}
     assert alert.annotations["description"].startswith("gw-1: p99 event-loop lag is 247ms over the last 5m")

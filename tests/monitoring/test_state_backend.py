@@ -4,17 +4,14 @@ is listed, delivered and shown like the provider alerts, without a provider or o
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from app.monitoring import Monitoring
 from app.resilience.shared_state import MEMORY_HEALTH, StateHealth
 from tests.gateway import running_gateway
-from tests.support import free_port
+from tests.support import T0, Clock, free_port, wait_until
 
-from .helpers import T0, Clock, settings
+from .helpers import settings
 
 UP = StateHealth("redis", "up", T0)
 DOWN = StateHealth("redis", "down", T0, "Redis unreachable (ConnectionError)")
@@ -35,6 +32,7 @@ def states(m: Monitoring) -> list[tuple[str, str]]:
     return [(a.name, a.state) for a in m.evaluate()]
 
 
+@pytest.mark.unit
 def test_down_is_pending_then_fires_after_for_then_resolves_when_it_answers() -> None:
     clock, store = Clock(), Store(UP)
     m = Monitoring(settings(), clock)
@@ -62,6 +60,7 @@ def test_down_is_pending_then_fires_after_for_then_resolves_when_it_answers() ->
     assert resolved.resolved_at.timestamp() == T0 + 90
 
 
+@pytest.mark.unit
 def test_memory_and_an_unset_store_never_fire() -> None:
     clock = Clock()
     m = Monitoring(settings({"ALERT_FOR": "0"}), clock)
@@ -72,6 +71,7 @@ def test_memory_and_an_unset_store_never_fire() -> None:
         assert states(m) == []
 
 
+@pytest.mark.unit
 def test_it_is_delivered_with_its_own_labels() -> None:
     clock, store = Clock(), Store(DOWN)
     m = Monitoring(settings({"ALERT_FOR": "0"}), clock)
@@ -82,6 +82,7 @@ def test_it_is_delivered_with_its_own_labels() -> None:
         "alertname": NAME, "backend": "redis", "severity": "warning"}
 
 
+@pytest.mark.unit
 def test_provider_alerts_keep_their_subject_and_sort_before_it() -> None:
     clock, store = Clock(), Store(DOWN)
     m = Monitoring(settings({"ALERT_FOR": "0"}), clock)
@@ -94,13 +95,6 @@ def test_provider_alerts_keep_their_subject_and_sort_before_it() -> None:
     assert {a.subject for a in alerts} == {"sarvam.translate", "redis state backend"}
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 @pytest.mark.timeout(30)
 def test_health_alerts_lists_it_with_null_provider_and_the_status_page_shows_it() -> None:
     """A gateway whose Redis never answers: the state component is degraded and the alert fires."""
@@ -110,7 +104,7 @@ def test_health_alerts_lists_it_with_null_provider_and_the_status_page_shows_it(
             body = gw.client.get("/health/alerts", params={"severity": "warning"}).json()
             return [a for a in body["alerts"] if a["name"] == NAME and a["state"] == "firing"]
 
-        wait_for(lambda: bool(listed()), f"{NAME} firing in /health/alerts")
+        wait_until(listed, 5, f"{NAME} firing in /health/alerts", interval=0.05)
         [alert] = listed()
         assert alert["provider"] is None and alert["operation"] is None
         assert alert["labels"] == {"alertname": NAME, "backend": "redis", "severity": "warning"}

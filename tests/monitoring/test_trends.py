@@ -7,8 +7,11 @@ import pytest
 from app.calls import CallSpec
 from app.monitoring import Monitoring
 from app.monitoring.trends import TrendError, direction
+from tests.support import Clock
 
-from .helpers import Clock, settings
+from .helpers import settings
+
+pytestmark = pytest.mark.unit
 
 TRANSLATE = CallSpec("sarvam", "translate")
 MINUTE = 60.0

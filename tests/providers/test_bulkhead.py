@@ -5,8 +5,7 @@ pool sized from the limit, health checks never refused, and what ``/metrics`` sh
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.config import load_settings
 from app.providers.service_manager import ServiceManager
 from tests.gateway import TEST_ENV, Gateway, running_gateway
+from tests.support import wait_until, wait_until_async
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -26,13 +26,6 @@ def tts_body(provider: str | None, language: str) -> dict[str, Any]:
     if provider:
         body["provider"] = provider
     return body
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 15, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def in_flight(gateway: Gateway, provider: str) -> int:
@@ -77,20 +70,13 @@ async def hold(gateway: Gateway, count: int, path: str, body: dict[str, Any]) ->
     return tasks
 
 
-async def until(check: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(check):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.parametrize("gateway_env", [{"DEEPGRAM_MAX_CONCURRENCY": "3", "ALERT_FOR": "0",
                                           "ALERT_EVAL_INTERVAL": "0.2"}], indirect=True)
 async def test_a_call_over_the_limit_is_refused_at_once_as_overloaded(gateway_env: Gateway) -> None:
     gateway = gateway_env
     gateway.fault("deepgram", operation="tts", hang=True)
     held = await hold(gateway, 3, "/v1/tts", tts_body("deepgram", "en-US"))
-    await until(lambda: in_flight(gateway, "deepgram") == 3, what="three calls in flight")
+    await wait_until_async(lambda: in_flight(gateway, "deepgram") == 3, 20, "three calls in flight")
 
     refused = await asyncio.to_thread(gateway.client.post, "/v1/tts", json=tts_body("deepgram", "en-US"))
     assert refused.status_code == 503, refused.text
@@ -112,14 +98,14 @@ async def test_a_call_over_the_limit_is_refused_at_once_as_overloaded(gateway_en
         alerts = gateway.client.get("/health/alerts").json()["alerts"]
         return [a for a in alerts if a["name"] == "ProviderSaturated" and a["state"] == "firing"]
 
-    await until(lambda: bool(saturated()), what="ProviderSaturated firing in-app")
+    await wait_until_async(lambda: bool(saturated()), 20, "ProviderSaturated firing in-app")
     [alert] = saturated()
     assert alert["labels"] == {"alertname": "ProviderSaturated", "provider": "deepgram", "severity": "warning"}
     assert alert["value"] == 1  # one overloaded refusal in the window (in flight is at 100% too)
 
     gateway.clear_faults()  # the held streams are answered now and free their slots at their end
     assert await asyncio.gather(*held) == [200, 200, 200]
-    await until(lambda: in_flight(gateway, "deepgram") == 0, what="slots freed")
+    await wait_until_async(lambda: in_flight(gateway, "deepgram") == 0, 20, "slots freed")
     assert sample(gateway, "provider_client_active_requests", provider="deepgram", operation="tts") == 0
 
 
@@ -128,7 +114,7 @@ async def test_overloaded_falls_back_like_our_own_rate_limit(gateway_env: Gatewa
     gateway = gateway_env
     gateway.fault("sarvam", operation="tts", hang=True)
     held = await hold(gateway, 2, "/v1/tts", tts_body("sarvam", "en-IN"))
-    await until(lambda: in_flight(gateway, "sarvam") == 2, what="sarvam full")
+    await wait_until_async(lambda: in_flight(gateway, "sarvam") == 2, 20, "sarvam full")
 
     served = await asyncio.to_thread(gateway.client.post, "/v1/tts", json=tts_body(None, "en-IN"))
     assert served.status_code == 200, served.text
@@ -149,7 +135,7 @@ async def test_a_hanging_provider_cannot_starve_another(gateway_env: Gateway) ->
     gateway = gateway_env
     gateway.fault("deepgram", operation="tts", hang=True)
     held = await hold(gateway, 20, "/v1/tts", tts_body("deepgram", "en-US"))
-    await until(lambda: sum(t.done() for t in held) == 10, what="ten refusals")
+    await wait_until_async(lambda: sum(t.done() for t in held) == 10, 20, "ten refusals")
     done = [t.result() for t in held if t.done()]
     assert done == [503] * 10
     assert in_flight(gateway, "deepgram") == 10
@@ -170,12 +156,12 @@ async def test_raising_the_limit_raises_the_calls_in_flight(gateway_env: Gateway
     gateway = gateway_env
     gateway.fault("deepgram", operation="tts", hang=True)
     held = await hold(gateway, 530, "/v1/tts", tts_body("deepgram", "en-US"))
-    await until(lambda: in_flight(gateway, "deepgram") == 530, timeout=60, what="530 calls in flight")
-    await until(lambda: len(gateway.upstream_requests("deepgram")) == 530, timeout=60,
+    await wait_until_async(lambda: in_flight(gateway, "deepgram") == 530, 60, "530 calls in flight")
+    await wait_until_async(lambda: len(gateway.upstream_requests("deepgram")) == 530, 60,
                 what="530 calls upstream")
     gateway.clear_faults()
     assert set(await asyncio.gather(*held)) == {200}
-    await until(lambda: in_flight(gateway, "deepgram") == 0, what="slots freed")
+    await wait_until_async(lambda: in_flight(gateway, "deepgram") == 0, 20, "slots freed")
 
 
 @pytest.mark.parametrize("gateway_env", [{"SARVAM_MAX_CONCURRENCY": "2", "HEALTH_CHECK_INTERVAL": "0.2"}],
@@ -184,14 +170,14 @@ async def test_active_health_checks_take_no_slot_and_are_never_refused(gateway_e
     gateway = gateway_env
     gateway.fault("sarvam", operation="tts", hang=True)
     held = await hold(gateway, 2, "/v1/tts", tts_body("sarvam", "hi-IN"))
-    await until(lambda: in_flight(gateway, "sarvam") == 2, what="sarvam full")
+    await wait_until_async(lambda: in_flight(gateway, "sarvam") == 2, 20, "sarvam full")
     full_since = datetime.now(UTC)
 
     def checked_since_full() -> bool:
         check = gateway.client.get("/health/services/sarvam").json()["last_active_check"]
         return check is not None and check["status"] == "up" and datetime.fromisoformat(check["checked_at"]) > full_since
 
-    await until(checked_since_full, what="a health check while sarvam is full")
+    await wait_until_async(checked_since_full, 20, "a health check while sarvam is full")
     assert in_flight(gateway, "sarvam") == 2
     assert sample(gateway, "provider_client_rejections_total", provider="sarvam", reason="overloaded") in (None, 0)
     gateway.clear_faults()
@@ -217,19 +203,19 @@ def test_slots_are_freed_after_timeouts_errors_and_streams_closed_early(gateway_
         assert next(chunks).startswith(b"RIFF")
         assert in_flight(gateway, "deepgram") == 1  # held while the stream plays
     # The client left mid-stream: the relay is closed and the slot freed.
-    wait_until(lambda: in_flight(gateway, "deepgram") == 0, timeout=1.5, what="the closed stream's slot freed")
+    wait_until(lambda: in_flight(gateway, "deepgram") == 0, 1.5, "the closed stream's slot freed")
 
     gateway.clear_faults()
 
     with gateway.client.stream("POST", "/v1/tts", json=tts_body("deepgram", "en-US")) as response:
         assert response.read().startswith(b"RIFF")
-    wait_until(lambda: in_flight(gateway, "deepgram") == 0, what="the finished stream's slot freed")
+    wait_until(lambda: in_flight(gateway, "deepgram") == 0, 15, "the finished stream's slot freed")
 
     gateway.fault("deepgram", operation="tts", truncate=True)
     with (gateway.client.stream("POST", "/v1/tts", json=tts_body("deepgram", "en-US")) as response,
           pytest.raises(httpx.HTTPError)):
         response.read()
-    wait_until(lambda: in_flight(gateway, "deepgram") == 0, what="the broken stream's slot freed")
+    wait_until(lambda: in_flight(gateway, "deepgram") == 0, 15, "the broken stream's slot freed")
 
 
 async def test_cancelled_callers_and_unread_streams_free_their_slots() -> None:
@@ -242,7 +228,7 @@ async def test_cancelled_callers_and_unread_streams_free_their_slots() -> None:
         try:
             gateway.fault("sarvam", operation="translate", hang=True)
             call = asyncio.create_task(manager.services.sarvam_translate.translate("hello", "en-IN", "hi-IN"))
-            await until(lambda: bulkhead.in_flight == 1, what="the call in flight")
+            await wait_until_async(lambda: bulkhead.in_flight == 1, 20, "the call in flight")
             call.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await call
@@ -261,7 +247,7 @@ def test_call_wait_and_event_loop_lag_are_exported() -> None:
     with running_gateway() as gateway:
         assert gateway.client.post("/v1/chat/completions", json=CHAT).status_code == 200
         wait_until(lambda: (sample(gateway, "gateway_event_loop_lag_seconds_count") or 0) > 2,
-                   what="loop lag samples")
+                   15, "loop lag samples")
         count = sample(gateway, "gateway_call_wait_seconds_count", provider="openai", operation="chat")
         assert count == 1
         total = sample(gateway, "gateway_call_wait_seconds_sum", provider="openai", operation="chat")

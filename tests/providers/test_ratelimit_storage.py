@@ -11,6 +11,8 @@ import pytest
 from app.calls import ErrorType, GatewayError
 from app.resilience.ratelimit import MovingWindowMemoryStorage, RateLimiter
 
+pytestmark = pytest.mark.unit
+
 
 class Clock:
     def __init__(self) -> None:

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.gateway import running_gateway
-from tests.support import free_port
+from tests.gateway import Gateway, running_gateway
+from tests.support import Clock, free_port
 
 PROBLEM = "application/problem+json"
 
@@ -21,6 +21,14 @@ def assert_problem(response: httpx.Response, status: int, error_type: str) -> di
     assert body["status"] == status and body["error_type"] == error_type
     assert body["title"] and body["detail"] and body["type"]
     return body
+
+
+def on_a_clock(gw: Gateway) -> Clock:
+    """Breakers made from now on (the first call of an operation makes its breaker) time their
+    reset on a clock the test moves, so that the test need not sleep through it."""
+    assert gw.manager.pipeline.breakers == {}
+    clock = gw.manager.pipeline.breaker_clock = Clock(time.time())
+    return clock
 
 
 def test_breaker_opens_after_exactly_max_failures_and_rejects_with_retry_after() -> None:
@@ -45,15 +53,16 @@ def test_breaker_opens_after_exactly_max_failures_and_rejects_with_retry_after()
 def test_half_open_lets_one_trial_through_then_closes_or_reopens() -> None:
     with running_gateway({"SARVAM_MAX_FAILURES": "2", "SARVAM_CIRCUIT_RESET_TIME": "1",
                           "FALLBACKS_ENABLED": "false"}) as gw:
+        clock = on_a_clock(gw)
         gw.fault("sarvam", operation="translate", error_rate=1.0, status_code=503)
         for _ in range(2):
             assert_problem(gw.translate(), 502, "upstream_5xx")
         assert_problem(gw.translate(), 503, "circuit_open")
-        time.sleep(1.1)
+        clock.advance(1.1)
         # The trial fails: open again at once.
         assert_problem(gw.translate(), 502, "upstream_5xx")
         assert_problem(gw.translate(), 503, "circuit_open")
-        time.sleep(1.1)
+        clock.advance(1.1)
         gw.clear_faults()
         assert gw.translate().status_code == 200  # the trial succeeds: closed
         assert gw.manager.pipeline.breakers["sarvam.translate"].state == "closed"
@@ -63,9 +72,10 @@ def test_half_open_lets_one_trial_through_then_closes_or_reopens() -> None:
 def test_half_open_admits_exactly_one_of_fifty_concurrent_callers() -> None:
     with running_gateway({"SARVAM_MAX_FAILURES": "1", "SARVAM_CIRCUIT_RESET_TIME": "1",
                           "FALLBACKS_ENABLED": "false", "SARVAM_RATE_LIMIT": "1000"}) as gw:
+        clock = on_a_clock(gw)
         gw.fault("sarvam", operation="translate", error_rate=1.0, status_code=500)
         assert_problem(gw.translate(), 502, "upstream_5xx")
-        time.sleep(1.1)
+        clock.advance(1.1)
         gw.fault("sarvam", operation="translate", latency_ms=500)  # a slow but good trial
         gw.clear_upstream_requests()
         with ThreadPoolExecutor(50) as pool:
@@ -118,6 +128,7 @@ def test_each_upstream_failure_maps_to_its_documented_status(
 
 def test_provider_retry_after_is_honoured_before_calling_it_again() -> None:
     with running_gateway({"FALLBACKS_ENABLED": "false", "SARVAM_MAX_FAILURES": "100"}) as gw:
+        clock = gw.manager.pipeline.clock = Clock(time.monotonic())  # the holds' clock
         gw.fault("sarvam", operation="translate", error_rate=1.0, status_code=429, retry_after=2)
         assert_problem(gw.translate(), 429, "upstream_rate_limited")
         gw.clear_faults()
@@ -125,7 +136,7 @@ def test_provider_retry_after_is_honoured_before_calling_it_again() -> None:
         held = gw.translate()
         assert_problem(held, 429, "upstream_rate_limited")
         assert gw.upstream_requests("sarvam") == []  # not called during the provider's Retry-After
-        time.sleep(2.1)
+        clock.advance(2.1)
         assert gw.translate().status_code == 200
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.audio import mp3, wav
@@ -13,7 +15,7 @@ from tests.providers.test_resilience import assert_problem
 
 
 @pytest.fixture(scope="module")
-def gw() -> Gateway:
+def gw() -> Iterator[Gateway]:
     env = {"SARVAM_MAX_TEXT_LENGTH": "50", "SARVAM_MAX_AUDIO_SIZE_MB": "0.2",
            "DEEPGRAM_MAX_AUDIO_SIZE_MB": "0.2", "SARVAM_MAX_AUDIO_DURATION_SEC": "2",
            "DEEPGRAM_MAX_AUDIO_DURATION_SEC": "2", "OPENAI_MAX_TEXT_LENGTH": "100"}
@@ -22,13 +24,13 @@ def gw() -> Gateway:
 
 
 @pytest.fixture(autouse=True)
-def no_upstream_calls(gw: Gateway):  # type: ignore[no-untyped-def]
+def no_upstream_calls(gw: Gateway) -> Iterator[None]:
     gw.clear_upstream_requests()
     yield
     assert gw.upstream_requests() == [], "invalid input reached a provider"
 
 
-def stt(gw: Gateway, data: bytes, content_type: str, language: str = "hi-IN"):  # type: ignore[no-untyped-def]
+def stt(gw: Gateway, data: bytes, content_type: str, language: str = "hi-IN") -> httpx.Response:
     return gw.client.post("/v1/stt", files={"file": ("a", data, content_type)}, data={"language_code": language})
 
 

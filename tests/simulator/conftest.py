@@ -1,4 +1,4 @@
-"""One simulator server for the whole simulator suite; every test starts with no faults and an empty request log."""
+"""The simulator suite talks to the session's simulator (``tests/conftest.py``) as a provider client would."""
 
 from __future__ import annotations
 
@@ -7,20 +7,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.simulator import create_simulator_app
-from tests.support import LiveServer, live_server
-
-
-@pytest.fixture(scope="session")
-def server() -> Iterator[LiveServer]:
-    with live_server(create_simulator_app()) as running:
-        yield running
+from tests.support import LiveServer
 
 
 @pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as http:
-        http.delete("/_sim/faults").raise_for_status()
-        http.delete("/_sim/requests").raise_for_status()
+def client(simulator: LiveServer, sim: httpx.Client) -> Iterator[httpx.Client]:
+    """A client of the simulator's root; ``sim`` clears its faults and request log around the test."""
+    with httpx.Client(base_url=simulator.url, timeout=10) as http:
         yield http
-        http.delete("/_sim/faults").raise_for_status()

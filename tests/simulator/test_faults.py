@@ -17,7 +17,7 @@ from app.simulator import create_simulator_app, create_simulator_router
 from app.simulator.audio import synth_wav
 from app.simulator.state import REQUEST_LOG_SIZE, RequestLog
 from tests.simulator.helpers import DEEPGRAM, OPENAI, SARVAM, set_fault
-from tests.support import live_server
+from tests.support import live_server, wait_until
 
 Call = Callable[[httpx.Client], httpx.Response]
 
@@ -191,13 +191,11 @@ def test_clearing_a_hang_releases_waiting_requests(client: httpx.Client) -> None
 
 
 def wait_for_request(client: httpx.Client, provider: str, operation: str) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def arrived() -> bool:
         recorded = client.get("/_sim/requests", params={"provider": provider}).json()
-        if any(entry["operation"] == operation for entry in recorded):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no {provider}.{operation} request arrived")
+        return any(entry["operation"] == operation for entry in recorded)
+
+    wait_until(arrived, 5, f"a {provider}.{operation} request")
 
 
 def test_a_hanging_request_does_not_hold_up_server_shutdown() -> None:
@@ -446,6 +444,7 @@ def test_control_routes_are_not_recorded(client: httpx.Client) -> None:
     assert client.get("/_sim/requests").json() == []
 
 
+@pytest.mark.unit
 def test_the_request_log_keeps_the_last_thousand() -> None:
     log = RequestLog()
     for index in range(REQUEST_LOG_SIZE + 5):

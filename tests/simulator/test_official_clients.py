@@ -31,8 +31,8 @@ REPLY = "Simulated reply to: Say hello"
 
 
 @pytest.fixture
-def openai_client(server: LiveServer, client: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/_sim/openai/v1", api_key=SIM_API_KEY, max_retries=0)
+def openai_client(simulator: LiveServer, client: httpx.Client) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{simulator.url}/_sim/openai/v1", api_key=SIM_API_KEY, max_retries=0)
 
 
 def test_openai_chat(openai_client: openai.OpenAI) -> None:
@@ -47,9 +47,9 @@ def test_openai_chat(openai_client: openai.OpenAI) -> None:
     assert completion._request_id is not None and completion._request_id.startswith("req_")
 
 
-async def test_openai_chat_stream_with_usage(server: LiveServer, client: httpx.Client) -> None:
+async def test_openai_chat_stream_with_usage(simulator: LiveServer, client: httpx.Client) -> None:
     async with openai.AsyncOpenAI(
-        base_url=f"{server.url}/_sim/openai/v1", api_key=SIM_API_KEY, max_retries=0
+        base_url=f"{simulator.url}/_sim/openai/v1", api_key=SIM_API_KEY, max_retries=0
     ) as async_client:
         stream = await async_client.chat.completions.create(
             model="gpt-4o-mini",
@@ -104,9 +104,9 @@ def test_openai_errors_from_injected_faults(
         assert caught.value.response.headers["retry-after"] == "3"
 
 
-def test_openai_rejects_requests_without_a_bearer_key(server: LiveServer, client: httpx.Client) -> None:
+def test_openai_rejects_requests_without_a_bearer_key(simulator: LiveServer, client: httpx.Client) -> None:
     wrong = openai.OpenAI(
-        base_url=f"{server.url}/_sim/openai/v1",
+        base_url=f"{simulator.url}/_sim/openai/v1",
         api_key=SIM_API_KEY,
         max_retries=0,
         default_headers={"Authorization": "Basic c2ltOmtleQ=="},
@@ -119,16 +119,16 @@ def test_openai_rejects_requests_without_a_bearer_key(server: LiveServer, client
 # --- Sarvam ---------------------------------------------------------------------------------------------------------
 
 
-def sarvam_environment(server: LiveServer) -> SarvamAIEnvironment:
-    base = f"{server.url}/_sim/sarvam"
+def sarvam_environment(simulator: LiveServer) -> SarvamAIEnvironment:
+    base = f"{simulator.url}/_sim/sarvam"
     return SarvamAIEnvironment(
         base=base, creative=f"{base}/dubbing", production=base.replace("http", "ws", 1)
     )
 
 
 @pytest.fixture
-def sarvam(server: LiveServer, client: httpx.Client) -> SarvamAI:
-    return SarvamAI(api_subscription_key=SIM_API_KEY, environment=sarvam_environment(server))
+def sarvam(simulator: LiveServer, client: httpx.Client) -> SarvamAI:
+    return SarvamAI(api_subscription_key=SIM_API_KEY, environment=sarvam_environment(simulator))
 
 
 NO_RETRIES = {"max_retries": 0}
@@ -206,8 +206,8 @@ def test_sarvam_client_retries_through_an_intermittent_fault(sarvam: SarvamAI, c
     assert len(recorded) == 3  # ok, 429 then the client's retry
 
 
-def test_sarvam_rejects_a_missing_key(server: LiveServer, client: httpx.Client) -> None:
-    keyless = SarvamAI(api_subscription_key="", environment=sarvam_environment(server))
+def test_sarvam_rejects_a_missing_key(simulator: LiveServer, client: httpx.Client) -> None:
+    keyless = SarvamAI(api_subscription_key="", environment=sarvam_environment(simulator))
     with pytest.raises(ForbiddenError) as caught:
         keyless.text.translate(input="Hi", source_language_code="en-IN", target_language_code="hi-IN")
     assert caught.value.body["error"]["code"] == "invalid_api_key_error"
@@ -217,8 +217,8 @@ def test_sarvam_rejects_a_missing_key(server: LiveServer, client: httpx.Client) 
 
 
 @pytest.fixture
-def deepgram(server: LiveServer, client: httpx.Client) -> DeepgramClient:
-    base = f"{server.url}/_sim/deepgram"
+def deepgram(simulator: LiveServer, client: httpx.Client) -> DeepgramClient:
+    base = f"{simulator.url}/_sim/deepgram"
     ws = base.replace("http", "ws", 1)
     environment = DeepgramClientEnvironment(base=base, production=ws, agent=ws, agent_rest=base)
     return DeepgramClient(api_key=SIM_API_KEY, environment=environment, max_retries=0)

@@ -16,11 +16,10 @@ import importlib.util
 import shutil
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -28,14 +27,15 @@ import yaml
 
 from app.monitoring import render
 from tests.gateway import Gateway, running_gateway
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "alerts"
-T = TypeVar("T")
 
 # The short-window variant the live stack runs with, for both engines.
 WINDOW, FOR, EVAL_INTERVAL, MIN_REQUESTS = "30s", "4s", "1s", 5
+POLL = 0.25
+"""Seconds between two looks at Prometheus, Alertmanager or a replica while waiting for them."""
 ADMIN_KEY = "stack-admin-key-for-tests"
 GATEWAY_ENV = {
     "METRICS_REQUIRE_AUTH": "true",  # with ADMIN_KEY as ADMIN_API_KEY
@@ -67,26 +67,6 @@ def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]
                           timeout=120)
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
-    """Poll ``probe`` until it returns something truthy; fails with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def eventually(get: Callable[[], T], expected: T, timeout: float, what: str) -> None:
-    """Poll ``get`` until it returns ``expected``; then fail showing the last value."""
-    deadline = time.monotonic() + timeout
-    while (value := get()) != expected and time.monotonic() < deadline:
-        time.sleep(0.25)
-    assert value == expected, what
-
-
 def load_webhook_sink() -> Any:
     """``alerts/alertmanager/webhook_sink.py``, the sink compose.yaml runs, as a module."""
     spec = importlib.util.spec_from_file_location("webhook_sink", ALERTS / "alertmanager" / "webhook_sink.py")
@@ -114,7 +94,7 @@ class Daemon:
             except httpx.HTTPError:
                 return False
 
-        wait_for(ready, timeout, f"{self.name} to be ready")
+        wait_until(ready, timeout, f"{self.name} to be ready", POLL)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -232,7 +212,7 @@ def _scraped(stack: Stack) -> None:
         return float(samples[0]["value"][1]) if samples else 0.0
 
     target = scrapes() + 1
-    wait_for(lambda: scrapes() >= target, 15, "Prometheus to scrape the gateway")
+    wait_until(lambda: scrapes() >= target, 15, "Prometheus to scrape the gateway", POLL)
 
 
 def _drive_traffic(stack: Stack) -> None:
@@ -258,4 +238,4 @@ def _drive_traffic(stack: Stack) -> None:
         _scraped(stack)
         assert gateway.translate().status_code == 429
     firing = 'ALERTS{alertstate="firing"}'
-    wait_for(lambda: len(stack.query(firing)) >= 4, 30, "four alerts to fire in Prometheus")
+    wait_until(lambda: len(stack.query(firing)) >= 4, 30, "four alerts to fire in Prometheus", POLL)

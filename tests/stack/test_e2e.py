@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import yaml
 
-from .conftest import Stack, eventually
+from tests.support import wait_until
+
+from .conftest import POLL, Stack
 
 Alert = tuple[str, str, str, str]
 """(alertname, severity, provider, operation)."""
@@ -55,10 +57,13 @@ def alertmanager_alerts(stack: Stack) -> dict[Alert, dict[str, Any]]:
 
 
 def test_prometheus_gateway_and_receiver_agree(stack: Stack) -> None:
-    eventually(lambda: prometheus_alerts(stack), FIRING, 30, "alerts firing in Prometheus")
-    eventually(lambda: gateway_alerts(stack), FIRING, 30, "alerts firing in /health/alerts")
+    wait_until(lambda: prometheus_alerts(stack) == FIRING, 30,
+               lambda: f"alerts firing in Prometheus; got {prometheus_alerts(stack)}", POLL)
+    wait_until(lambda: gateway_alerts(stack) == FIRING, 30,
+               lambda: f"alerts firing in /health/alerts; got {gateway_alerts(stack)}", POLL)
     assert prometheus_alerts(stack) == gateway_alerts(stack) == FIRING
-    eventually(lambda: notified(stack), NOTIFIED, 30, "notifications received by the webhook")
+    wait_until(lambda: notified(stack) == NOTIFIED, 30,
+               lambda: f"notifications received by the webhook; got {notified(stack)}", POLL)
 
     statuses = alertmanager_alerts(stack)
     assert set(statuses) == FIRING
@@ -104,11 +109,11 @@ def test_alerts_resolve_everywhere(stack: Stack) -> None:
     def success_alerts(alerts: set[Alert]) -> set[Alert]:
         return {a for a in alerts if a[0] == "ProviderSuccessRateLow"}
 
-    none: set[Alert] = set()
-    eventually(lambda: success_alerts(prometheus_alerts(stack)), none, 60, "success-rate alerts to resolve")
-    eventually(lambda: success_alerts(gateway_alerts(stack)), none, 15, "the gateway to resolve it too")
+    wait_until(lambda: not success_alerts(prometheus_alerts(stack)), 60, "success-rate alerts to resolve",
+               POLL)
+    wait_until(lambda: not success_alerts(gateway_alerts(stack)), 15, "the gateway to resolve it too", POLL)
     resolved = ("/critical", ("ProviderSuccessRateLow", "critical", "sarvam", "translate"))
-    eventually(lambda: resolved in notified(stack, "resolved"), True, 15, "the resolved notification")
+    wait_until(lambda: resolved in notified(stack, "resolved"), 15, "the resolved notification", POLL)
     circuit = ("ProviderCircuitOpen", "critical", "sarvam", "translate")
     assert circuit in prometheus_alerts(stack) and circuit in gateway_alerts(stack)
 

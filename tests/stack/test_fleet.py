@@ -36,20 +36,20 @@ from tests.hardening.servers import (
     simulated_providers,
     simulator_process,
 )
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 from .conftest import (
     ADMIN_KEY,
     EVAL_INTERVAL,
     FOR,
     GATEWAY_ENV,
+    POLL,
     WINDOW,
     Daemon,
     _sink_server,
     alertmanager_config,
     binary,
     prometheus_config,
-    wait_for,
 )
 
 MIN_REQUESTS = 10
@@ -124,7 +124,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         stack.callback(prometheus.stop)
         prometheus.wait_ready()
         found = Fleet(redis, simulator, replicas, prometheus.url, alertmanager.url, sink)
-        wait_for(lambda: len(found.query('up{job="gateway"} == 1')) == 3, 30, "Prometheus to scrape 3 replicas")
+        wait_until(lambda: len(found.query('up{job="gateway"} == 1')) == 3, 30,
+                   "Prometheus to scrape 3 replicas", POLL)
         yield found
 
 
@@ -167,15 +168,16 @@ def test_an_incident_split_across_replicas_fires_in_every_replica_as_in_promethe
     calls(fleet, 3, failing=True)
     calls(fleet, 3, failing=False)
     series = 'provider_client_request_duration_seconds_count{provider="openai", operation="chat"}'
-    wait_for(lambda: len(fleet.query(series)) == 6, 15, "Prometheus to scrape both outcomes of 3 replicas")
+    wait_until(lambda: len(fleet.query(series)) == 6, 15, "Prometheus to scrape both outcomes of 3 replicas",
+               POLL)
     calls(fleet, 9, failing=True)
     calls(fleet, 9, failing=False)
     expected = {(ALERT, "warning", "openai", "chat"), (ALERT, "critical", "openai", "chat")}
-    wait_for(lambda: prometheus_firing(fleet) == expected, 30, f"Prometheus to fire {expected}")
+    wait_until(lambda: prometheus_firing(fleet) == expected, 30, f"Prometheus to fire {expected}", POLL)
     for replica in replicas:
         # Each replica saw 8 calls, under ALERT_MIN_REQUESTS: only the fleet's numbers fire.
-        wait_for(lambda r=replica: in_app_firing(r) == prometheus_firing(fleet), 15,  # type: ignore[misc]
-                 f"{replica.log_path.name}'s /health/alerts to equal Prometheus's firing set")
+        wait_until(lambda r=replica: in_app_firing(r) == prometheus_firing(fleet), 15,  # type: ignore[misc]
+                   f"{replica.log_path.name}'s /health/alerts to equal Prometheus's firing set", POLL)
         metrics = get(replica, "/health/metrics")
         chat = metrics["services"]["openai.chat"]
         assert (chat["requests"], chat["successes"], chat["failures"]) == (24, 12, 12)
@@ -207,7 +209,7 @@ def test_alertmanager_keeps_one_copy_of_the_replicas_alerts_and_notifies_once(fl
         return [alert for n in fleet.sink.received() for alert in n["payload"]["alerts"]
                 if alert["labels"]["alertname"] == ALERT and alert["status"] == "firing"]
 
-    wait_for(delivered, 20, f"{ALERT} to reach the webhook")
+    wait_until(delivered, 20, f"{ALERT} to reach the webhook", POLL)
     time.sleep(3)  # several group intervals (1 s): any duplicate would have been notified by now
     # The critical alert inhibits the warning; three replicas sent both, once each at least.
     assert [a["labels"]["severity"] for a in delivered()] == ["critical"]
@@ -241,18 +243,19 @@ def test_redis_stopped_and_restarted_empty_under_traffic_loses_nothing(fleet: Fl
     try:
         time.sleep(1.5)
         fleet.redis.stop()
-        wait_for(lambda: all(get(r, "/health/metrics")["view"] == "local" for r in replicas), 10,
-                 "every replica to say its view is local")
+        wait_until(lambda: all(get(r, "/health/metrics")["view"] == "local" for r in replicas), 10,
+                   "every replica to say its view is local", POLL)
         for replica in replicas:
             body = get(replica, "/health/metrics")
             assert "Redis" in body["fleet"]["reason"] and len(body["fleet"]["replicas"]) == 1
             for path in ("/health/", "/health/services", "/health/alerts", "/health/status"):
                 assert get(replica, path)["view"] == "local", path
-        wait_for(lambda: all(("GatewayStateBackendDown", "warning", None, None) in in_app_firing(r)
-                             for r in replicas), 15, "GatewayStateBackendDown to fire in every replica")
+        wait_until(lambda: all(("GatewayStateBackendDown", "warning", None, None) in in_app_firing(r)
+                               for r in replicas), 15, "GatewayStateBackendDown to fire in every replica",
+                   POLL)
         fleet.redis.start()  # on the same port, without any of the data
-        wait_for(lambda: all(get(r, "/health/metrics")["view"] == "fleet" for r in replicas), 15,
-                 "every replica to merge again")
+        wait_until(lambda: all(get(r, "/health/metrics")["view"] == "fleet" for r in replicas), 15,
+                   "every replica to merge again", POLL)
         time.sleep(1)
     finally:
         stop.set()
@@ -265,7 +268,7 @@ def test_redis_stopped_and_restarted_empty_under_traffic_loses_nothing(fleet: Fl
         return [get(r, "/health/metrics", window="10m")["services"]["sarvam.translate"]["requests"]
                 for r in replicas]
 
-    wait_for(lambda: counted() == [total] * 3, 10, f"every replica to count all {total} calls")
+    wait_until(lambda: counted() == [total] * 3, 10, f"every replica to count all {total} calls", POLL)
     incident = get(replicas[1], "/health/metrics", window="10m")["services"]["openai.chat"]
     assert incident["requests"] == 24  # rebuilt in the empty Redis from the replicas' own rings
 
@@ -291,7 +294,7 @@ def test_workers_with_redis_are_one_fleet(tmp_path: Path) -> None:
             body = httpx.get(f"{gateway.url}/health/metrics", timeout=10).json()
             return {r["replica"] for r in body["fleet"]["replicas"]} if body["view"] == "fleet" else set()
 
-        wait_for(lambda: len(replicas()) == 2, 20, "both workers to report to the fleet")
+        wait_until(lambda: len(replicas()) == 2, 20, "both workers to report to the fleet", POLL)
         for _ in range(20):
             assert httpx.post(f"{gateway.url}/v1/translate", json=TRANSLATE, timeout=10).status_code == 200
 
@@ -299,5 +302,5 @@ def test_workers_with_redis_are_one_fleet(tmp_path: Path) -> None:
             return {httpx.get(f"{gateway.url}/health/metrics", timeout=10).json()["services"]["sarvam.translate"]
                     ["requests"] for _ in range(8)}
 
-        wait_for(lambda: totals() == {20}, 10, "every worker to show the 20 calls of both")
+        wait_until(lambda: totals() == {20}, 10, "every worker to show the 20 calls of both", POLL)
         assert gateway.stop() == 0

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.api.status import charts
 from app.api.status.charts import Threshold, line_chart
 from app.api.status.view import percent
+
+pytestmark = pytest.mark.unit
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 RATES = (Threshold(0.95, "warning", True, "95%"), Threshold(0.80, "critical", True, "80%"))

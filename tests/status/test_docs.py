@@ -6,6 +6,7 @@ from urllib.parse import urljoin, urlsplit
 
 import html5lib
 import httpx
+import pytest
 from litestar import Litestar, get
 
 from app.api import docs
@@ -45,6 +46,7 @@ def test_docs_page_references_only_files_the_gateway_serves() -> None:
         assert client.get(f"{docs.ASSETS_PATH}/swagger-ui.css").headers["content-type"].startswith("text/css")
 
 
+@pytest.mark.browser
 def test_swagger_ui_renders_the_api_in_a_browser_without_network() -> None:
     with live_server(app()) as server:
         dom = dump_dom(f"{server.url}/schema/swagger")

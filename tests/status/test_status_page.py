@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +13,7 @@ import html5lib
 import pytest
 
 from tests.gateway import Gateway, running_gateway
+from tests.support import wait_until
 
 from .browser import dump_dom, png_colours, screenshot
 
@@ -37,15 +38,12 @@ def find(tree: Element, tag: str, **attributes: str) -> list[Element]:
 
 
 def wait_for_firing(gw: Gateway, alert: str, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def firing() -> dict[str, Any] | None:
         alerts = gw.client.get("/health/alerts").json()["alerts"]
-        found = [a for a in alerts if a["name"] == alert and a["state"] == "firing"]
-        if found:
-            first: dict[str, Any] = found[0]
-            return first
-        assert time.monotonic() < deadline, f"{alert} did not fire: {alerts}"
-        time.sleep(0.2)
+        return next((a for a in alerts if a["name"] == alert and a["state"] == "firing"), None)
+
+    return wait_until(firing, timeout, lambda: f"{alert} to fire; got {gw.client.get('/health/alerts').text}",
+                      0.2)
 
 
 def incident(gw: Gateway) -> None:
@@ -60,12 +58,13 @@ def incident(gw: Gateway) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Any:
+def gateway() -> Iterator[Gateway]:
     with running_gateway(FAST_ALERTS) as gw:
         incident(gw)
         yield gw
 
 
+@pytest.mark.browser
 def test_browser_shows_the_firing_alert_the_degraded_provider_and_the_incident_in_the_charts(
     gateway: Gateway, tmp_path: Path,
 ) -> None:

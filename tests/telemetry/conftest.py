@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,8 +9,7 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from app.simulator import create_simulator_app
-from tests.support import LiveServer, live_server
+from tests.support import LiveServer, live_server, wait_until
 
 from .gateway import Harness, build
 
@@ -24,22 +22,6 @@ def _no_otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("OTEL_"):
             monkeypatch.delenv(name)
-
-
-@pytest.fixture(scope="session")
-def simulator() -> Iterator[LiveServer]:
-    with live_server(create_simulator_app()) as server:
-        yield server
-
-
-@pytest.fixture
-def sim(simulator: LiveServer) -> Iterator[httpx.Client]:
-    """The simulator's control API, with faults and the request log cleared around each test."""
-    with httpx.Client(base_url=simulator.url + "/_sim") as client:
-        client.delete("/faults").raise_for_status()
-        client.delete("/requests").raise_for_status()
-        yield client
-        client.delete("/faults").raise_for_status()
 
 
 @pytest.fixture
@@ -61,12 +43,12 @@ def gateway(simulator: LiveServer, sim: httpx.Client) -> Gateway:
 def wait_for_spans(harness: Harness, predicate: Callable[[list[ReadableSpan]], bool],
                    timeout: float = 5.0) -> list[ReadableSpan]:
     """The finished spans once ``predicate`` holds (a server span ends just after its response)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def finished() -> list[ReadableSpan] | None:
         spans = list(harness.spans.get_finished_spans())
-        if predicate(spans) or time.monotonic() > deadline:
-            return spans
-        time.sleep(0.01)
+        return spans if predicate(spans) else None
+
+    return wait_until(finished, timeout, "the finished spans", interval=0.01)
 
 
 def by_name(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:

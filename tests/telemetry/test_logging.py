@@ -13,6 +13,8 @@ from app.config import load_settings
 from app.logging_setup import setup_logging
 from app.telemetry import Telemetry
 
+pytestmark = pytest.mark.unit
+
 SECRET = "sk-live-0123456789abcdef"
 
 

@@ -155,6 +155,7 @@ async def _fake_call(harness: Harness, model: str, text: str) -> None:
     await harness.pipeline.call(spec, attempt)
 
 
+@pytest.mark.unit
 async def test_distinct_models_and_texts_do_not_grow_the_series(harness: Harness) -> None:
     for n in range(100):
         await _fake_call(harness, f"user-model-{n}", f"text {n}")
@@ -172,6 +173,7 @@ async def test_distinct_models_and_texts_do_not_grow_the_series(harness: Harness
     assert "text 1099" not in text and "user-model-1099" not in text
 
 
+@pytest.mark.unit
 async def test_health_checks_stay_out_of_the_request_metrics(harness: Harness) -> None:
     spec = CallSpec("sarvam", "health")
 
@@ -187,6 +189,7 @@ async def test_health_checks_stay_out_of_the_request_metrics(harness: Harness) -
     assert dict(check.attributes or {}) == {"provider": "sarvam", "operation": "health", "outcome": "success"}
 
 
+@pytest.mark.unit
 async def test_rejected_invalid_input_is_counted_without_a_duration(harness: Harness) -> None:
     spec = CallSpec("sarvam", "translate")
 

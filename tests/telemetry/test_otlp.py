@@ -81,6 +81,7 @@ def test_otel_metric_export_interval_wins_over_metrics_interval(
             assert received.wait(lambda r: bool(r.metric("provider.client.request.duration")), timeout=5)
 
 
+@pytest.mark.unit
 def test_unknown_protocol_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
@@ -88,6 +89,7 @@ def test_unknown_protocol_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> 
         Telemetry(load_settings({}))
 
 
+@pytest.mark.unit
 def test_resource_defaults_and_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     first = Telemetry(load_settings({"ENVIRONMENT": "production"}))
     second = Telemetry(load_settings({}))

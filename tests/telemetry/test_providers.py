@@ -14,6 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from app.config import load_settings
 from app.telemetry import Telemetry
 
+pytestmark = pytest.mark.unit
+
 
 def test_each_telemetry_owns_its_providers_and_globals_are_set_without_warnings(
     caplog: pytest.LogCaptureFixture,

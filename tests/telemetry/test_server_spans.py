@@ -3,7 +3,6 @@ template, HTTP semantic-convention attributes, the caller's trace continued, 5xx
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from app.config import load_settings
 from app.telemetry import Telemetry
-from tests.support import live_server
+from tests.support import live_server, wait_until
 
 from .conftest import attrs
 
@@ -62,9 +61,7 @@ def served() -> Iterator[tuple[httpx.Client, InMemorySpanExporter]]:
 
 def _finished(spans: InMemorySpanExporter, count: int) -> list[ReadableSpan]:
     """The finished spans once there are ``count`` (a span ends just after its response)."""
-    deadline = time.monotonic() + 5
-    while len(spans.get_finished_spans()) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(spans.get_finished_spans()) >= count, 5, f"{count} finished spans", interval=0.01)
     return list(spans.get_finished_spans())
 
 

@@ -3,6 +3,7 @@ in-memory reader and on /metrics."""
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from app.config import load_settings
@@ -27,6 +28,7 @@ def gauge(reader: InMemoryMetricReader) -> dict[str, float]:
     return found
 
 
+@pytest.mark.unit
 def test_the_gauge_follows_the_health_it_reads_at_each_collection() -> None:
     reader = InMemoryMetricReader()
     telemetry = Telemetry(load_settings({}), metric_readers=[reader])
