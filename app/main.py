@@ -18,6 +18,7 @@ from .logs import lifecycle
 from .logs.access import AccessLog
 from .providers.service_manager import ServiceManager, set_current
 from .resilience.auth import require_admin_on_sim_control
+from .simulator import create_simulator_router
 
 JSON_BODY_LIMIT = 4 * 1024 * 1024
 """Bytes a JSON request body may have (texts, chat messages, documents); uploads have their own."""
@@ -52,8 +53,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     route_handlers: list[object] = [v1.router, *dropin.routers(), health.router, metrics.router, status.router,
                                     docs.router]
     if any(svc.is_simulated for svc in settings.services.values()):
-        from .simulator import create_simulator_router
-
         # Its provider routes are the gateway's own upstream; its control routes are the operator's.
         route_handlers.append(Router("/", route_handlers=[create_simulator_router()],
                                      guards=[require_admin_on_sim_control]))

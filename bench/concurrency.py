@@ -183,7 +183,8 @@ async def overflow(bench: Bench, limit: int, burst: int, steady_seconds: float, 
     steady_times = [elapsed for _, elapsed, _ in steady]
     result.figures = {"limit": limit, "burst": burst, "burst_refused": len(refusals),
                       "burst_refusal_max_ms": round(burst_max * 1000, 2),
-                      "steady_refusals": len(steady), "steady_refusal_p99_ms": round(percentile(steady_times, 0.99) * 1000, 2),
+                      "steady_refusals": len(steady),
+                      "steady_refusal_p99_ms": round(percentile(steady_times, 0.99) * 1000, 2),
                       "steady_refusals_per_s": round(len(steady) / steady_seconds)}
     result.checks = {
         "the burst's overflow refused as 503 overloaded": {(s, e) for s, _, e in refusals} == {(503, "overloaded")}

@@ -97,7 +97,7 @@ async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: in
         rng = random.Random(13)
         flush_cpu = 0.0
         redis_before = cpu_seconds(server.pid)
-        for second in range(seconds):
+        for _second in range(seconds):
             start = clock.now
             for recorder in recorders:
                 record_second(recorder, clock, start, rate, rng)
@@ -115,7 +115,7 @@ async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: in
         measured.evaluator.evaluate(clock.now)
         fleet_eval = time.perf_counter() - began
         local = Monitoring(load_settings({}), clock)
-        for second in range(min(seconds, int(window))):
+        for _second in range(min(seconds, int(window))):
             record_second(local.recorder, clock, clock.now, rate, rng)  # type: ignore[arg-type]
         began = time.perf_counter()
         local.evaluator.evaluate(clock.now)

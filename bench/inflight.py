@@ -38,7 +38,8 @@ from bench.concurrency import CHAT, Bench, gateway_env
 from bench.servers import ROOT, Server, clean_environment, free_port, started, wait_ready
 
 HOOK = Path(__file__).resolve().parent / "tracemalloc_hook"
-PLACES = ((sysconfig.get_paths()["purelib"] + "/", ""), (str(ROOT) + "/", ""), (sysconfig.get_paths()["stdlib"] + "/", "stdlib:"))
+PLACES = ((sysconfig.get_paths()["purelib"] + "/", ""), (str(ROOT) + "/", ""),
+          (sysconfig.get_paths()["stdlib"] + "/", "stdlib:"))
 
 
 def package(filename: str) -> str:

@@ -109,7 +109,9 @@ class Results:
 
 # -- the processes -------------------------------------------------------------------------------
 
-def app_server(name: str, command: str, ready_path: str, env: Mapping[str, str], logs: Path) -> AbstractContextManager[Server]:
+def app_server(
+    name: str, command: str, ready_path: str, env: Mapping[str, str], logs: Path,
+) -> AbstractContextManager[Server]:
     """``python -m app <command>`` on a free port, with ``env`` and no other gateway setting."""
     port = free_port()
     return started(name, [sys.executable, "-m", "app", command, "--port", str(port)], port, ready_path, logs,

@@ -392,7 +392,8 @@ def to_json(results: Results) -> dict[str, Any]:
         "throughput_gateway_vs_bare": results.rps("gateway") / results.rps("bare-proxy"),
         "throughput_gateway_notel_vs_bare": results.rps("gateway-notel") / results.rps("bare-proxy"),
         "throughput_telemetry_on_vs_off": results.rps("gateway") / results.rps("gateway-notel"),
-        "cpu_per_request_bare_vs_gateway": results.cpu_ms("bare-proxy", "bare-proxy") / results.cpu_ms("gateway", "gateway"),
+        "cpu_per_request_bare_vs_gateway": (results.cpu_ms("bare-proxy", "bare-proxy")
+                                            / results.cpu_ms("gateway", "gateway")),
         "cpu_per_request_bare_vs_gateway_notel": (results.cpu_ms("bare-proxy", "bare-proxy")
                                                   / results.cpu_ms("gateway-notel", "gateway-notel")),
     }
@@ -440,7 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target misses")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="afterwards, profile the gateways and the bare proxy under load with py-spy; stacks go to DIR")
+                        help="afterwards, profile the gateways and the bare proxy under load with py-spy; "
+                             "stacks go to DIR")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra variable for both gateways, e.g. OTEL_TRACES_SAMPLER=traceidratio "
                              "(repeatable; the telemetry-off gateway keeps OTEL_SDK_DISABLED=true)")

@@ -23,6 +23,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import contextlib
+
 from tests.status.browser import png_colours, screenshot
 from tests.support import free_port
 
@@ -65,10 +67,8 @@ class Traffic:
         def run() -> None:
             with httpx.Client(base_url=self.url, timeout=60) as client:
                 while not self.stop.is_set():
-                    try:
+                    with contextlib.suppress(httpx.HTTPError):
                         call(client)
-                    except httpx.HTTPError:
-                        pass
                     self.stop.wait(pause)
 
         for _ in range(copies):

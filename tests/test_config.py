@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import app.config as config_module
 from app.config import ConfigError, Secret, format_duration, load_settings, parse_duration
 
 pytestmark = pytest.mark.unit
@@ -167,14 +168,11 @@ def test_secrets_may_come_from_files(tmp_path: Path) -> None:
 
 
 def test_the_seed_config_object(monkeypatch: pytest.MonkeyPatch) -> None:
-    import app.config as config_module
-
     monkeypatch.setenv("SARVAM_RATE_LIMIT", "77")
     config_module.get_settings.cache_clear()
     try:
-        from app.config import config
-
-        assert config.get_service_config("sarvam").rate_limit == 77
+        # The seed's module-level object is built from the environment when it is first read.
+        assert config_module.config.get_service_config("sarvam").rate_limit == 77
         assert config_module.get_service_config("sarvam").max_failures == 5
     finally:
         config_module.get_settings.cache_clear()

@@ -9,6 +9,7 @@ as ``[{"path": "/critical", "payload": {...}}, ...]``; ``GET /healthz`` answers 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -84,10 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sink = WebhookSink(args.host, args.port)
     print(f"webhook sink listening on {sink.url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sink.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -111,7 +111,8 @@ def alerts(
 def trends(
     request: Request[Any, Any, Any],
     service: FromPath[str],
-    window: Annotated[str | None, QueryParameter(description="Prometheus duration; default 1h (or the horizon)")] = None,
+    window: Annotated[
+        str | None, QueryParameter(description="Prometheus duration; default 1h (or the horizon)")] = None,
     step: Annotated[str, QueryParameter(description="Prometheus duration, a multiple of the recorder's bucket")] = "5m",
 ) -> Trends:
     manager = _manager(request)

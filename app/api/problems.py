@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
@@ -83,8 +84,6 @@ def _unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Resp
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

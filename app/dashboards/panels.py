@@ -64,10 +64,7 @@ def _targets(signal: Signal, instant: bool = False) -> list[Builder[Dataquery]]:
     for index, query in enumerate(signal.queries):
         target = (prometheus.Dataquery().expr(query.expr).legend_format(query.legend)
                   .ref_id(chr(ord("A") + index)).datasource(PROMETHEUS))
-        if instant:
-            target = target.instant().format(PromQueryFormat.TABLE)
-        else:
-            target = target.range()
+        target = target.instant().format(PromQueryFormat.TABLE) if instant else target.range()
         if query.exemplars:
             target = target.exemplar(True)
         targets.append(target)

@@ -262,13 +262,13 @@ _current: Monitoring | None = None
 
 def set_current(instance: Monitoring) -> None:
     """Make ``instance`` the one :data:`monitoring` resolves to (the app's ServiceManager does)."""
-    global _current
+    global _current  # noqa: PLW0603 (the seed's module-level API resolves to the current app's)
     _current = instance
 
 
 def current() -> Monitoring:
     """The current app's monitoring, or one built from the environment's settings."""
-    global _current
+    global _current  # noqa: PLW0603 (as above)
     if _current is None:
         _current = Monitoring(get_settings())
     return _current

@@ -1,7 +1,8 @@
 """The in-app alert evaluator, with Prometheus's alerting-rule semantics.
 
 At each evaluation (time ``now``), every rule's condition (its kind's class in
-:mod:`app.monitoring.conditions`) is computed from a :class:`~app.monitoring.stats.WindowSource`: per provider operation over the rule's window, per
+:mod:`app.monitoring.conditions`) is computed from a :class:`~app.monitoring.stats.WindowSource`:
+per provider operation over the rule's window, per
 state backend now (``GatewayStateBackendDown``), per provider (``ProviderSaturated``: its
 ``overloaded`` refusals over the window summed over operations, else its highest in-flight share of
 the limit now) or per replica (``GatewayEventLoopLagHigh``: the p99 of its lag histogram over the

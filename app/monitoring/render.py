@@ -3,9 +3,10 @@
 ``python -m app rules render`` writes ``alerts/prometheus/rules.yml`` and
 ``alerts/grafana/alert-rules.yaml`` (paths relative to ``--out``, by default ``alerts`` in the
 working directory) and the same Prometheus rule group as a Prometheus Operator ``PrometheusRule``
-in ``deploy/kubernetes/prometheusrule.yaml`` (``--kubernetes-out``); ``--check`` writes nothing and exits 1 with a unified diff when the committed
-files differ. ``--window``, ``--for``, ``--eval-interval`` and ``--min-requests`` render variants
-(the stack tests render short windows into a temporary directory; variants are never committed),
+in ``deploy/kubernetes/prometheusrule.yaml`` (``--kubernetes-out``); ``--check`` writes nothing
+and exits 1 with a unified diff when the committed files differ. ``--window``, ``--for``,
+``--eval-interval`` and ``--min-requests`` render variants (the stack tests render short windows
+into a temporary directory; variants are never committed),
 and ``--from-env`` starts from the ``ALERT_*`` environment, so that a deployment that overrides
 thresholds can render rule files that agree with its gateway.
 """

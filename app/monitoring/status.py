@@ -113,7 +113,9 @@ def operation_health(
     )
 
 
-def provider_health(provider: str, operations: Sequence[OperationHealth], extra_reasons: Sequence[str] = ()) -> ProviderHealth:
+def provider_health(
+    provider: str, operations: Sequence[OperationHealth], extra_reasons: Sequence[str] = (),
+) -> ProviderHealth:
     """A provider from its operations; ``extra_reasons`` (if any) make it at least degraded."""
     can_serve = any(op.can_serve for op in operations) or not operations
     reasons = [f"{op.service}: {reason}" for op in operations for reason in op.reasons]

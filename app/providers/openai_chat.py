@@ -3,8 +3,8 @@ client like every other provider.
 
 Bodies are relayed as the caller sent them (the gateway speaks OpenAI's wire format) and parsed
 only for usage, so the ``openai`` SDK's request layer (typed options copied per call, its own
-retries, its error classes) would be work without use: it held about 9 KiB more per call in
-flight and cost CPU on every call (bench/README.md). Errors are read from the HTTP status like
+retries, its error classes) would be work without use, in memory per call in flight and in CPU
+per call (bench/README.md, "Memory per call in flight"). Errors are read from the HTTP status like
 Sarvam's and Deepgram's.
 """
 

@@ -64,7 +64,8 @@ class SarvamTranslate(SarvamService):
             answer, _ = await self.forward("/translate", "translated_text", content=raw, headers=JSON)
             return answer
 
-        return await self.pipeline.call(self.spec(), attempt, validate=lambda: check_text_field(body, "input", self.cfg))
+        return await self.pipeline.call(self.spec(), attempt,
+                                        validate=lambda: check_text_field(body, "input", self.cfg))
 
 
 class SarvamTTS(SarvamService):

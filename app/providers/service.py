@@ -13,6 +13,7 @@ import httpx2
 from ..calls import CallContext, CallSpec, ErrorType, GatewayError, Relay, UpstreamAnswer
 from ..config import ServiceConfig
 from ..resilience.validation import AUDIO_TYPES, check_text_field
+from ..simulator import SIM_API_KEY
 from .base import Pipeline
 from .results import JSONObject
 from .upstream_errors import check_response
@@ -99,8 +100,6 @@ class ProviderService:
         return CallSpec(self.provider, self.operation, model)
 
     def api_key(self) -> str:
-        from ..simulator import SIM_API_KEY
-
         key = self.cfg.api_key
         return key.get_secret_value() if key is not None else SIM_API_KEY
 

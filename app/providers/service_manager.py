@@ -135,7 +135,7 @@ class ServiceManager:
     async def headroom(self, provider: str) -> int | None:
         try:
             return await self.pipeline.headroom(provider)
-        except Exception:  # noqa: BLE001 - a shared limiter storage that is down: headroom unknown
+        except Exception:
             return None
 
     def concurrency(self, provider: str) -> tuple[int, int, dict[str, int]]:
@@ -175,7 +175,7 @@ _current: ServiceManager | None = None
 
 def set_current(manager: ServiceManager) -> None:
     """Make ``manager`` the one the seed-style module object resolves to."""
-    global _current
+    global _current  # noqa: PLW0603 (the seed's module-level API resolves to the current app's)
     _current = manager
     set_current_monitoring(manager.monitoring)
 

@@ -19,8 +19,8 @@ class MovingWindowMemoryStorage(MemoryStorage):
 
     The stock storage prepends each hit to a list of every hit of the window and sweeps expired
     hits from a background task (one ``asyncio.to_thread`` round trip per sweep, holding the key's
-    lock): each hit costs time in proportion to the hits in the window (limits issue #268), 0.11 ms
-    of CPU per call at 1,500 calls/s with a high per-minute limit here. Here a hit appends one
+    lock): each hit costs time in proportion to the hits in the window (limits issue #268; what
+    that cost here is in bench/README.md). Here a hit appends one
     timestamp and drops the expired ones from the front, so it costs the same whatever the limit,
     and a window never holds more than ``limit`` timestamps. Admission is the stock one: a hit
     fits while fewer than ``limit`` hits are younger than the window. Every other strategy and

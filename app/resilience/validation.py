@@ -100,7 +100,7 @@ def audio_duration(source: SpooledFile) -> float | None:
     try:
         with source.open() as audio:
             parsed = mutagen.File(audio)
-    except Exception:  # mutagen raises many types on corrupt input  # noqa: BLE001
+    except Exception:  # mutagen raises many types on corrupt input
         return None
     if parsed is None or parsed.info is None:
         return None

@@ -66,7 +66,7 @@ _TRANSCRIPTS: dict[str, str] = {
 
 def transcript(language: str) -> str:
     """A fixed sentence for the language (``hi-IN`` and ``hi`` alike); English for languages without one."""
-    return _TRANSCRIPTS.get(language.split("-")[0].lower(), _TRANSCRIPTS["en"])
+    return _TRANSCRIPTS.get(language.split("-", maxsplit=1)[0].lower(), _TRANSCRIPTS["en"])
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from litestar.middleware import DefineMiddleware
 from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
 from opentelemetry.metrics import CallbackOptions, NoOpMeterProvider, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
@@ -134,8 +135,6 @@ class Telemetry:
         return [Observation(1 if health.status == "up" else 0, {BACKEND: health.backend})]
 
     def _prometheus_reader(self) -> MetricReader:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
         self._registry = CollectorRegistry(auto_describe=False)
         # Scope labels would add three constant labels to every series; target_info keeps the resource.
         return PrometheusMetricReader(scope_info_enabled=False, registry=self._registry)

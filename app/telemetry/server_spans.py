@@ -2,7 +2,7 @@
 
 They come from :class:`ServerSpans`, not Litestar's ``OpenTelemetryPlugin`` (which wraps
 ``opentelemetry-instrumentation-asgi``): the same span, named by the route template rather than
-the raw path, for 0.08–0.10 ms less CPU per request, and without the ``http.server.*`` metrics,
+the raw path, for less CPU per request (bench/README.md, "Overhead"), and without the ``http.server.*`` metrics,
 which nothing reads (the provider metrics are the contract).
 """
 

@@ -136,7 +136,7 @@ def test_a_drop_in_call_leaves_the_telemetry_of_the_same_call_through_v1(
     gw, spans = observed
     v1_metrics, v1_spans = observe(gw, spans, lambda: V1[name](gw.client))
     metrics, dropin_spans = observe(gw, spans, lambda: DROP_IN[name](gw.url))
-    provider, operation = name.split()[0].split(".")
+    provider, operation = name.split(maxsplit=1)[0].split(".")
     assert ("provider_client_request_duration_seconds_count" in {k for k, _ in v1_metrics}) != name.endswith(
         "refused")
     assert all(dict(labels).get("provider", provider) == provider for _, labels in v1_metrics)

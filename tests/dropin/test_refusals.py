@@ -92,7 +92,8 @@ def test_a_wrong_client_key_is_each_sdks_own_authentication_error() -> None:
         assert misplaced.status_code == 403
         assert gw.upstream_requests() == []
         # Deepgram's access tokens (Bearer) carry it as well as its API keys (Token).
-        token = gw.client.post("/deepgram/v1/speak", json={"text": "hi"}, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+        token = gw.client.post("/deepgram/v1/speak", json={"text": "hi"},
+                               headers={"Authorization": f"Bearer {CLIENT_KEY}"})
         assert token.status_code == 200 and token.content.startswith(b"RIFF")
         assert b"".join(deepgram_sdk(gw.url).speak.v1.audio.generate(text="hi")).startswith(b"RIFF")
         assert openai_sdk(gw.url).chat.completions.create(**CHAT).choices
@@ -172,7 +173,10 @@ def test_a_timeout_is_504_and_the_providers_refusal_of_our_key_is_not_the_caller
 def test_the_providers_429_is_relayed_and_then_held_by_the_gateway() -> None:
     with running_gateway() as gw:
         gw.fault("deepgram", operation="tts", error_rate=1.0, status_code=429, retry_after=3)
-        speak = lambda: b"".join(deepgram_sdk(gw.url).speak.v1.audio.generate(text="hello"))
+
+        def speak() -> bytes:
+            return b"".join(deepgram_sdk(gw.url).speak.v1.audio.generate(text="hello"))
+
         body, headers = refused(speak, DeepgramApiError, 429, "upstream_rate_limited")
         assert body["err_code"] == "TOO_MANY_REQUESTS" and headers["retry-after"] == "3"
         assert headers["dg-request-id"] == body["request_id"]  # Deepgram's own answer

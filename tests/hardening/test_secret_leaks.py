@@ -160,8 +160,8 @@ def test_no_secret_appears_in_any_output(
     assert len(spans.get_finished_spans()) > 50
     assert "Redis unreachable" in json_logs.getvalue()
     written = {json.loads(line).get("event.name") for line in json_logs.getvalue().splitlines()}
-    assert EVENTS <= written, EVENTS - written
-    assert EVENTS <= {record.event_name for record in records}, EVENTS - {r.event_name for r in records}
+    assert written >= EVENTS, EVENTS - written
+    assert {record.event_name for record in records} >= EVENTS, EVENTS - {r.event_name for r in records}
     assert "alert delivery failed" in json_logs.getvalue() and "gateway:***@" in json_logs.getvalue()
     assert len(json_logs.getvalue().splitlines()) > 10
     assert any(r.name.startswith("uvicorn") and r.levelno >= logging.ERROR for r in caplog.records)

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from app.calls import CallContext, GatewayError
 from app.config import load_settings
 from app.main import create_app
+from app.monitoring import monitoring
 from app.providers.service_manager import ServiceManager
 
 from ..gateway import Gateway, running_gateway
@@ -194,8 +195,6 @@ async def test_configuration_in_production(admin_key: str | None, authorization:
 
 @pytest.mark.unit
 def test_the_seed_style_monitoring_object_is_the_apps() -> None:
-    from app.monitoring import monitoring
-
     app = create_app(load_settings({"HEALTH_CHECK_INTERVAL": "3600"}))
     manager: ServiceManager = app.state.service_manager
     monitoring.record_request(service="sarvam.tts", success=True, latency_ms=150.5)

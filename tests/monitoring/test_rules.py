@@ -67,7 +67,8 @@ def test_rule_comparisons() -> None:
     assert success.breached(0.949) and not success.breached(0.95)
     latency = rules[("ProviderLatencyHigh", "critical")]
     assert latency.breached(10.01) and not latency.breached(10.0)
-    assert rules[("ProviderRateLimited", "warning")].breached(1) and not rules[("ProviderRateLimited", "warning")].breached(0)
+    limited = rules[("ProviderRateLimited", "warning")]
+    assert limited.breached(1) and not limited.breached(0)
 
 
 def test_promtool_accepts_the_recorded_and_inlined_expressions(tmp_path: Path) -> None:

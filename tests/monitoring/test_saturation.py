@@ -5,6 +5,7 @@ clock, the evaluator reading them, and the alerts in /health/alerts, /health/ an
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Mapping
 
 import pytest
@@ -82,8 +83,6 @@ def test_loop_lag_on_a_bucket_bound_counts_in_that_bucket() -> None:
 
 
 def test_the_instance_defaults_to_the_host_name() -> None:
-    import socket
-
     assert Recorder().instance == socket.gethostname()
     assert Monitoring(settings(), Clock(), instance="gw-7").recorder.instance == "gw-7"
 

@@ -149,7 +149,8 @@ async def test_a_hanging_provider_cannot_starve_another(gateway_env: Gateway) ->
     await asyncio.gather(*held)
 
 
-@pytest.mark.parametrize("gateway_env", [{"DEEPGRAM_MAX_CONCURRENCY": "530", "DEEPGRAM_RATE_LIMIT": "10000"}], indirect=True)
+@pytest.mark.parametrize("gateway_env", [{"DEEPGRAM_MAX_CONCURRENCY": "530", "DEEPGRAM_RATE_LIMIT": "10000"}],
+                         indirect=True)
 async def test_raising_the_limit_raises_the_calls_in_flight(gateway_env: Gateway) -> None:
     """More than the old shared pool's 512 connections reach the provider at once: the pool is
     sized from the limit."""
@@ -175,7 +176,8 @@ async def test_active_health_checks_take_no_slot_and_are_never_refused(gateway_e
 
     def checked_since_full() -> bool:
         check = gateway.client.get("/health/services/sarvam").json()["last_active_check"]
-        return check is not None and check["status"] == "up" and datetime.fromisoformat(check["checked_at"]) > full_since
+        return (check is not None and check["status"] == "up"
+                and datetime.fromisoformat(check["checked_at"]) > full_since)
 
     await wait_until_async(checked_since_full, 20, "a health check while sarvam is full")
     assert in_flight(gateway, "sarvam") == 2

@@ -16,7 +16,7 @@ def test_service_manager_in_a_running_gateway() -> None:
         assert service_manager.get_service("sarvam", "tts") is gw.manager.get_service("sarvam", "tts")
         translation = service_manager.get_service("sarvam", "translation")  # the seed's name
         assert translation.operation == "translate" and translation.provider == "sarvam"
-        with pytest.raises(KeyError, match="no service sarvam.chat"):
+        with pytest.raises(KeyError, match=r"no service sarvam\.chat"):
             service_manager.get_service("sarvam", "chat")
         assert gw.translate().status_code == 200
         sarvam = service_manager.get_metrics_summary()["sarvam"]

@@ -51,5 +51,6 @@ def test_swagger_ui_renders_the_api_in_a_browser_without_network() -> None:
     with live_server(app()) as server:
         dom = dump_dom(f"{server.url}/schema/swagger")
     tree = html5lib.parse(dom, namespaceHTMLElements=False)
-    rendered = " ".join("".join(el.itertext()) for el in tree.iter() if "opblock-summary-path" in (el.get("class") or ""))
+    rendered = " ".join("".join(el.itertext()) for el in tree.iter()
+                        if "opblock-summary-path" in (el.get("class") or ""))
     assert "/v1/ping" in rendered, "Swagger UI did not render the operations (did its scripts load?)"

@@ -34,7 +34,8 @@ def text(element: Element) -> str:
 
 
 def find(tree: Element, tag: str, **attributes: str) -> list[Element]:
-    return [el for el in tree.iter(tag) if all(el.get(k.rstrip("_").replace("_", "-")) == v for k, v in attributes.items())]
+    return [el for el in tree.iter(tag)
+            if all(el.get(k.rstrip("_").replace("_", "-")) == v for k, v in attributes.items())]
 
 
 def wait_for_firing(gw: Gateway, alert: str, timeout: float = 15) -> dict[str, Any]:

@@ -62,8 +62,6 @@ def attrs(span: ReadableSpan) -> dict[str, Any]:
 @pytest.fixture
 def harness() -> Iterator[Harness]:
     """A harness without a server, for calls made straight through the pipeline."""
-    from .gateway import build
-
     _, harness = build("http://127.0.0.1:9", {"OPENAI_RATE_LIMIT": "100000", "OPENAI_MODEL": "gpt-test"})
     yield harness
     harness.telemetry.shutdown()
