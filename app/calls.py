@@ -176,8 +176,8 @@ class CallSpec:
     """GenAI operation (``chat``, ``embeddings``) for calls that follow the GenAI conventions."""
 
     @property
-    def key(self) -> str:
-        return f"{self.provider}.{self.operation}"
+    def key(self) -> ServiceKey:
+        return ServiceKey(self.provider, self.operation)
 
     @property
     def span_name(self) -> str:

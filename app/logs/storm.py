@@ -18,6 +18,7 @@ import logging
 from typing import Final
 
 from ..background import cancel
+from ..calls import ServiceKey
 from . import events
 
 FAILED_CALLS_PER_INTERVAL: Final = 10
@@ -64,7 +65,7 @@ class StormControl:
         for (name, provider, operation, reason), count in counts.items():
             events.emit(
                 logging.WARNING, events.SUMMARY,
-                f"{provider}.{operation}: {count} more {name} ({reason}) in the last {self.interval:g}s",
+                f"{ServiceKey(provider, operation)}: {count} more {name} ({reason}) in the last {self.interval:g}s",
                 event=name, provider=provider, operation=operation, reason=reason, count=count,
                 interval_s=self.interval,
             )

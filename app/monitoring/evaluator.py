@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from ..calls import ServiceKey
 from ..logs import events
 from .conditions import AlertKey, Reading
 from .rules import AlertRule, Severity
@@ -76,7 +77,7 @@ class Alert:
         """What the alert is about, for people: ``sarvam.translate``, ``sarvam``, ``redis state
         backend`` or ``gateway-a event loop``."""
         if self.provider is not None:
-            return f"{self.provider}.{self.operation}" if self.operation is not None else self.provider
+            return str(ServiceKey(self.provider, self.operation)) if self.operation is not None else self.provider
         if backend := self.labels.get("backend"):
             return f"{backend} state backend"
         if instance := self.labels.get("instance"):

@@ -40,7 +40,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ..background import cancel
-from ..calls import LOOP_LAG_BUCKETS
+from ..calls import LOOP_LAG_BUCKETS, ServiceKey
 from ..resilience.shared_state import StateHealth, text
 from .buckets import Bucket, cumulative
 from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, decode
@@ -194,7 +194,7 @@ class FleetRecorder(Recorder):
         state = super().breaker_state(key)
         if self.view == "local":
             return state
-        name = f"{key[0]}.{key[1]}"
+        name = str(ServiceKey(*key))
         for report in self._live_reports(self.clock()):
             theirs = report.get("breakers", {}).get(name, "closed")
             if STATE_VALUES.get(theirs, 0) > STATE_VALUES.get(state, 0):
@@ -205,7 +205,7 @@ class FleetRecorder(Recorder):
         found = super().last_error(key)
         if self.view == "local":
             return found
-        name = f"{key[0]}.{key[1]}"
+        name = str(ServiceKey(*key))
         for report in self._live_reports(self.clock()):
             if (theirs := report["last_errors"].get(name)) and (found is None or theirs[0] > found.timestamp):
                 found = LastError(float(theirs[0]), str(theirs[1]))
@@ -292,7 +292,7 @@ class FleetRecorder(Recorder):
         sent: dict[tuple[Key, int], Bucket] = {}
         slots = range(int(max(first, current - self._size + 1)), current + 1)
         for key, series in self._series.items():
-            name = f"{key[0]}.{key[1]}"
+            name = str(ServiceKey(*key))
             for slot in slots:
                 b = series.ring[slot % self._size]
                 if b is None or b.slot != slot:
@@ -331,8 +331,8 @@ class FleetRecorder(Recorder):
         """What this replica says of itself with each flush."""
         requests = own_requests(self, self.window, now)
         saturation = self.saturation_reader() if self.saturation_reader is not None else {}
-        errors = {f"{key[0]}.{key[1]}": list(s.last_error) for key, s in self._series.items() if s.last_error}
-        breakers = {f"{key[0]}.{key[1]}": s.state for key, s in self._series.items() if s.state != "closed"}
+        errors = {str(ServiceKey(*key)): list(s.last_error) for key, s in self._series.items() if s.last_error}
+        breakers = {str(ServiceKey(*key)): s.state for key, s in self._series.items() if s.state != "closed"}
         return {"replica": self.replica, "instance": self.instance, "seen": now, "requests": requests,
                 "saturation": {p: list(v) for p, v in saturation.items()}, "last_errors": errors,
                 "breakers": breakers}
@@ -341,7 +341,7 @@ class FleetRecorder(Recorder):
 def own_requests(recorder: Recorder, window: float, now: float) -> dict[str, int]:
     """The replica's own calls that reached a provider over ``window``, per ``provider.operation``."""
     slots = recorder._slots(now - window, now)
-    return {f"{key[0]}.{key[1]}": sum(b.requests for b in Recorder._buckets(recorder, key, slots))
+    return {str(ServiceKey(*key)): sum(b.requests for b in Recorder._buckets(recorder, key, slots))
             for key in Recorder.keys(recorder)}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
+from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS, ServiceKey
 from .buckets import Bucket
 from .stats import Key
 
@@ -130,10 +130,10 @@ def decode(slot: int, field: str, value: str, buckets: dict[Key, Bucket], lag: d
         instance, _, index = rest.rpartition("|")
         lag.setdefault(instance, [0] * (len(LOOP_LAG_BUCKETS) + 1))[int(index)] = int(value)
         return
-    provider, _, operation = head.partition(".")
-    b = buckets.get((provider, operation))
+    service = ServiceKey.parse(head)
+    b = buckets.get((service.provider, service.operation))
     if b is None:
-        b = buckets[(provider, operation)] = Bucket(slot)
+        b = buckets[(service.provider, service.operation)] = Bucket(slot)
     if rest == "n":
         b.requests = int(value)
     elif rest == "ok":

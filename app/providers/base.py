@@ -18,7 +18,7 @@ import pybreaker
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
-from ..calls import CallContext, CallEvent, CallObserver, CallSpec, ErrorType, GatewayError, Outcome, Relay
+from ..calls import CallContext, CallEvent, CallObserver, CallSpec, ErrorType, GatewayError, Outcome, Relay, ServiceKey
 from ..config import Settings
 from ..resilience.breaker import AsyncCircuitBreaker, Permit
 from ..resilience.bulkhead import Bulkhead, Slot
@@ -72,7 +72,7 @@ class Pipeline:
     settings: Settings
     limiter: RateLimiter = field(default_factory=RateLimiter)
     observers: list[CallObserver] = field(default_factory=list)
-    breakers: dict[str, AsyncCircuitBreaker] = field(default_factory=dict)
+    breakers: dict[ServiceKey, AsyncCircuitBreaker] = field(default_factory=dict)
     upstream_blocked_until: dict[str, float] = field(default_factory=dict)
     """Monotonic time before which a provider that answered 429 with Retry-After is not called."""
     clock: Callable[[], float] = time.monotonic
@@ -96,9 +96,9 @@ class Pipeline:
         if found is None:
             cfg = self.settings.get_service_config(spec.provider)
             found = AsyncCircuitBreaker(
-                spec.key, cfg.max_failures, cfg.circuit_reset_time,
+                str(spec.key), cfg.max_failures, cfg.circuit_reset_time,
                 listeners=[_BreakerEvents(spec, self.observers)],
-                storage=self.shared.breaker_storage(spec.key) if self.shared is not None else None,
+                storage=self.shared.breaker_storage(str(spec.key)) if self.shared is not None else None,
                 clock=self.breaker_clock,
             )
             self.breakers[spec.key] = found
@@ -229,7 +229,7 @@ class Pipeline:
             self._check_hold(spec, self.upstream_blocked_until.get(spec.provider, 0.0) - self.clock())
             slot = self.bulkheads[spec.provider].acquire(spec.operation)
             admission = None if self.shared is None else await self.shared.admit(
-                spec.provider, spec.key, cfg.rate_limit, window, cfg.circuit_reset_time, cfg.timeout + 1.0)
+                spec.provider, str(spec.key), cfg.rate_limit, window, cfg.circuit_reset_time, cfg.timeout + 1.0)
             if admission is None:
                 await self.limiter.hit(spec.provider, cfg.rate_limit, window)
                 permit = breaker.acquire()

@@ -102,7 +102,7 @@ class ServiceManager:
         """Per provider: breaker states, mode and last active check; ``monitoring``: the recorder's
         numbers over the alert window."""
         summary: dict[str, ProviderSummary | HealthStatus] = {}
-        breakers = [(ServiceKey.parse(name), b.state) for name, b in self.pipeline.breakers.items()]
+        breakers = [(key, b.state) for key, b in self.pipeline.breakers.items()]
         for provider in self.providers:
             last = self.checks.last.get(provider)
             summary[provider] = ProviderSummary(
@@ -126,7 +126,7 @@ class ServiceManager:
 
     def breaker_view(self, key: tuple[str, str]) -> tuple[str, bool]:
         """``(state, rejecting)`` of an operation's breaker (closed until its first call)."""
-        breaker = self.pipeline.breakers.get(str(ServiceKey(*key)))
+        breaker = self.pipeline.breakers.get(ServiceKey(*key))
         if breaker is None:
             return "closed", False
         state = breaker.state

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from app.calls import ServiceKey
 from tests.audio import wav
 from tests.gateway import Gateway, running_gateway
 from tests.support import free_port
@@ -69,7 +70,7 @@ def timed(call: Call, client: httpx.Client) -> tuple[httpx.Response, float]:
     return response, time.monotonic() - started
 
 
-def failures(gw: Gateway, key: str) -> int:
+def failures(gw: Gateway, key: ServiceKey) -> int:
     breaker = gw.manager.pipeline.breakers.get(key)
     return 0 if breaker is None else breaker.fail_counter
 
@@ -102,7 +103,7 @@ def test_a_malformed_body_is_a_502(gw: Gateway, name: str) -> None:
 @pytest.mark.parametrize("name", STREAMS)
 def test_a_truncated_stream_ends_the_answer_visibly_incomplete(gw: Gateway, name: str) -> None:
     provider, operation, call = CALLS[name]
-    key = f"{provider}.{operation}"
+    key = ServiceKey(provider, operation)
     before = failures(gw, key)
     gw.fault(provider, operation=operation, truncate=True)
     started = time.monotonic()
@@ -110,7 +111,7 @@ def test_a_truncated_stream_ends_the_answer_visibly_incomplete(gw: Gateway, name
         call(gw.client)
     assert time.monotonic() - started < 5
     assert failures(gw, key) == before + 1
-    errors = gw.client.get("/health/metrics").json()["services"][key]["errors"]
+    errors = gw.client.get("/health/metrics").json()["services"][str(key)]["errors"]
     assert errors.get("upstream_malformed", 0) >= 1
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from app.calls import CallContext, CallSpec, GatewayError
+from app.calls import CallContext, CallSpec, GatewayError, ServiceKey
 from app.config import AlertSettings
 from app.monitoring import Monitoring
 from app.providers.base import Pipeline
@@ -136,7 +136,7 @@ async def test_circuit_open_now_or_opened_during_the_window() -> None:
     assert m.get_health_status().providers["sarvam"].status == "unhealthy"
     clock.advance(0.06)
     assert await pipeline.call(TRANSLATE, succeed) == "ok"  # the trial call closes the breaker
-    assert pipeline.breakers["sarvam.translate"].state == "closed"
+    assert pipeline.breakers[ServiceKey("sarvam", "translate")].state == "closed"
     clock.advance(60)
     [circuit] = [a for a in m.evaluate() if a.name == "ProviderCircuitOpen"]
     assert circuit.state == "firing" and circuit.value == 1  # opened once during the window

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from app.calls import ServiceKey
 from tests.gateway import Gateway, running_gateway
 from tests.support import Clock, free_port
 
@@ -37,17 +38,17 @@ def test_breaker_opens_after_exactly_max_failures_and_rejects_with_retry_after()
         gw.fault("sarvam", operation="translate", error_rate=1.0, status_code=500)
         for _ in range(2):
             assert_problem(gw.translate(), 502, "upstream_5xx")
-        assert gw.manager.pipeline.breakers["sarvam.translate"].state == "closed"
+        assert gw.manager.pipeline.breakers[ServiceKey("sarvam", "translate")].state == "closed"
         assert_problem(gw.translate(), 502, "upstream_5xx")  # the third failure opens it
-        assert gw.manager.pipeline.breakers["sarvam.translate"].state == "open"
+        assert gw.manager.pipeline.breakers[ServiceKey("sarvam", "translate")].state == "open"
         gw.clear_upstream_requests()
         rejected = gw.translate()
         assert_problem(rejected, 503, "circuit_open")
         assert 1 <= int(rejected.headers["retry-after"]) <= 30
         assert gw.upstream_requests("sarvam") == []  # rejected calls never reach the provider
         # Other operations of the same provider have breakers of their own.
-        assert gw.manager.pipeline.breakers.get("sarvam.tts") is None or \
-            gw.manager.pipeline.breakers["sarvam.tts"].state == "closed"
+        assert gw.manager.pipeline.breakers.get(ServiceKey("sarvam", "tts")) is None or \
+            gw.manager.pipeline.breakers[ServiceKey("sarvam", "tts")].state == "closed"
 
 
 def test_half_open_lets_one_trial_through_then_closes_or_reopens() -> None:
@@ -65,7 +66,7 @@ def test_half_open_lets_one_trial_through_then_closes_or_reopens() -> None:
         clock.advance(1.1)
         gw.clear_faults()
         assert gw.translate().status_code == 200  # the trial succeeds: closed
-        assert gw.manager.pipeline.breakers["sarvam.translate"].state == "closed"
+        assert gw.manager.pipeline.breakers[ServiceKey("sarvam", "translate")].state == "closed"
         assert gw.translate().status_code == 200
 
 
@@ -154,4 +155,4 @@ def test_retries_pass_the_breaker_and_the_limiter_each_time() -> None:
         gw.clear_upstream_requests()
         assert gw.translate().status_code == 200  # request 2 fails, its retry (3) succeeds
         assert len(gw.upstream_requests("sarvam")) == 2
-        assert gw.manager.pipeline.breakers["sarvam.translate"].fail_counter == 0
+        assert gw.manager.pipeline.breakers[ServiceKey("sarvam", "translate")].fail_counter == 0

@@ -8,6 +8,7 @@ import httpx
 import openai
 import pytest
 
+from app.calls import ServiceKey
 from tests.gateway import running_gateway
 
 
@@ -44,7 +45,7 @@ def test_truncated_stream_is_recorded_as_malformed() -> None:
                 for chunk in response.iter_raw():
                     body += chunk
         assert body.startswith(b"data: ") and b"[DONE]" not in body
-        assert gw.manager.pipeline.breakers["openai.chat"].fail_counter == 1
+        assert gw.manager.pipeline.breakers[ServiceKey("openai", "chat")].fail_counter == 1
         chat = gw.manager.monitoring.get_health_status().providers["openai"].operations["chat"]
         assert chat.errors == {"upstream_malformed": 1}
 
