@@ -273,6 +273,10 @@ class FleetRecorder(Recorder):
         if groups:
             self._seq += 1
             self._pending.append((self._seq, groups))
+        # Slots that have left the ring have left every replica's horizon too: a batch unsent that
+        # long (a script that keeps failing while Redis answers) keeps only its slots still in it.
+        self._pending = [(seq, kept) for seq, batch in self._pending
+                         if (kept := {slot: u for slot, u in batch.items() if slot >= oldest})]
         self._sent.update(sent)
         self._lag_sent.update(lag_sent)
         self._unsent_from = current  # earlier slots are complete; the current one may grow

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from app.calls import CallSpec
@@ -124,6 +125,30 @@ async def test_a_batch_whose_answer_was_lost_is_applied_once(fleet: Replicas) ->
     record(a, "openai.chat", ok=1)
     await fleet.sync(a, b)
     assert fleet.requests(b) == 6 and fleet.requests(a) == 6
+
+
+async def test_batches_a_failing_script_never_takes_are_kept_only_while_their_slots_are_in_the_ring(
+        fleet: Replicas) -> None:
+    a, b = fleet.replicas
+    await fleet.sync(a)
+    recorder = fleet.fleet(a)
+    script = recorder._script
+
+    async def failing(**kwargs: Any) -> Any:
+        raise ResponseError("the script failed")
+
+    recorder._script = failing  # type: ignore[assignment]
+    ring = round(recorder.horizon / recorder.bucket)
+    for _ in range(ring + 40):  # longer than the horizon, one call per bucket
+        record(a, "openai.chat", ok=1)
+        with pytest.raises(ResponseError):
+            await recorder.sync()
+        fleet.clock.advance(recorder.bucket)
+    assert len(recorder._pending) <= ring + 1
+    recorder._script = script
+    await fleet.sync(a, b)
+    # What is still within the horizon reached the fleet; nothing older was kept for it.
+    assert fleet.requests(b) == fleet.requests(a) == ring
 
 
 async def test_while_redis_is_away_the_view_is_local_and_nothing_is_lost(fleet: Replicas) -> None:
