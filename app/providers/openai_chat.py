@@ -56,16 +56,6 @@ class OpenAIService(ProviderService):
         return response.json()
 
 
-def _json(body: bytes) -> JSONObject:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "openai sent a body that is not JSON") from None
-    if not isinstance(data, dict):
-        raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "openai sent a body that is not a JSON object")
-    return data
-
-
 def _usage(ctx: CallContext, data: object) -> None:
     usage = data.get("usage") if isinstance(data, dict) else None
     if isinstance(usage, dict):
@@ -89,10 +79,7 @@ class OpenAIChat(OpenAIService):
         model = self.model(body)
 
         async def attempt(ctx: CallContext) -> OpenAIAnswer:
-            response = await self.http.post(self.url("/chat/completions"), headers=self.headers(),
-                                            json={**body, "model": model, "stream": False})
-            await check_response(self.provider, response)
-            data = _json(response.content)
+            data = await self.post_json(self.url("/chat/completions"), {**body, "model": model, "stream": False})
             if not isinstance(data.get("choices"), list):
                 raise GatewayError(ErrorType.UPSTREAM_MALFORMED, "openai sent no choices")
             _usage(ctx, data)
@@ -153,9 +140,7 @@ class OpenAIEmbeddings(OpenAIService):
 
     async def create(self, body: JSONObject) -> OpenAIAnswer:
         async def attempt(ctx: CallContext) -> OpenAIAnswer:
-            response = await self.http.post(self.url("/embeddings"), headers=self.headers(), json=body)
-            await check_response(self.provider, response)
-            data = _json(response.content)
+            data = await self.post_json(self.url("/embeddings"), body)
             usage = data.get("usage") or {}
             ctx.input_tokens = int(usage.get("prompt_tokens") or 0) if isinstance(usage, dict) else None
             return OpenAIAnswer(data)

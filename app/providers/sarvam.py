@@ -24,14 +24,8 @@ class SarvamService(ProviderService):
     def headers(self) -> dict[str, str]:
         return {"api-subscription-key": self.api_key()}
 
-    async def _post_json(self, path: str, body: JSONObject) -> JSONObject:
-        response = await self.http.post(self.base_url + path, json=body, headers=self.headers())
-        await check_response(self.provider, response)
-        data: JSONObject = response.json()
-        return data
-
     async def _probe(self, ctx: CallContext) -> object:
-        return await self._post_json("/translate", {
+        return await self.post_json(self.base_url + "/translate", {
             "input": "ok", "source_language_code": "en-IN", "target_language_code": "hi-IN"})
 
 
@@ -47,7 +41,7 @@ class SarvamTranslate(SarvamService):
     async def translate(self, text: str, source: str, target: str) -> Translation:
         async def attempt(ctx: CallContext) -> Translation:
             ctx.characters = len(text)
-            data = await self._post_json("/translate", {
+            data = await self.post_json(self.base_url + "/translate", {
                 "input": text, "source_language_code": source, "target_language_code": target})
             translated = data.get("translated_text")
             if not isinstance(translated, str):

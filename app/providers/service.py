@@ -63,6 +63,17 @@ def sample_rate(value: object, default: int) -> int:
     return rate if rate > 0 else default
 
 
+def upstream_json(provider: str, body: bytes) -> JSONObject:
+    """A provider's answer as the JSON object every JSON API of ours answers with."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} sent a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{provider} sent a body that is not a JSON object")
+    return data
+
+
 @dataclass(frozen=True)
 class RelayedStream:
     """A streamed answer relayed for a drop-in route: the provider's headers (known once its first
@@ -107,6 +118,13 @@ class ProviderService:
         """The provider's credential headers (the provider key, or the simulator's)."""
         raise NotImplementedError
 
+    async def post_json(self, url: str, body: JSONObject) -> JSONObject:
+        """One attempt of a JSON call: ``body`` to ``url`` with the provider's credentials; its
+        answer once it is known to be a JSON object."""
+        response = await self.http.post(url, json=body, headers=self.headers())
+        await check_response(self.provider, response)
+        return upstream_json(self.provider, response.content)
+
     async def forward(
         self, path: str, required: str, *, content: bytes | AsyncIterator[bytes], headers: Mapping[str, str],
         params: Params = (),
@@ -117,11 +135,8 @@ class ProviderService:
         response = await self.http.post(self.base_url + path, content=content, params=list(params),
                                         headers={**headers, **self.headers()})
         await check_response(self.provider, response)
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or required not in data:
+        data = upstream_json(self.provider, response.content)
+        if required not in data:
             raise GatewayError(ErrorType.UPSTREAM_MALFORMED, f"{self.provider} sent no {required}")
         return UpstreamAnswer.of(response.status_code, response.content, response.headers), data
 
