@@ -11,13 +11,25 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import pytest
 import uvicorn
+
+from app.stack import binaries
 
 T = TypeVar("T")
 
 T0 = 1_699_999_200.0
 """A round start time for a :class:`Clock`: a multiple of an hour, so of every bucket and step the
 tests use."""
+
+
+def stack_binary(name: str) -> str:
+    """The path of the built stack program ``name`` (``.stack/bin/``); fails the test, never skips,
+    where it is not built."""
+    try:
+        return str(binaries.binary(name))
+    except binaries.NotBuilt as error:
+        pytest.fail(str(error))
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float = 10.0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,12 +17,11 @@ from aiohttp import web
 
 from app.monitoring import Monitoring
 
-from ..support import Clock, free_port, wait_until, wait_until_async
+from ..support import Clock, free_port, stack_binary, wait_until, wait_until_async
 from .helpers import record, settings
 
 pytestmark = pytest.mark.stack
 
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
 class Webhook:
@@ -70,7 +68,6 @@ async def webhook() -> AsyncIterator[tuple[Webhook, int]]:
 @contextlib.contextmanager
 def alertmanager(tmp_path: Path, webhook_port: int, port: int | None = None) -> Iterator[str]:
     """A real Alertmanager routing everything to the webhook at once, re-notifying rarely."""
-    assert shutil.which(ALERTMANAGER), f"{ALERTMANAGER} is required (Debian package prometheus-alertmanager)"
     config = tmp_path / "alertmanager.yml"
     config.write_text(json.dumps({
         "route": {"receiver": "test", "group_by": ["alertname", "provider", "operation", "severity"],
@@ -80,7 +77,7 @@ def alertmanager(tmp_path: Path, webhook_port: int, port: int | None = None) -> 
     }))
     port = port or free_port()
     process = subprocess.Popen(
-        [ALERTMANAGER, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+        [stack_binary("alertmanager"), f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

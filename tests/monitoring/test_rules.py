@@ -12,6 +12,8 @@ import yaml
 from app.config import AlertSettings, format_duration
 from app.monitoring.rules import alert_rules, recording_rules
 
+from ..support import stack_binary
+
 pytestmark = pytest.mark.stack
 
 BY = {"state_backend_down": ("backend",), "saturated": ("provider",), "event_loop_lag": ("instance",)}
@@ -83,7 +85,7 @@ def test_promtool_accepts_the_recorded_and_inlined_expressions(tmp_path: Path) -
         ]
         path = tmp_path / f"rules-{recorded}.yml"
         path.write_text(yaml.safe_dump({"groups": groups}))
-        result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False)
+        result = subprocess.run([stack_binary("promtool"), "check", "rules", str(path)], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,7 +1,8 @@
 """A real stack for the stack tests: the gateway, Prometheus, Alertmanager and a webhook sink.
 
-Prometheus and Alertmanager are the machine's binaries (Debian's ``prometheus`` and
-``prometheus-alertmanager``); a test that needs one fails when it is missing, it never skips.
+Prometheus 3 and Alertmanager are the stack's programs built from pinned Go modules
+(``scripts/build-stack.sh`` into ``.stack/bin/``); a test that needs one fails when it is missing, it
+never skips.
 Their configuration is the committed one (``alerts/prometheus/prometheus.yml``,
 ``alerts/alertmanager/alertmanager.yml``) with the compose host names pointed at loopback ports,
 short intervals, and rule files rendered by ``app.monitoring.render`` with short windows. The
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,7 +27,7 @@ import yaml
 
 from app.monitoring import render
 from tests.gateway import Gateway, running_gateway
-from tests.support import free_port, wait_until
+from tests.support import free_port, stack_binary, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "alerts"
@@ -51,15 +51,6 @@ GATEWAY_ENV = {
     "SARVAM_MAX_FAILURES": "12",
     "SARVAM_RATE_LIMIT": "15",
 }
-
-
-def binary(*names: str) -> str:
-    """The path of the first of ``names`` on PATH; fails the test (never skips) without one."""
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail(f"{' or '.join(names)} not found: install Debian's prometheus and prometheus-alertmanager")
 
 
 def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -167,8 +158,8 @@ def _sink_server() -> Iterator[Any]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Gateway, Alertmanager, sink and Prometheus, once traffic has fired four alerts on sarvam
     translate in Prometheus (shared by the end-to-end and the dashboard tests)."""
-    prometheus_bin = binary("prometheus")
-    alertmanager_bin = binary("prometheus-alertmanager", "alertmanager")
+    prometheus_bin = stack_binary("prometheus")
+    alertmanager_bin = stack_binary("alertmanager")
     tmp = tmp_path_factory.mktemp("stack")
     rules_dir = tmp / "rules"
     assert render.main(["render", "--out", str(rules_dir), "--window", WINDOW, "--for", FOR,

@@ -20,7 +20,9 @@ from cloudcoil.models.prometheus_operator import v1 as operator
 from app.config import load_settings
 from app.monitoring import render
 
-from .conftest import ALERTS, REPO, binary, run
+from tests.support import stack_binary
+
+from .conftest import ALERTS, REPO, run
 
 BASE = REPO / "deploy" / "kubernetes"
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
@@ -28,7 +30,7 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 
 
 def built() -> list[dict[str, Any]]:
-    result = run(binary("kubectl"), "kustomize", BASE)
+    result = run(stack_binary("kubectl"), "kustomize", BASE)
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
@@ -99,14 +101,14 @@ def test_the_prometheus_rule_is_the_rendered_rule_group(tmp_path: Path) -> None:
     rules = tmp_path / "prometheus" / "rules.yml"
     rules.parent.mkdir()
     rules.write_text(yaml.safe_dump(one("PrometheusRule")["spec"]))
-    checked = run(binary("promtool"), "check", "rules", "--lint=all", "--lint-fatal", rules)
+    checked = run(stack_binary("promtool"), "check", "rules", "--lint=all", "--lint-fatal", rules)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # The promtool unit tests of the rule files, run on the PrometheusRule's rules.
     tests = tmp_path / "tests"
     tests.mkdir()
     for path in sorted((ALERTS / "tests").glob("*.yml")):
         (tests / path.name).write_text(path.read_text())
-    result = run(binary("promtool"), "test", "rules", *sorted(tests.glob("*.yml")))
+    result = run(stack_binary("promtool"), "test", "rules", *sorted(tests.glob("*.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(list(tests.glob("*.yml")))
 

@@ -13,7 +13,9 @@ from app.config import AlertSettings
 from app.monitoring import render
 from app.monitoring.rules import alert_rules, recording_rules
 
-from .conftest import ALERTS, REPO, binary, run
+from tests.support import stack_binary
+
+from .conftest import ALERTS, REPO, run
 
 PROMETHEUS_RULES = ALERTS / render.PROMETHEUS_RULES
 GRAFANA_RULES = ALERTS / render.GRAFANA_RULES
@@ -48,7 +50,7 @@ def test_variants_carry_their_timing(tmp_path: Path) -> None:
     assert ">= 3" in alerts[0]["expr"]
     grafana = yaml.safe_load((tmp_path / render.GRAFANA_RULES).read_text())
     assert {g["interval"] for g in grafana["groups"]} == {"10s"}, "Grafana's 10 s scheduler tick"
-    result = run(binary("promtool"), "check", "rules", *LINT, tmp_path / render.PROMETHEUS_RULES)
+    result = run(stack_binary("promtool"), "check", "rules", *LINT, tmp_path / render.PROMETHEUS_RULES)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -73,7 +75,7 @@ def test_prometheus_rules_shape() -> None:
 
 
 def test_promtool_lints_the_rules_and_the_config() -> None:
-    promtool = binary("promtool")
+    promtool = stack_binary("promtool")
     result = run(promtool, "check", "rules", *LINT, PROMETHEUS_RULES)
     assert result.returncode == 0, result.stdout + result.stderr
     result = run(promtool, "check", "config", *LINT, ALERTS / "prometheus" / "prometheus.yml")
@@ -83,13 +85,13 @@ def test_promtool_lints_the_rules_and_the_config() -> None:
 def test_promtool_unit_tests_pass() -> None:
     files = sorted((ALERTS / "tests").glob("*.yml"))
     assert files
-    result = run(binary("promtool"), "test", "rules", *files)
+    result = run(stack_binary("promtool"), "test", "rules", *files)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(files)
 
 
 def test_amtool_checks_the_alertmanager_config() -> None:
-    result = run(binary("amtool"), "check-config", ALERTMANAGER)
+    result = run(stack_binary("amtool"), "check-config", ALERTMANAGER)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -102,7 +104,7 @@ def test_routes_by_severity(labels: list[str], receiver: str) -> None:
     values = {"provider": "sarvam", "operation": "translate", "backend": "redis", "instance": "gateway-a:8000"}
     for name, by in {(r.name, r.by) for r in RULES}:
         identity = [f"{label}={values[label]}" for label in by]
-        result = run(binary("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
+        result = run(stack_binary("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",
                      f"--verify.receivers={receiver}", f"alertname={name}", *identity, *labels)
         assert result.returncode == 0 and result.stdout.strip() == receiver, result.stdout + result.stderr
 

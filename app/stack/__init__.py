@@ -1,0 +1,1 @@
+"""The observability stack built from pinned Go modules (``stack/``, ``scripts/build-stack.sh``)."""

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the observability stack the tests and `python -m app stack up` run (stack/README.md):
+# each program from its own pinned go.mod under stack/, into .stack/bin/. A program is rebuilt only
+# when the files it is built from (go.mod, go.sum, and the Collector's generated sources) change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=.stack/bin
+mkdir -p "$bin"
+export GOFLAGS=-mod=mod CGO_ENABLED=0
+
+# program directory, then each binary it makes as name=package ("." for the module's own main).
+build() {
+  local dir=$1; shift
+  local stamp="$bin/.$(basename "$dir").sum"
+  local sum; sum=$(cat "$dir"/go.mod "$dir"/go.sum $(find "$dir" -maxdepth 1 -name '*.go' | sort) | sha256sum | cut -d' ' -f1)
+  local all_there=1 target
+  for target in "$@"; do [ -x "$bin/${target%%=*}" ] || all_there=0; done
+  if [ "$all_there" = 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then return; fi
+  for target in "$@"; do
+    echo "building ${target%%=*} (stack/$(basename "$dir"))" >&2
+    (cd "$dir" && go build -trimpath -ldflags='-s -w' -o "../../$bin/${target%%=*}" "${target#*=}")
+  done
+  echo "$sum" > "$stamp"
+}
+
+build stack/otelcol otelcol=.
+build stack/jaeger jaeger=github.com/jaegertracing/jaeger/cmd/jaeger
+build stack/prometheus prometheus=github.com/prometheus/prometheus/cmd/prometheus \
+  promtool=github.com/prometheus/prometheus/cmd/promtool
+build stack/alertmanager alertmanager=github.com/prometheus/alertmanager/cmd/alertmanager \
+  amtool=github.com/prometheus/alertmanager/cmd/amtool
