@@ -117,7 +117,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         gateway_job["static_configs"] = [{"targets": [r.url.removeprefix("http://") for r in replicas]}]
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         prometheus = Daemon("prometheus", [
-            stack_binary("prometheus"), f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+            stack_binary("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
         ], f"http://127.0.0.1:{prom_port}", tmp / "prometheus.log")
         stack.callback(prometheus.stop)
