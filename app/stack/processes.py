@@ -4,7 +4,8 @@ Alertmanager on free loopback ports, each with its committed configuration.
 The Collector and Jaeger read their committed files as they are, with endpoints from
 ``${env:NAME:-default}`` set to loopback ports. Prometheus and Alertmanager have no such
 substitution, so their committed files are copied with the compose host names (``gateway:8000``,
-``alertmanager:9093`` ...) replaced and, for tests, their intervals shortened.
+``alertmanager:9093`` ...) replaced and, for tests, their intervals shortened. The Collector's log
+records go to ``Options.logs_url`` or, by default, to a :mod:`~app.stack.logsink` in this process.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from . import logsink
 from .binaries import CHECKOUT, binary
 
 COLLECTOR_CONFIG = CHECKOUT / "otel-collector" / "config.yaml"
@@ -32,6 +34,7 @@ PROMETHEUS_CONFIG = CHECKOUT / "alerts" / "prometheus" / "prometheus.yml"
 PROMETHEUS_RULES = CHECKOUT / "alerts" / "prometheus" / "rules.yml"
 ALERTMANAGER_CONFIG = CHECKOUT / "alerts" / "alertmanager" / "alertmanager.yml"
 READY_TIMEOUT = 60.0
+LOG_SINK_FILE = "logs.jsonl"
 
 
 class StackError(Exception):
@@ -116,7 +119,8 @@ class Options:
     alertmanager_config: dict[str, Any] | None = None
     """The Alertmanager config to run (default: the committed one)."""
     logs_url: str = ""
-    """An OTLP/HTTP logs receiver for the Collector's logs pipeline (Loki's ``/otlp``, say)."""
+    """An OTLP/HTTP logs receiver for the Collector's logs pipeline (Loki's ``/otlp``, say); empty:
+    a :class:`~app.stack.logsink.LogSink` writing the records to ``logs.jsonl`` in the stack's directory."""
     collector_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -124,6 +128,8 @@ class Options:
 class Running:
     endpoints: Endpoints
     daemons: dict[str, Daemon]
+    logs: Path | None
+    """The file of JSON lines the log sink writes (None when the logs go to ``Options.logs_url``)."""
 
 
 def prometheus_config(gateway: str, hosts: Mapping[str, str], options: Options) -> dict[str, Any]:
@@ -169,6 +175,10 @@ def running(gateway: str, workdir: Path, options: Options | None = None) -> Iter
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config))
     with contextlib.ExitStack() as cleanup:
         daemons: dict[str, Daemon] = {}
+        logs_url, logs = options.logs_url, None
+        if not logs_url:
+            logs = workdir / LOG_SINK_FILE
+            logs_url = cleanup.enter_context(logsink.serving(logs)).url
 
         def start(name: str, args: list[str], url: str, ready: str, env: Mapping[str, str] | None = None) -> None:
             daemons[name] = Daemon(name, args, url, workdir / f"{name}.log", ready, env)
@@ -195,8 +205,8 @@ def running(gateway: str, workdir: Path, options: Options | None = None) -> Iter
             "OTELCOL_METRICS_PORT": str(ports["collector_metrics"]),
             "JAEGER_OTLP_GRPC_ENDPOINT": loopback["jaeger_grpc"],
             "PROMETHEUS_OTLP_METRICS_URL": f"{endpoints.prometheus}/api/v1/otlp/v1/metrics",
-            "LOGS_OTLP_HTTP_URL": options.logs_url or "http://127.0.0.1:9/unset",
+            "LOGS_OTLP_HTTP_URL": logs_url,
             **options.collector_env})
         for daemon in daemons.values():
             daemon.wait_ready()
-        yield Running(endpoints, daemons)
+        yield Running(endpoints, daemons, logs)
