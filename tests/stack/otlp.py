@@ -4,9 +4,10 @@ Collector, and traces read back from Jaeger's query API (``/api/v3``, OTLP JSON)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -35,20 +36,24 @@ class Traced:
     gateway: Gateway
     stack: Running
 
-    def trace(self, trace_id: str, minimum: int) -> list[JaegerSpan]:
+    def trace(self, trace_id: str, minimum: int, timeout: float = 15) -> list[JaegerSpan]:
         """The trace's spans in Jaeger, once it holds at least ``minimum``."""
-        url = f"{self.stack.endpoints.jaeger}/api/v3/traces/{trace_id}"
+        return jaeger_trace(self.stack.endpoints.jaeger, trace_id, minimum, timeout)
 
-        def spans() -> list[JaegerSpan]:
-            response = httpx.get(url, timeout=5)
-            if response.status_code != 200:  # 404 until the trace arrives
-                return []
-            found = [JaegerSpan(span, attributes(rs["resource"]["attributes"]))
-                     for rs in response.json()["result"]["resourceSpans"]
-                     for ss in rs["scopeSpans"] for span in ss["spans"]]
-            return found if len(found) >= minimum else []
 
-        return wait_until(spans, 15, f"{minimum} spans of trace {trace_id} in Jaeger", 0.1)
+def jaeger_trace(jaeger: str, trace_id: str, minimum: int, timeout: float = 15) -> list[JaegerSpan]:
+    """The spans of a trace in the Jaeger at ``jaeger``, once it holds at least ``minimum``."""
+
+    def spans() -> list[JaegerSpan]:
+        response = httpx.get(f"{jaeger}/api/v3/traces/{trace_id}", timeout=5)
+        if response.status_code != 200:  # 404 until the trace arrives
+            return []
+        found = [JaegerSpan(span, attributes(rs["resource"]["attributes"]))
+                 for rs in response.json()["result"]["resourceSpans"]
+                 for ss in rs["scopeSpans"] for span in ss["spans"]]
+        return found if len(found) >= minimum else []
+
+    return wait_until(spans, timeout, f"{minimum} spans of trace {trace_id} in Jaeger", 0.1)
 
 
 @dataclass
@@ -97,11 +102,13 @@ SERVER, CLIENT = 2, 3
 
 
 @contextlib.contextmanager
-def traced_gateway(workdir: Path, gateway_env: dict[str, str]) -> Iterator[Traced]:
-    """The stack (``python -m app stack up``'s programs and log sink) and a gateway exporting to it."""
+def traced_gateway(workdir: Path, gateway_env: dict[str, str], sdk_env: Mapping[str, str] = MappingProxyType({}),
+                   ) -> Iterator[Traced]:
+    """The stack (``python -m app stack up``'s programs and log sink) and a gateway exporting to it;
+    ``sdk_env`` adds ``OTEL_*`` variables."""
     options = Options(scrape_gateway=False, collector_env={"OTELCOL_BATCH_TIMEOUT": f"{EXPORT_DELAY_MS}ms"})
     with running(UNSCRAPED, workdir, options) as stack, pytest.MonkeyPatch.context() as env:
-        for name, value in otlp_environment(stack.endpoints.otlp_http).items():
+        for name, value in {**otlp_environment(stack.endpoints.otlp_http), **sdk_env}.items():
             env.setenv(name, value)  # the SDK reads them from the environment
         with running_gateway(gateway_env) as gateway:
             yield Traced(gateway, stack)
