@@ -1,5 +1,5 @@
 """otel-collector/config.yaml: the built Collector validates it (and rejects a component the
-distribution lacks), and offline, every pipeline (traces, metrics, logs) names defined components,
+distribution lacks; the built Jaeger validates stack/jaeger/config.yaml), and offline, every pipeline (traces, metrics, logs) names defined components,
 memory_limiter comes first, each endpoint is ``${env:NAME:-default}`` whose default is a compose
 service, and compose runs the images of the programs built under stack/ with the same files."""
 
@@ -42,8 +42,8 @@ def _published(service: str) -> set[int]:
     return {int(str(p).split(":")[-1]) for p in SERVICES[service].get("ports", [])}
 
 
-def _validate(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([stack_binary("otelcol"), "validate", f"--config={config}"], check=False,
+def _validate(config: Path, program: str = "otelcol") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([stack_binary(program), "validate", f"--config={config}"], check=False,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -56,6 +56,11 @@ def test_the_built_collector_validates_the_config_and_rejects_components_it_lack
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = _validate(tmp_path / "config.yaml")
     assert result.returncode != 0 and "prometheus" in result.stderr
+
+
+def test_the_built_jaeger_validates_its_config() -> None:
+    result = _validate(REPO / "stack" / "jaeger" / "config.yaml", "jaeger")
+    assert result.returncode == 0, result.stderr
 
 
 def test_pipelines_use_defined_components() -> None:
