@@ -34,11 +34,16 @@ PROMETHEUS_CONFIG = CHECKOUT / "alerts" / "prometheus" / "prometheus.yml"
 PROMETHEUS_RULES = CHECKOUT / "alerts" / "prometheus" / "rules.yml"
 ALERTMANAGER_CONFIG = CHECKOUT / "alerts" / "alertmanager" / "alertmanager.yml"
 READY_TIMEOUT = 60.0
+PORT_ATTEMPTS = 3
 LOG_SINK_FILE = "logs.jsonl"
 
 
 class StackError(Exception):
     """A stack program exited or never became ready (its log's tail is in the message)."""
+
+
+class PortTaken(StackError):
+    """A program exited because another process bound one of its free ports first."""
 
 
 def free_port() -> int:
@@ -65,7 +70,9 @@ class Daemon:
     def ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise StackError(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            tail = self.log.read_text()[-3000:]
+            error = PortTaken if "address already in use" in tail else StackError
+            raise error(f"{self.name} exited with {self.process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(self.url + self.ready_path, timeout=1) as response:
                 return bool(response.status == 200)
@@ -158,8 +165,24 @@ def prometheus_config(gateway: str, hosts: Mapping[str, str], options: Options) 
 
 @contextlib.contextmanager
 def running(gateway: str, workdir: Path, options: Options | None = None) -> Iterator[Running]:
-    """Start the four programs in ``workdir`` (configs, data, one log each); stop them on exit."""
-    options = options or Options()
+    """Start the four programs in ``workdir`` (configs, data, one log each); stop them on exit.
+
+    A free port may be taken by another process before the program meant for it binds it: then
+    everything starts again on new ports, up to ``PORT_ATTEMPTS`` times."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        with contextlib.ExitStack() as cleanup:
+            try:
+                stack = cleanup.enter_context(_started(gateway, workdir, options or Options()))
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                continue
+            yield stack
+            return
+
+
+@contextlib.contextmanager
+def _started(gateway: str, workdir: Path, options: Options) -> Iterator[Running]:
     ports = {name: free_port() for name in (
         "otlp_grpc", "otlp_http", "collector_health", "collector_metrics", "jaeger_grpc", "jaeger_http",
         "jaeger_query", "jaeger_query_grpc", "jaeger_health", "jaeger_metrics", "prometheus", "alertmanager")}

@@ -1,9 +1,11 @@
 """The Collector stopped for 10 s under traffic: the gateway keeps answering at its usual latency,
-its span queue stays within its capacity (what does not fit is dropped and counted by the SDK's own
-metrics on ``/metrics``), and exporting resumes when the Collector is back on the same ports."""
+its span and log record queues stay within their capacity (what does not fit is dropped and counted
+by the SDK's own metrics on ``/metrics``), and exporting resumes when the Collector is back on the
+same ports: a call made after the restart reaches Jaeger, and its log record the log sink."""
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -11,14 +13,20 @@ from collections.abc import Callable, Mapping
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.logs.access import LOGGER
+from app.stack import logsink
+from tests.support import wait_until
+
 from .otlp import Traced, traced_gateway
 
 OUTAGE = 10.0
 BASELINE = 3.0
 QUEUE = 256
-"""The span queue's capacity (``OTEL_BSP_MAX_QUEUE_SIZE``), small so that the outage fills it."""
-SPAN_QUEUE = {"OTEL_BSP_MAX_QUEUE_SIZE": str(QUEUE), "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": str(QUEUE // 4)}
-PROCESSOR = {"otel_component_type": "batching_span_processor"}
+"""The capacity of the span and the log record queues, small so that the outage fills them."""
+QUEUES = {f"OTEL_{kind}_{name}": str(size) for kind in ("BSP", "BLRP")
+          for name, size in (("MAX_QUEUE_SIZE", QUEUE), ("MAX_EXPORT_BATCH_SIZE", QUEUE // 4))}
+PROCESSORS = {"span": {"otel_component_type": "batching_span_processor"},
+              "log": {"otel_component_type": "batching_log_processor"}}
 
 
 def sdk_metric(traced: Traced, name: str, labels: Mapping[str, str], errors: bool = False) -> float:
@@ -48,39 +56,51 @@ def percentiles(latencies: list[float]) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
-def test_the_gateway_rides_out_a_collector_outage(tmp_path_factory: pytest.TempPathFactory) -> None:
-    env = {"SARVAM_RATE_LIMIT": "1000000", "FALLBACKS_ENABLED": "false"}
-    with traced_gateway(tmp_path_factory.mktemp("outage"), env, SPAN_QUEUE) as traced:
+def test_the_gateway_rides_out_a_collector_outage(tmp_path_factory: pytest.TempPathFactory,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # ACCESS_LOG: a log record per call (at INFO, as `serve` logs), so that the log record queue fills too.
+    caplog.set_level(logging.INFO, logger=LOGGER.name)
+    env = {"SARVAM_RATE_LIMIT": "1000000", "FALLBACKS_ENABLED": "false", "ACCESS_LOG": "true"}
+    with traced_gateway(tmp_path_factory.mktemp("outage"), env, QUEUES) as traced:
         collector = traced.stack.daemons["otelcol"]
-        assert sdk_metric(traced, "otel_sdk_processor_span_queue_capacity", PROCESSOR) == QUEUE
+        for signal, labels in PROCESSORS.items():
+            assert sdk_metric(traced, f"otel_sdk_processor_{signal}_queue_capacity", labels) == QUEUE
         before = traffic(traced, BASELINE)
 
         collector.stop()
-        queue_sizes: list[float] = []
+        queue_sizes: dict[str, list[float]] = {signal: [] for signal in PROCESSORS}
         last_look = [time.monotonic()]
 
-        def look_at_the_queue() -> None:
+        def look_at_the_queues() -> None:
             if time.monotonic() - last_look[0] > 0.5:
-                queue_sizes.append(sdk_metric(traced, "otel_sdk_processor_span_queue_size", PROCESSOR))
+                for signal, labels in PROCESSORS.items():
+                    queue_sizes[signal].append(sdk_metric(traced, f"otel_sdk_processor_{signal}_queue_size", labels))
                 last_look[0] = time.monotonic()
 
-        during = traffic(traced, OUTAGE, look_at_the_queue)
-        full = {**PROCESSOR, "error_type": "queue_full"}
-        dropped = sdk_metric(traced, "otel_sdk_processor_span_processed_total", full)
-        failed = sdk_metric(traced, "otel_sdk_exporter_span_exported_total", {}, errors=True)
+        during = traffic(traced, OUTAGE, look_at_the_queues)
+        dropped = {signal: sdk_metric(traced, f"otel_sdk_processor_{signal}_processed_total",
+                                      {**labels, "error_type": "queue_full"}) for signal, labels in PROCESSORS.items()}
+        failed = {signal: sdk_metric(traced, f"otel_sdk_exporter_{signal}_exported_total", {}, errors=True)
+                  for signal in PROCESSORS}
         collector.start()
         collector.wait_ready()
 
         (p50_before, p99_before), (p50_during, p99_during) = percentiles(before), percentiles(during)
         print(f"\nbefore: {len(before)} calls, p50 {p50_before:.1f} ms, p99 {p99_before:.1f} ms; "
-              f"collector down {OUTAGE:g} s: {len(during)} calls, p50 {p50_during:.1f} ms, p99 {p99_during:.1f} ms; "
-              f"spans dropped (queue full) {dropped:g}, spans whose export failed {failed:g}, "
-              f"queue sizes seen {min(queue_sizes):g}..{max(queue_sizes):g} of {QUEUE}")
+              f"collector down {OUTAGE:g} s: {len(during)} calls, p50 {p50_during:.1f} ms, p99 {p99_during:.1f} ms")
+        for signal in PROCESSORS:
+            print(f"{signal}s: dropped (queue full) {dropped[signal]:g}, failed to export {failed[signal]:g}, "
+                  f"queue sizes seen {min(queue_sizes[signal]):g}..{max(queue_sizes[signal]):g} of {QUEUE}")
         # Exporting runs beside the requests, never in their way: a blocked export would cost seconds.
         assert p50_during <= 2 * p50_before + 5, "median latency while the Collector is down"
         assert p99_during <= 3 * p99_before + 50, "p99 latency while the Collector is down"
-        assert max(queue_sizes) <= QUEUE and dropped > 0 and failed > 0
+        for signal in PROCESSORS:
+            assert max(queue_sizes[signal]) <= QUEUE and dropped[signal] > 0 and failed[signal] > 0, signal
 
         response = traced.gateway.translate()
         trace_id = response.headers["traceresponse"].split("-")[1]
         assert traced.trace(trace_id, 4, timeout=30), "a call made after the restart reaches Jaeger"
+        assert traced.stack.logs is not None
+        path = traced.stack.logs
+        wait_until(lambda: [r for r in logsink.read(path) if r["trace_id"] == trace_id], 30,
+                   "the access log record of a call made after the restart in the log sink")

@@ -1,7 +1,8 @@
 """otel-collector/config.yaml: the built Collector validates it (and rejects a component the
-distribution lacks; the built Jaeger validates stack/jaeger/config.yaml), and offline, every pipeline (traces, metrics, logs) names defined components,
-memory_limiter comes first, each endpoint is ``${env:NAME:-default}`` whose default is a compose
-service, and compose runs the images of the programs built under stack/ with the same files."""
+distribution lacks; the built Jaeger validates stack/jaeger/config.yaml), and offline, every
+pipeline (traces, metrics, logs) names defined components, memory_limiter comes first, each
+endpoint is ``${env:NAME:-default}`` whose default is a compose service, and compose runs the
+images of the programs built under stack/ with the same files."""
 
 from __future__ import annotations
 
