@@ -101,6 +101,13 @@ def attributes(items: list[dict[str, Any]]) -> dict[str, Any]:
 SERVER, CLIENT = 2, 3
 
 
+def reported(response: httpx.Response) -> tuple[str, str]:
+    """(trace id, server span id) of the ``traceresponse`` header: ``00-{trace}-{span}-{flags}``."""
+    version, trace_id, span_id, _ = response.headers["traceresponse"].split("-")
+    assert version == "00"
+    return trace_id, span_id
+
+
 @contextlib.contextmanager
 def traced_gateway(workdir: Path, gateway_env: dict[str, str], sdk_env: Mapping[str, str] = MappingProxyType({}),
                    ) -> Iterator[Traced]:

@@ -17,7 +17,7 @@ from app.logs.access import LOGGER
 from app.stack import logsink
 from tests.support import wait_until
 
-from .otlp import Traced, traced_gateway
+from .otlp import Traced, reported, traced_gateway
 
 OUTAGE = 10.0
 BASELINE = 3.0
@@ -100,7 +100,7 @@ def test_the_gateway_rides_out_a_collector_outage(tmp_path_factory: pytest.TempP
             assert max(queue_sizes[signal]) <= QUEUE and dropped[signal] > 0 and failed[signal] > 0, signal
 
         response = traced.gateway.translate()
-        trace_id = response.headers["traceresponse"].split("-")[1]
+        trace_id, _ = reported(response)
         assert traced.trace(trace_id, 4, timeout=30), "a call made after the restart reaches Jaeger"
         assert traced.stack.logs is not None
         path = traced.stack.logs

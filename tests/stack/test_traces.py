@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from app.stack import logsink
 from tests.support import wait_until
 
-from .otlp import CLIENT, SERVER, JaegerSpan, Traced, traced_gateway
+from .otlp import CLIENT, SERVER, JaegerSpan, Traced, reported, traced_gateway
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -24,13 +23,6 @@ CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"
 def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
     with traced_gateway(tmp_path_factory.mktemp("traces"), {"FALLBACKS_ENABLED": "false"}) as traced:
         yield traced
-
-
-def reported(response: httpx.Response) -> tuple[str, str]:
-    """(trace id, server span id) of the ``traceresponse`` header: ``00-{trace}-{span}-{flags}``."""
-    version, trace_id, span_id, _ = response.headers["traceresponse"].split("-")
-    assert version == "00"
-    return trace_id, span_id
 
 
 def call_spans(traced: Traced, trace_id: str, server_name: str) -> tuple[JaegerSpan, JaegerSpan, JaegerSpan]:
