@@ -29,6 +29,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 UNTRACED_ROUTES: Final = frozenset({"/metrics"})
 """Route templates that get no server span (Prometheus scraping every few seconds is noise)."""
 HTTP_METHODS: Final = frozenset(m.value for m in HttpRequestMethodValues if m.value != "_OTHER")
+TRACE_RESPONSE: Final = b"traceresponse"
+"""The response header that reports the request's trace (W3C Trace Context Level 2's draft
+``traceresponse``, as OpenTelemetry's ``TraceResponsePropagator`` writes it)."""
+
+
+def trace_response(span: trace.SpanContext) -> bytes:
+    """``00-{trace id}-{server span id}-{flags}``: the ``traceparent`` format, naming the server span."""
+    return f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}".encode("ascii")
 
 
 class ServerSpans:
@@ -37,7 +45,8 @@ class ServerSpans:
     Installed as Litestar app middleware, so it runs after routing (``scope["path_template"]``
     is known; requests that match no route get no span). It continues the caller's trace from
     the propagators' headers (``traceparent``), carries the HTTP semantic-convention attributes,
-    marks 5xx answers and exceptions as errors, and makes no per-message send/receive spans.
+    marks 5xx answers and exceptions as errors, and makes no per-message send/receive spans. Its
+    answer reports the trace in a ``traceresponse`` header (a problem answer's ``trace_id`` too).
     """
 
     def __init__(self, app: ASGIApp, tracer: trace.Tracer, untraced: frozenset[str] = UNTRACED_ROUTES) -> None:
@@ -66,11 +75,13 @@ class ServerSpans:
                                       attributes)
         token = context.attach(trace.set_span_in_context(span, parent))
         status = 0
+        reported = (TRACE_RESPONSE, trace_response(span.get_span_context()))
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), reported]}
             await send(message)
 
         error: str | None = None
