@@ -63,15 +63,18 @@ def test_prometheus_rules_shape() -> None:
     alerts = [r for r in group["rules"] if "alert" in r]
     assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [(r.name, r.severity) for r in RULES]
     for alert, rule in zip(alerts, RULES, strict=True):
-        assert alert["for"] == "1m"
-        assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
+        budget = {"budget_left"} if rule.slo is not None else set()
+        assert alert["for"] == ("0s" if rule.slo is not None else "1m")
+        assert set(alert["annotations"]) == {"summary", "description", "runbook_url", *budget}
         for label in rule.by:  # says which provider operation, or which state backend
             assert f"{{{{ $labels.{label} }}}}" in alert["annotations"]["description"], rule.name
     state = next(a for a in alerts if a["alert"] == "GatewayStateBackendDown")
     assert state["expr"] == "min by (backend) (gateway_state_backend_up) == 0"
     assert state["labels"] == {"severity": "warning"}
     for rule in group["rules"]:
-        assert not re.search(r"\b(job|instance|le)\s*=", rule["expr"]), rule["expr"]
+        assert not re.search(r"\b(job|instance)\s*=", rule["expr"]), rule["expr"]
+        # `le` only as a regex of both spellings of a bound: the exporter's "5", Prometheus 3's "5.0".
+        assert set(re.findall(r'\ble\s*=~?\s*"[^"]*"', rule["expr"])) <= {'le="+Inf"', 'le=~"5|5\\\\.0"'}, rule["expr"]
 
 
 def test_promtool_lints_the_rules_and_the_config() -> None:
@@ -80,6 +83,22 @@ def test_promtool_lints_the_rules_and_the_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     result = run(promtool, "check", "config", *LINT, ALERTS / "prometheus" / "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path) -> None:
+    """The error-budget tests' rule file is the committed rules with the SLO windows divided by
+    60 (the drift check above covers it); promtool lints it like the others."""
+    scaled = yaml.safe_load((ALERTS / render.SCALED_RULES).read_text())
+    (group,) = scaled["groups"]
+    assert group["interval"] == "5s"
+    records = [r["record"] for r in group["rules"] if "record" in r]
+    assert "provider_operation:slo_availability:burnrate72m" in records  # 3d / 60
+    assert "provider_operation:provider_client_request_error:ratio12h" in records  # the 30d period / 60
+    result = run(stack_binary("promtool"), "check", "rules", *LINT, ALERTS / render.SCALED_RULES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert render.main(["render", "--out", str(tmp_path), "--slo-time-scale", "60", "--eval-interval", "5s"]) == 0
+    assert (tmp_path / render.PROMETHEUS_RULES).read_text().split("\n", 2)[2] == (
+        (ALERTS / render.SCALED_RULES).read_text().split("\n", 2)[2])
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -149,7 +168,7 @@ def test_grafana_rules_shape() -> None:
             assert threshold["model"]["expression"] == reduce["refId"]
             assert rule["condition"] == threshold["refId"]
             assert rule["noDataState"] == "OK", "absent data never fires"
-            assert rule["for"] == "1m"
+            assert rule["for"] == ("0s" if rule["title"].endswith("BudgetBurn") else "1m")
             assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
             assert "$value " not in rule["annotations"]["description"]
     assert sorted(rendered) == sorted((r.name, r.severity) for r in RULES)
