@@ -3,6 +3,8 @@ budget-burn alerts as the rules, and ``/health/slo`` and the status page show th
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.monitoring import Monitoring
@@ -122,7 +124,7 @@ def test_health_slo_alerts_and_status_page_over_http() -> None:
         idle = [o for o in body["operations"] if o["provider"] == "rag"]
         assert idle and all(o["availability"]["sli"] is None for o in idle)
 
-        def paged() -> list[dict[str, object]]:
+        def paged() -> list[dict[str, Any]]:
             alerts = gateway.client.get("/health/alerts", params={"severity": "critical"}).json()["alerts"]
             return [a for a in alerts if a["name"] == "ProviderErrorBudgetBurn" and a["state"] == "firing"]
 
