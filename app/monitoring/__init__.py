@@ -26,7 +26,7 @@ from ..resilience.shared_state import StateHealth
 from .alertmanager import AlertmanagerClient, AlertmanagerError
 from .evaluator import Alert, Evaluator
 from .fleet import FleetRecorder, FleetStatus, local_status
-from .history import Tiered, horizon, resolution
+from .history import Tiered, held, horizon, resolution
 from .recorder import Recorder
 from .rules import DEFAULT_RUNBOOK_BASE_URL, AlertRule, Severity, alert_rules
 from .slo import Slo
@@ -70,7 +70,7 @@ class Monitoring:
         slo = settings.alerts.slo
         self.history: Recorder = kind(resolution(slo), horizon(slo), clock, **recorder_args)
         """The coarse ring: the error-budget windows longer than the fine horizon."""
-        self.rings = Tiered(self.recorder, self.history)
+        self.rings = Tiered(self.recorder, self.history, held(slo))
         self.slo = Slo(slo)
         self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
         self.evaluator = Evaluator(self.rules, self.rings, eval_interval=settings.alerts.eval_interval)
