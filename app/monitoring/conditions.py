@@ -312,7 +312,7 @@ class _BudgetBurn(Condition):
                     continue
                 long_burn = slo.burn_rate(self.signal, key[0], stats)
                 short_burn = slo.burn_rate(self.signal, key[0], short.get(key))
-                if long_burn is not None and short_burn is not None and long_burn > pair.factor < short_burn:
+                if long_burn is not None and short_burn is not None and min(long_burn, short_burn) > pair.factor:
                     found[key] = long_burn
         return found
 

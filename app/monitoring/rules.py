@@ -16,6 +16,11 @@ same rules to the in-app recorder. Both engines compute, per ``provider`` and ``
 * circuit open: ``provider_circuit_state == 2`` now, or ``increase(provider_circuit_opened_total[w])
   > 0``; rate limited: ``increase(provider_client_rejections_total{reason="rate_limited"}[w]) > 0``.
 
+Two rules per severity watch error budgets instead of fixed thresholds: ``ProviderErrorBudgetBurn``
+and ``ProviderLatencyBudgetBurn``, the multi-window, multi-burn-rate alerts of
+:mod:`app.monitoring.slo` (objectives from ``SLO_*``, recording rules of their own, ``for`` 0, no
+minimum of calls, an annotation ``budget_left`` that queries the recorded budget left).
+
 One rule is about the gateway rather than a provider operation: ``GatewayStateBackendDown``, per
 ``backend`` (``redis`` or ``memory``), fires while ``min by (backend) (gateway_state_backend_up) ==
 0``: some replica's shared state store (``STATE_REDIS_URL``) does not answer, so that replica
