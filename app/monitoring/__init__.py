@@ -69,7 +69,7 @@ class Monitoring:
         self.recorder: Recorder = kind(settings.monitoring_bucket, settings.monitoring_horizon, clock, **recorder_args)
         slo = settings.alerts.slo
         self.history: Recorder = kind(resolution(slo), horizon(slo), clock, **recorder_args)
-        """The coarse ring: the error-budget windows longer than the fine horizon."""
+        """The coarse ring: the error-budget windows of 30 minutes and more (:mod:`.history`)."""
         self.rings = Tiered(self.recorder, self.history, held(slo))
         self.slo = Slo(slo)
         self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
