@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import format_duration
+from .fleet import View
 from .history import Tiered
 from .slo import SIGNALS, Signal, Slo
 from .stats import Key
@@ -50,6 +51,9 @@ class SloReport:
     time_scale: int
     windows: list[str]
     operations: list[OperationSlo]
+    view: View
+    """``fleet``: every replica's calls, merged through Redis (both rings); ``local``: this
+    replica's only (either ring local)."""
 
 
 def slo_report(slo: Slo, source: Tiered, keys: Sequence[Key], now: float) -> SloReport:
@@ -74,4 +78,5 @@ def slo_report(slo: Slo, source: Tiered, keys: Sequence[Key], now: float) -> Slo
         period=format_duration(slo.period), budget_over="period" if held >= slo.period else "history",
         budget_window=format_duration(held), time_scale=slo.settings.time_scale,
         windows=list(by_window), operations=operations,
+        view="fleet" if source.fine.view == source.coarse.view == "fleet" else "local",
     )

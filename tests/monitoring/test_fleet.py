@@ -243,3 +243,4 @@ async def test_the_coarse_ring_is_shared_and_late_deltas_correct_sealed_windows(
     await sync_all(first, second)
     assert burn(second, "5m") is None
     assert burn(first, "1d") == burn(second, "1d") == pytest.approx(2 / 200 / 0.005)
+    assert second.slo_report(CHAT).view == "fleet"

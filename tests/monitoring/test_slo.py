@@ -117,6 +117,7 @@ def test_health_slo_alerts_and_status_page_over_http() -> None:
             gateway.translate()
         body = gateway.client.get("/health/slo").json()
         assert (body["period"], body["budget_over"], body["budget_window"]) == ("30d", "history", "3d")
+        assert body["view"] == "local"
         [op] = [o for o in body["operations"] if (o["provider"], o["operation"]) == ("sarvam", "translate")]
         assert op["availability"]["sli"] == 0.0 and op["availability"]["objective"] == 0.995
         assert op["availability"]["burn_rates"]["5m"] == pytest.approx(1 / 0.005)

@@ -176,3 +176,21 @@ def test_grafana_rules_shape() -> None:
             assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
             assert "$value " not in rule["annotations"]["description"]
     assert sorted(rendered) == sorted((r.name, r.severity) for r in RULES)
+
+
+def test_per_provider_objectives_are_rendered_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--from-env`` with ``P_SLO_*``: one objective series per provider, and the slow ratio
+    reads each provider's own bucket; promtool accepts the result."""
+    monkeypatch.setenv("SARVAM_SLO_AVAILABILITY", "0.99")
+    monkeypatch.setenv("DEEPGRAM_SLO_LATENCY_THRESHOLD", "10")
+    assert render.main(["render", "--from-env", "--out", str(tmp_path)]) == 0
+    (group,) = yaml.safe_load((tmp_path / render.PROMETHEUS_RULES).read_text())["groups"]
+    exprs = {r["record"]: r["expr"] for r in group["rules"] if "record" in r}
+    objective = exprs["provider:slo_availability:objective"]
+    assert 'label_replace(vector(0.99), "provider", "sarvam", "", "")' in objective
+    assert 'label_replace(vector(0.995), "provider", "deepgram", "", "")' in objective
+    slow = exprs["provider_operation:provider_client_request_slow:ratio5m"]
+    assert 'provider=~"deepgram", le=~"10|10\\\\.0"' in slow and 'provider!~"deepgram", le=~"5|5\\\\.0"' in slow
+    result = run(stack_binary("promtool"), "check", "rules", *LINT, tmp_path / render.PROMETHEUS_RULES)
+    assert result.returncode == 0, result.stdout + result.stderr
