@@ -3,8 +3,8 @@
 ``python -m app rules render`` writes ``alerts/prometheus/rules.yml`` and
 ``alerts/grafana/alert-rules.yaml`` (paths relative to ``--out``, by default ``alerts`` in the
 working directory) and the same Prometheus rule group as a Prometheus Operator ``PrometheusRule``
-in ``deploy/kubernetes/prometheusrule.yaml`` (``--kubernetes-out``), with the error-budget unit
-tests' scaled profile (``prometheus/rules-scaled.yml``, :func:`scaled`); ``--check`` writes nothing
+in ``deploy/kubernetes/prometheusrule.yaml`` (``--kubernetes-out``), and beside them the
+error-budget unit tests' scaled profile (``prometheus/rules-scaled.yml``, :func:`scaled`); ``--check`` writes nothing
 and exits 1 with a unified diff when the committed files differ. ``--window``, ``--for``,
 ``--eval-interval``, ``--min-requests`` and ``--slo-time-scale`` render variants (the stack tests render short windows
 into a temporary directory; variants are never committed),
@@ -259,12 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     drifted = "the rule files differ from app/monitoring/rules.py: run `python -m app rules render`"
-    files = render(settings, args.runbook_base_url)
-    kubernetes_out = args.kubernetes_out or (KUBERNETES_OUT if args.out == Path("alerts") else None)
-    if kubernetes_out is not None:  # the committed set: the unit tests' scaled profile goes with it
-        test_profile = scaled(settings)
-        files[SCALED_RULES] = _dump(prometheus_rules(test_profile, args.runbook_base_url), test_profile)
+    test_profile = scaled(settings)  # the error-budget unit tests' rules, beside every rendering
+    files = {**render(settings, args.runbook_base_url),
+             SCALED_RULES: _dump(prometheus_rules(test_profile, args.runbook_base_url), test_profile)}
     status = write_or_check(files, args.out, args.check, drifted)
+    kubernetes_out = args.kubernetes_out or (KUBERNETES_OUT if args.out == Path("alerts") else None)
     if kubernetes_out is not None:
         rule = {KUBERNETES_RULES: _dump(prometheus_rule(settings, args.runbook_base_url), settings)}
         status = max(status, write_or_check(rule, kubernetes_out, args.check, drifted))

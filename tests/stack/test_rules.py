@@ -103,6 +103,12 @@ def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path) -> None:
     assert render.main(["render", "--out", str(tmp_path), "--slo-time-scale", "60", "--eval-interval", "5s"]) == 0
     assert (tmp_path / render.PROMETHEUS_RULES).read_text().split("\n", 2)[2] == (
         (ALERTS / render.SCALED_RULES).read_text().split("\n", 2)[2])
+    # The drift check covers it: every rendering writes it beside the rule files.
+    out = tmp_path / "again"
+    assert render.main(["render", "--out", str(out)]) == 0
+    drifted = out / render.SCALED_RULES
+    drifted.write_text(drifted.read_text().replace("[72m]", "[73m]"))
+    assert render.main(["render", "--check", "--out", str(out)]) == 1
 
 
 def test_promtool_unit_tests_pass() -> None:
