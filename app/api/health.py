@@ -26,6 +26,7 @@ from ..monitoring.schemas import (
     ServicesHealth,
     StatusOverview,
 )
+from ..monitoring.slo_report import SloReport
 from ..monitoring.trends import TrendError
 from ..providers.service_manager import ServiceManager
 from ..resilience.auth import require_admin
@@ -127,6 +128,14 @@ def trends(
         raise ValidationException(str(exc)) from None
 
 
+@get("/slo", summary="Per provider operation: objectives, SLI, error budget left and burn rate in each window",
+     sync_to_thread=False)
+def slo(request: Request[Any, Any, Any]) -> SloReport:
+    manager = _manager(request)
+    keys = sorted(set(manager.operations) | set(manager.monitoring.recorder.keys()))
+    return manager.monitoring.slo_report(keys)
+
+
 @get("/status", summary="Compact overview: overall status, providers with breaker states, firing alerts")
 async def status(request: Request[Any, Any, Any]) -> StatusOverview:
     return reports.status_overview(_manager(request))
@@ -140,6 +149,7 @@ def configuration(request: Request[Any, Any, Any]) -> Configuration:
 
 router = Router(
     path="/health",
-    route_handlers=[overall_health, live, ready, services, service, metrics, alerts, trends, status, configuration],
+    route_handlers=[overall_health, live, ready, services, service, metrics, alerts, trends, slo, status,
+                    configuration],
     tags=["health"],
 )
