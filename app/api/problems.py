@@ -66,7 +66,8 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
 
 
 HTTP_ERROR_TYPES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    405: "method_not_allowed", 408: "invalid_input", 413: "invalid_input", 415: "invalid_input"}
+                    405: "method_not_allowed", 408: "invalid_input", 413: "invalid_input", 415: "invalid_input",
+                    507: "insufficient_storage"}
 """The ``error_type`` of an HTTP error raised outside the call pipeline (guards, routing, bodies)."""
 
 
