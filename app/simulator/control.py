@@ -25,7 +25,7 @@ def _invalid(field: str, message: str) -> ValidationException:
 
 def _validation_problem(_: Request[Any, Any, Any], exc: ClientException) -> Response[dict[str, Any]]:
     """Client errors (bad JSON, wrong types, out-of-range values, unknown fields or operations) as problem details
-    naming the bad field."""
+    naming the bad field, with the gateway's ``error_type``."""
     problems = exc.extra if isinstance(exc.extra, list) else []
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
     message = str(first.get("message") or exc.detail)
@@ -38,6 +38,7 @@ def _validation_problem(_: Request[Any, Any, Any], exc: ClientException) -> Resp
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
+        "error_type": "invalid_input",
     }
     if field:
         body["field"] = field

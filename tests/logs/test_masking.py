@@ -32,7 +32,8 @@ KEYS = {
     # Letters and syllables of the event and field names: masked inside text, they would break them.
     1: ("k", "e", "a", "r", "t"),
     3: ("eak", "all", "ion", "ate", "ent"),
-    40: tuple((f"{name}-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 2)[:40] for name in ("sk", "dg", "oa", "gw", "adm")),
+    40: tuple((f"{name}-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 2)[:40]
+              for name in ("sk", "dg", "oa", "gw", "adm")),
 }
 EVENTS = {"gateway.start", "gateway.stop", "provider.call.failed", "breaker.transition", "provider.rejected"}
 """Events the run writes, each of whose names the short keys would have broken."""
