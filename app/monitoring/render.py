@@ -201,6 +201,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-interval", type=_seconds, metavar="DURATION",
                    help="rule evaluation interval, e.g. 5s")
     r.add_argument("--min-requests", type=_count, metavar="N", help="attempted calls the window must hold")
+    r.add_argument("--event-loop-lag-warning", type=_seconds, metavar="DURATION",
+                   help="p99 event loop lag that fires GatewayEventLoopLagHigh, e.g. 250ms")
     r.add_argument("--kubernetes-out", type=Path, metavar="DIR",
                    help="where the PrometheusRule goes (default: deploy/kubernetes when --out is alerts, "
                         "else not rendered)")
@@ -211,8 +213,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> AlertSettings:
     settings = load_settings().alerts if args.from_env else AlertSettings()
-    overrides = {name: getattr(args, name) for name in ("window", "for_", "eval_interval", "min_requests")
-                 if getattr(args, name) is not None}
+    names = ("window", "for_", "eval_interval", "min_requests", "event_loop_lag_warning")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return dataclasses.replace(settings, **overrides)
 
 
