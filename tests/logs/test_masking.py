@@ -22,6 +22,7 @@ from app.main import create_app
 from app.masking import MASK
 from app.simulator import create_simulator_app
 from tests.gateway import TEST_ENV
+from tests.logs.capture import logged_gateway
 from tests.support import LiveServer, live_server
 from tests.telemetry.otlp_receiver import http_receiver
 
@@ -129,3 +130,18 @@ def test_masking_keeps_every_name_and_hides_every_long_key(
         leaks = [key for key in secrets.values() for text in texts if key in text]
         assert leaks == []
     assert len(spans.get_finished_spans()) > 5
+
+
+def test_text_lines_keep_their_logger_names_and_name_a_short_key_once() -> None:
+    """The text lines (development): a one-letter admin key masks nothing inside them."""
+    with logged_gateway({"LOG_FORMAT": "text", "ADMIN_API_KEY": "e", "SARVAM_MAX_FAILURES": "1"}) as (gw, lines):
+        gw.fault("sarvam", operation="translate", error_rate=1.0)
+        assert gw.translate().status_code == 200  # served by the fallback
+        lines.wait(lambda: "circuit breaker closed -> open" in lines.text())
+    text = lines.text()
+    assert MASK not in text
+    assert " app.events " in text and " app.config " in text
+    warnings = [line for line in text.splitlines() if " app.config " in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0]
+    assert warnings[0].endswith("ADMIN_API_KEY is shorter than 8 characters: the logs mask it only where a value is "
+                                "exactly it, not inside other text (it would match ordinary words)")
