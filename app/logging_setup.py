@@ -44,7 +44,7 @@ class TraceContextFilter(logging.Filter):
 class JsonFormatter(jsonlogger.JsonFormatter):
     """One JSON object per line (python-json-logger): timestamp, level, logger, message, trace
     ids while a span is current, every extra (an event's ``event.name`` and fields), exception;
-    secret values masked in the serialised line."""
+    secrets masked in the values (:mod:`app.masking`), never in a key."""
 
     def __init__(self, secrets: list[tuple[str, str]]) -> None:
         super().__init__("%(levelname)s %(name)s %(message)s", timestamp=True, json_ensure_ascii=False,

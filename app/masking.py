@@ -17,6 +17,7 @@ Imports nothing of ours: the log formatters (``logging_setup``) and the OTLP log
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -63,9 +64,11 @@ class SecretMask:
             return self.text(value)
         if isinstance(value, Mapping):
             return {key: self.value(str(key), item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple | set | frozenset):
             return [self.value(name, item) for item in value]
-        return value
+        if isinstance(value, int | float | datetime.date | datetime.time):  # bool is an int
+            return value
+        return self.text(str(value))  # an exception, a path, any object: as the line would show it
 
     def fields(self, fields: Mapping[str, Any], kept: frozenset[str] = frozenset()) -> dict[str, Any]:
         """Every field's value masked but those named in ``kept`` (names, levels, ids)."""
