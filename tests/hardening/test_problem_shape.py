@@ -16,6 +16,9 @@ from tests.gateway import Gateway, running_gateway
 pytestmark = pytest.mark.stack
 
 NOT_JSON = {"content": b'{"input": "hello",', "headers": {"content-type": "application/json"}}
+TOO_LARGE = {"content": b'{"input": "' + b"a" * (5 * 1024 * 1024) + b'"}',
+             "headers": {"content-type": "application/json"}}
+"""Over the 4 MiB a JSON body may have."""
 REFUSALS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("GET", "/no/such/path", {}, 404, "not_found"),
     ("GET", "/schema/no-such-page", {}, 404, "not_found"),
@@ -27,6 +30,8 @@ REFUSALS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", "/health/", {}, 405, "method_not_allowed"),
     ("POST", "/v1/translate", NOT_JSON, 400, "invalid_input"),
     ("PUT", "/_sim/faults", NOT_JSON, 400, "invalid_input"),
+    ("POST", "/v1/translate", TOO_LARGE, 413, "invalid_input"),
+    ("PUT", "/_sim/faults", TOO_LARGE, 413, "invalid_input"),
     ("POST", "/v1/embeddings", {"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "invalid_input"),
     ("PUT", "/_sim/faults", {"json": {"provider": "sarvam", "operation": None}}, 400, "invalid_input"),
     ("PUT", "/_sim/faults", {"json": {"provider": "sarvam", "error_rate": True}}, 400, "invalid_input"),
