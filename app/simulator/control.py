@@ -105,5 +105,6 @@ def control_router() -> Router:
     return Router(
         "/",
         route_handlers=[put_fault, get_faults, clear_faults, list_requests, clear_requests],
-        exception_handlers={ClientException: _validation_problem},
+        # Bad requests only: a 401 or 404 (the gateway's guard) or 413 is answered as everywhere else.
+        exception_handlers={400: _validation_problem},
     )

@@ -69,3 +69,12 @@ def test_a_fault_for_the_whole_provider_leaves_operation_out(gw: Gateway) -> Non
     refused = gw.client.put("/_sim/faults", json={"provider": "openai", "operation": None})
     assert "operation" in refused.text and refused.status_code == 400
     assert httpx.codes.is_success(gw.client.delete("/_sim/faults").status_code)
+
+
+def test_operator_routes_refuse_without_the_admin_key_as_unauthorized() -> None:
+    with running_gateway({"ADMIN_API_KEY": "admin-key-for-this-test"}) as gw:
+        for method, path in (("GET", "/_sim/faults"), ("PUT", "/_sim/faults"), ("GET", "/health/configuration")):
+            response = httpx.request(method, gw.url + path, json={"provider": "sarvam"})
+            assert response.status_code == 401, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["error_type"] == "unauthorized"
