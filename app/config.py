@@ -220,6 +220,9 @@ class Settings:
     """Where uploads past the in-memory threshold are spooled (each process in its own directory)."""
     upload_idle_timeout: float
     """Seconds an upload may send nothing before it is answered 408 and its spool removed."""
+    upload_deadline: float
+    """Seconds a whole upload may take (a client sending a byte now and then never idles);
+    past them it is answered 408 and its spool removed."""
     access_log: bool = False
     """One line per HTTP request (common log format plus trace id) when true."""
     log_summary_interval: float = 10.0
@@ -347,6 +350,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace=env.duration("SHUTDOWN_GRACE", 10.0),
         upload_spool_dir=env.raw("UPLOAD_SPOOL_DIR") or tempfile.gettempdir(),
         upload_idle_timeout=env.duration("UPLOAD_IDLE_TIMEOUT", 30.0),
+        upload_deadline=env.duration("UPLOAD_DEADLINE", 120.0),
         access_log=env.boolean("ACCESS_LOG", False),
         log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
     )

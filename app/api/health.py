@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from ..config import format_duration, parse_duration
@@ -53,7 +54,8 @@ def _window(text: str | None, default: float, horizon: float) -> float:
 
 # -- endpoints -----------------------------------------------------------------------------------
 
-@get("/", summary="Overall health (healthy, degraded or unhealthy) with reasons and components")
+@get("/", summary="Overall health (healthy, degraded or unhealthy) with reasons and components",
+     responses={503: ResponseSpec(OverallHealth, description="Unhealthy: no provider can serve")})
 async def overall_health(request: Request[Any, Any, Any]) -> Response[OverallHealth]:
     body = reports.overall_health(_manager(request))
     return Response(body, status_code=503 if body.status == "unhealthy" else 200)
@@ -66,7 +68,7 @@ def live() -> Liveness:
 
 
 @get("/ready", summary="Readiness: 200 once started with at least one provider able to serve, else 503",
-     sync_to_thread=False)
+     sync_to_thread=False, responses={503: ResponseSpec(Readiness, description="Not ready")})
 def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     body = reports.readiness(_manager(request))
     return Response(body, status_code=200 if body.ready else 503)

@@ -219,6 +219,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--min-requests", type=_count, metavar="N", help="attempted calls the window must hold")
     r.add_argument("--slo-time-scale", type=_count, metavar="N",
                    help="divide every error-budget window and the period by N (SLO_TIME_SCALE)")
+    r.add_argument("--event-loop-lag-warning", type=_seconds, metavar="DURATION",
+                   help="p99 event loop lag that fires GatewayEventLoopLagHigh, e.g. 250ms")
     r.add_argument("--kubernetes-out", type=Path, metavar="DIR",
                    help="where the PrometheusRule goes (default: deploy/kubernetes when --out is alerts, "
                         "else not rendered)")
@@ -229,8 +231,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> AlertSettings:
     settings = load_settings().alerts if args.from_env else AlertSettings()
-    overrides = {name: getattr(args, name) for name in ("window", "for_", "eval_interval", "min_requests")
-                 if getattr(args, name) is not None}
+    names = ("window", "for_", "eval_interval", "min_requests", "event_loop_lag_warning")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     settings = dataclasses.replace(settings, **overrides)
     if args.slo_time_scale is not None:
         settings = dataclasses.replace(settings, slo=dataclasses.replace(settings.slo, time_scale=args.slo_time_scale))

@@ -46,6 +46,7 @@ from .. import __version__
 from ..config import Settings
 from ..logging_setup import secret_values
 from ..logs.otlp import MaskSecrets, log_handler
+from ..masking import SecretMask
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.shared_state import StateHealth
 from .instruments import BACKEND, OPERATION, PROVIDER, Instruments
@@ -170,7 +171,8 @@ class Telemetry:
         """The app middleware that makes server spans (:class:`ServerSpans`; none when disabled)."""
         if not self.enabled:
             return []
-        return [DefineMiddleware(ServerSpans, tracer=self.tracer_provider.get_tracer(SERVER_SCOPE, __version__))]
+        return [DefineMiddleware(ServerSpans, tracer=self.tracer_provider.get_tracer(SERVER_SCOPE, __version__),
+                                 mask=SecretMask(secret_values(self.settings)).text)]
 
     def attach_log_handler(self) -> None:
         """Export log records from now until :meth:`shutdown` (nothing to do without OTLP logs)."""

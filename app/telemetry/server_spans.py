@@ -8,6 +8,7 @@ which nothing reads (the provider metrics are the contract).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from litestar.enums import ScopeType
@@ -49,9 +50,12 @@ class ServerSpans:
     answer reports the trace in a ``traceresponse`` header (a problem answer's ``trace_id`` too).
     """
 
-    def __init__(self, app: ASGIApp, tracer: trace.Tracer, untraced: frozenset[str] = UNTRACED_ROUTES) -> None:
+    def __init__(self, app: ASGIApp, tracer: trace.Tracer, mask: Callable[[str], str],
+                 untraced: frozenset[str] = UNTRACED_ROUTES) -> None:
         self.app = app
         self.tracer = tracer
+        self.mask = mask
+        """Masks secrets in the path (:class:`app.masking.SecretMask`): a client may send one there."""
         self.untraced = untraced
         self.fields = frozenset(name.encode("latin-1") for name in propagate.get_global_textmap().fields)
 
@@ -64,7 +68,7 @@ class ServerSpans:
         parent = propagate.extract(carrier) if carrier else None
         method = scope["method"]
         attributes: dict[str, Any] = {
-            HTTP_REQUEST_METHOD: method, HTTP_ROUTE: route, URL_PATH: scope["path"],
+            HTTP_REQUEST_METHOD: method, HTTP_ROUTE: route, URL_PATH: self.mask(scope["path"]),
             URL_SCHEME: scope["scheme"], NETWORK_PROTOCOL_VERSION: scope["http_version"],
         }
         if method not in HTTP_METHODS:

@@ -39,7 +39,8 @@ def test_check_fails_with_a_diff_on_drift(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_variants_carry_their_timing(tmp_path: Path) -> None:
-    args = ["--window", "30s", "--for", "10s", "--eval-interval", "5s", "--min-requests", "3"]
+    args = ["--window", "30s", "--for", "10s", "--eval-interval", "5s", "--min-requests", "3",
+            "--event-loop-lag-warning", "250ms"]
     assert render.main(["render", "--out", str(tmp_path), *args]) == 0
     (group,) = yaml.safe_load((tmp_path / render.PROMETHEUS_RULES).read_text())["groups"]
     assert group["interval"] == "5s"
@@ -51,6 +52,8 @@ def test_variants_carry_their_timing(tmp_path: Path) -> None:
                and not re.search(r"_(error|slow):ratio", r["record"])]
     assert records and all("[30s]" in r["expr"] for r in records)
     assert ">= 3" in alerts[0]["expr"]
+    [lag] = [r for r in alerts if r["alert"] == "GatewayEventLoopLagHigh"]
+    assert lag["expr"].endswith(" > 0.25")
     grafana = yaml.safe_load((tmp_path / render.GRAFANA_RULES).read_text())
     assert {g["interval"] for g in grafana["groups"]} == {"10s"}, "Grafana's 10 s scheduler tick"
     result = run(stack_binary("promtool"), "check", "rules", *LINT, tmp_path / render.PROMETHEUS_RULES)
