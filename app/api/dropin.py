@@ -42,11 +42,11 @@ from ..providers.catalog import Services
 from ..providers.service import RelayedStream
 from ..resilience.auth import bearer_token, key_matches
 from ..resilience.validation import Audio, check_audio, sniffed_type
-from ..simulator.deepgram import DEEPGRAM
-from ..simulator.gate import ProviderWire
-from ..simulator.openai import OPENAI
-from ..simulator.sarvam import SARVAM
 from ..spool import SpooledFile
+from ..wire.deepgram import DEEPGRAM_ERRORS
+from ..wire.errors import ErrorShape
+from ..wire.openai import OPENAI_ERRORS
+from ..wire.sarvam import SARVAM_ERRORS
 from .door import counted_refusals, door, noted
 from .problems import HTTP_ERROR_TYPES, error_headers
 from .uploads import received_body, received_form
@@ -76,9 +76,9 @@ def _openai_key(headers: Headers) -> str:
 @dataclass(frozen=True)
 class DropIn:
     """One provider as its SDK sees the gateway: where the SDK puts its credential, and how the
-    provider's errors look (the simulator's :class:`ProviderWire`, which speaks them too)."""
+    provider's errors look (:mod:`app.wire`, which the simulator speaks too)."""
 
-    wire: ProviderWire
+    wire: ErrorShape
     client_key: Callable[[Headers], str]
 
     @property
@@ -240,9 +240,9 @@ async def openai_embeddings_route(request: AnyRequest) -> Response[Any]:
     return await openai_embeddings(request)
 
 
-SARVAM_DROPIN = DropIn(SARVAM, _sarvam_key)
-DEEPGRAM_DROPIN = DropIn(DEEPGRAM, _deepgram_key)
-OPENAI_DROPIN = DropIn(OPENAI, _openai_key)
+SARVAM_DROPIN = DropIn(SARVAM_ERRORS, _sarvam_key)
+DEEPGRAM_DROPIN = DropIn(DEEPGRAM_ERRORS, _deepgram_key)
+OPENAI_DROPIN = DropIn(OPENAI_ERRORS, _openai_key)
 
 
 def routers() -> list[Router]:
