@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from app.simulator import content
 from app.simulator.audio import audio_duration_sec, synth_wav, wav_chunks, wav_without_header
 from app.simulator.gate import (
+    AnyConnection,
     AnyRequest,
     ProviderWire,
     admit,
@@ -39,7 +40,7 @@ CORRUPT_AUDIO = "Bad Request: failed to process audio: corrupt or unsupported da
 _NAMESPACE = uuid.UUID("7d6c3f1e-2b1a-4c59-9a53-5b8a0f3e2d10")
 """Namespace for the simulator's stable model and project ids."""
 
-def _authorized(request: AnyRequest) -> bool:
+def _authorized(request: AnyConnection) -> bool:
     """``Authorization: Token KEY`` (API keys) or ``Bearer KEY`` (access tokens); the scheme is case-insensitive."""
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() in {"token", "bearer"} and bool(key.strip())
@@ -52,7 +53,7 @@ def _flag(request: AnyRequest, name: str) -> bool:
     return request.query_params.get(name, "").lower() == "true"
 
 
-def _model_id(model: str) -> str:
+def model_id_of(model: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, model))
 
 
@@ -77,7 +78,7 @@ async def listen(request: AnyRequest, sim_state: NamedDependency[SimulatorState]
     text = content.transcript(language)
     if not (_flag(request, "smart_format") or _flag(request, "punctuate")):
         text = " ".join(content.text_tokens(text))
-    model_id = _model_id(model)
+    model_id = model_id_of(model)
     rid = new_id()
     result = {
         "metadata": {
@@ -130,7 +131,7 @@ async def speak(request: AnyRequest, sim_state: NamedDependency[SimulatorState])
     headers = {
         "dg-request-id": new_id(),
         "dg-model-name": model,
-        "dg-model-uuid": _model_id(model),
+        "dg-model-uuid": model_id_of(model),
         "dg-char-count": str(len(text)),
     }
     chunks = wav_chunks(wav_without_header(wav) if gate.malformed else wav, rate)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, Router
+from litestar.connection import ASGIConnection
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import ControllerRouterHandler, Receive, Send
@@ -34,6 +35,7 @@ POLL_SEC = 1.0
 """How often a waiting request checks whether the server is stopping (uvicorn has no event for it)."""
 
 AnyRequest = Request[Any, Any, Any]
+AnyConnection = ASGIConnection[Any, Any, Any, Any]
 
 
 class Refused(Exception):
@@ -49,7 +51,8 @@ class ProviderWire:
     """How one provider speaks: its name, how it checks credentials and how its errors look."""
 
     errors: ErrorShape
-    authorized: Callable[[AnyRequest], bool]
+    authorized: Callable[[AnyConnection], bool]
+    """Whether a request or a WebSocket handshake carries credentials."""
     invalid: Callable[[InvalidRequest], Response[Any]] | None = None
     """The answer to an invalid request; by default :attr:`error` with the exception's status and message."""
 

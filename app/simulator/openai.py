@@ -15,7 +15,7 @@ from litestar import Response, Router, get, post
 from litestar.di import NamedDependency
 
 from app.simulator import content
-from app.simulator.gate import AnyRequest, ProviderWire, admit, json_response, stream_response
+from app.simulator.gate import AnyConnection, AnyRequest, ProviderWire, admit, json_response, stream_response
 from app.simulator.payload import InvalidRequest, json_object
 from app.simulator.state import SimulatorState
 from app.wire.openai import OPENAI_ERRORS, new_request_id, openai_error
@@ -26,7 +26,7 @@ DEFAULT_EMBEDDING_DIMENSIONS = 1536
 MODELS_CREATED = 1_700_000_000
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
-def _authorized(request: AnyRequest) -> bool:
+def _authorized(request: AnyConnection) -> bool:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and bool(key.strip())
 
