@@ -54,6 +54,8 @@ class ServiceConfig:
     max_text_length: int
     max_audio_size_mb: float
     max_audio_duration_sec: float
+    max_stream_seconds: float
+    """Seconds a live (WebSocket) session may last; it is then closed with 1008 ``invalid_input``."""
     max_concurrency: int
     """Calls in flight to the provider at once in this process (a bulkhead); one more is refused
     at once with 503 ``overloaded``. The provider's connection pool is sized from it."""
@@ -121,6 +123,7 @@ def _service(env: Env, name: str) -> ServiceConfig:
         max_text_length=env.integer(f"{p}_MAX_TEXT_LENGTH", 10000, minimum=1),
         max_audio_size_mb=env.number(f"{p}_MAX_AUDIO_SIZE_MB", 50.0),
         max_audio_duration_sec=env.number(f"{p}_MAX_AUDIO_DURATION_SEC", 300.0),
+        max_stream_seconds=env.duration(f"{p}_MAX_STREAM_SECONDS", 3600.0),
         max_concurrency=env.integer(f"{p}_MAX_CONCURRENCY", int(defaults["max_concurrency"]), minimum=1),
         api_key=api_key,
         base_url=env.url(f"{p}_BASE_URL") or (LIVE_BASE_URLS.get(name) if api_key else None),
@@ -181,6 +184,10 @@ class Settings:
     """Where uploads past the in-memory threshold are spooled (each process in its own directory)."""
     upload_idle_timeout: float
     """Seconds an upload may send nothing before it is answered 408 and its spool removed."""
+    stream_idle_timeout: float
+    """Seconds a live session's caller may send nothing before it is closed with 1008."""
+    stream_max_frame_bytes: int
+    """The largest WebSocket message a live session's caller may send (1008 past it)."""
     access_log: bool = False
     """One line per HTTP request (common log format plus trace id) when true."""
     log_summary_interval: float = 10.0
@@ -286,6 +293,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace=env.duration("SHUTDOWN_GRACE", 10.0),
         upload_spool_dir=env.raw("UPLOAD_SPOOL_DIR") or tempfile.gettempdir(),
         upload_idle_timeout=env.duration("UPLOAD_IDLE_TIMEOUT", 30.0),
+        stream_idle_timeout=env.duration("STREAM_IDLE_TIMEOUT", 30.0),
+        stream_max_frame_bytes=env.integer("STREAM_MAX_FRAME_BYTES", 1024 * 1024, minimum=1),
         access_log=env.boolean("ACCESS_LOG", False),
         log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
     )

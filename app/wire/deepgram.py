@@ -15,8 +15,14 @@ from litestar import Response
 
 from .errors import ErrorShape
 
-LISTEN_CONTROL = frozenset({"KeepAlive", "Finalize", "CloseStream"})
-SPEAK_CONTROL = frozenset({"Speak", "Flush", "Clear", "Close"})
+LISTEN_ENCODINGS = frozenset({"linear16", "linear32", "flac", "alaw", "mulaw", "amr-nb", "amr-wb", "opus",
+                              "ogg-opus", "speex", "g729"})
+"""``/v1/listen``'s ``encoding`` values; without one the audio is a container (WAV, MP3, ...)."""
+RAW_SAMPLE_BYTES = {"linear16": 2, "linear32": 4, "alaw": 1, "mulaw": 1}
+"""Bytes per sample of the raw encodings (which need ``sample_rate``)."""
+SPEAK_ENCODINGS = frozenset({"linear16", "mulaw", "alaw"})
+"""``/v1/speak``'s live ``encoding`` values."""
+SPEAK_SAMPLE_RATES = frozenset({8000, 16000, 24000, 32000, 48000})
 
 _ERRORS = {
     400: ("Bad Request", "Bad Request: the request could not be processed."),

@@ -16,6 +16,11 @@ from litestar import Response
 
 from .errors import ErrorShape
 
+STT_SAMPLE_RATES = frozenset({8000, 16000, 22050, 24000})
+"""``/speech-to-text/ws``'s ``sample_rate`` values."""
+STT_CODECS = frozenset({"wav", "pcm_s16le", "pcm_l16", "pcm_raw"})
+"""``/speech-to-text/ws``'s ``input_audio_codec`` values."""
+
 
 def new_request_id() -> str:
     """Sarvam's request ids look like ``20250101_<uuid>``."""

@@ -1,0 +1,233 @@
+"""Live (WebSocket) sessions through the one door: the caller's socket relayed to the provider's.
+
+A session passes the door as a call does (:meth:`Pipeline.session`): the caller's key, then the
+query's audio format (validation), then a rate-limit permit, a bulkhead slot and a breaker permit
+held until the session ends, and the upgrade to the provider under its timeout. A refusal answers
+the handshake with its HTTP status and body where the server can (uvicorn can), else closes it
+with 1008 (the caller's input or key) or 1013 (try again later: rate limit, bulkhead, breaker),
+1011 for a provider that failed the upgrade, the reason starting with the ``error_type``.
+
+Once accepted, messages are relayed both ways as they come. The session ends when either side
+closes (the provider's close code is relayed to the caller, the caller's to the provider), when
+the provider drops its socket or sends no first result within its timeout after the caller's
+first message that asks for one (1011), when the caller sends nothing for
+``STREAM_IDLE_TIMEOUT``, sends a message over ``STREAM_MAX_FRAME_BYTES`` or the session reaches
+``P_MAX_STREAM_SECONDS`` (1008), or when the server shuts down (uvicorn's 1012).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from litestar import Response, WebSocket
+from litestar.datastructures import Headers, MultiDict
+from litestar.exceptions import WebSocketDisconnect
+
+from ..calls import CallContext, ErrorType, GatewayError, ServiceKey
+from ..providers.base import Session
+from ..providers.service_manager import ServiceManager
+from ..resilience.auth import key_matches
+from ..wire import closes
+from ..wire.handshake import deny
+
+AnySocket = WebSocket[Any, Any, Any]
+Upstream = aiohttp.ClientWebSocketResponse
+Frame = bytes | str
+Outcome = tuple[int, str, GatewayError | None]
+"""How a session ended: the close code and reason the caller gets, and the provider's failure."""
+
+TRY_AGAIN = frozenset({ErrorType.RATE_LIMITED, ErrorType.UPSTREAM_RATE_LIMITED, ErrorType.OVERLOADED,
+                       ErrorType.CIRCUIT_OPEN})
+SERVER_CLOSES = frozenset({1011, 1012, 1013, 1014})
+"""A provider's close codes that say it failed (the others are about the caller's input)."""
+UNSENDABLE = frozenset({1005, 1006, 1015})
+
+
+@dataclass(frozen=True)
+class LiveProtocol:
+    """One live API as the gateway relays it."""
+
+    provider: str
+    operation: str
+    path: str
+    """The provider's path, under its base URL."""
+    check: Callable[[MultiDict[str]], None]
+    """Validates the handshake's query (raises ``invalid(...)``)."""
+    count: Callable[[Frame, MultiDict[str], CallContext], None]
+    """Adds a caller's message to the session's usage (audio seconds, characters)."""
+    asks: Callable[[Frame], bool]
+    """Whether a caller's message asks for a result (the provider's timeout to answer starts)."""
+    is_result: Callable[[Frame], bool]
+    """Whether a provider's message is a result (a transcript, or audio)."""
+
+
+@dataclass(frozen=True)
+class LiveRoute:
+    """A live route: its protocol, where the caller's key is, and how a refusal is written."""
+
+    protocol: LiveProtocol
+    client_key: Callable[[Headers], str]
+    refusal: Callable[[GatewayError], Response[Any]]
+    unauthorized: Callable[[str], Response[Any]]
+
+    async def serve(self, socket: AnySocket, service_key: ServiceKey | None = None) -> None:
+        manager: ServiceManager = socket.app.state.service_manager
+        protocol = self.protocol
+        keys = manager.settings.gateway_api_keys
+        if keys and not key_matches(self.client_key(socket.headers), keys):
+            detail = f"a valid gateway client key is required as the {protocol.provider} SDK's key"
+            await _refuse(socket, self.unauthorized(detail), closes.POLICY, closes.reason("unauthorized", detail))
+            return
+        key = service_key or ServiceKey(protocol.provider, protocol.operation)
+        service = manager.by_key[key]
+        query = socket.query_params
+        params = [(name, value) for name, value in query.multi_items()]
+
+        async def connect(_: CallContext) -> Upstream:
+            return await manager.live.connect(service, protocol.path, params)
+
+        try:
+            session = await manager.pipeline.session(service.spec(), connect, validate=lambda: protocol.check(query))
+        except GatewayError as error:
+            await _refuse(socket, self.refusal(error), close_code(error), closes.reason(error.error_type, error.detail))
+            return
+        try:
+            await socket.accept()
+        except BaseException:
+            await session.end(closes.GOING_AWAY, "the caller left during the handshake", None)
+            raise
+        await relay(socket, session, protocol, manager)
+
+
+def close_code(error: GatewayError) -> int:
+    if error.error_type in TRY_AGAIN:
+        return closes.TRY_AGAIN_LATER
+    if error.is_rejection or error.error_type is ErrorType.INVALID_INPUT:
+        return closes.POLICY
+    return closes.INTERNAL
+
+
+async def _refuse(socket: AnySocket, response: Response[Any], code: int, reason: str) -> None:
+    await deny(socket, response.status_code or 500, response.content, media_type=str(response.media_type),
+               headers=dict(response.headers), close_code=code, reason=reason)
+
+
+async def relay(socket: AnySocket, session: Session[Upstream], protocol: LiveProtocol, manager: ServiceManager) -> None:
+    """Relay the session's messages both ways until it ends; then close both sides and end it."""
+    settings = manager.settings
+    cfg = settings.get_service_config(protocol.provider)
+    loop = asyncio.get_running_loop()
+    upstream = session.upstream
+    query = socket.query_params
+    failed: asyncio.Future[Outcome] = loop.create_future()
+    first_due: asyncio.TimerHandle | None = None
+    caller_gone = False
+
+    def no_first_result() -> None:
+        if session.first_result is None and not failed.done():
+            error = GatewayError(ErrorType.TIMEOUT, f"{protocol.provider} sent no result within {cfg.timeout:g} s")
+            failed.set_result((closes.INTERNAL, closes.reason(error.error_type, error.detail), error))
+
+    async def inbound() -> Outcome:
+        nonlocal first_due
+        deadline = loop.time() + cfg.max_stream_seconds
+        while True:
+            wait = min(settings.stream_idle_timeout, deadline - loop.time())
+            try:
+                async with asyncio.timeout(max(0.0, wait)):
+                    message: Any = await socket.receive()
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    detail = f"the session reached P_MAX_STREAM_SECONDS ({cfg.max_stream_seconds:g} s)"
+                else:
+                    detail = f"the caller sent nothing for STREAM_IDLE_TIMEOUT ({settings.stream_idle_timeout:g} s)"
+                return closes.POLICY, closes.reason(ErrorType.INVALID_INPUT, detail), None
+            if message["type"] == "websocket.disconnect":
+                nonlocal caller_gone
+                caller_gone = True
+                return int(message.get("code") or closes.NORMAL), str(message.get("reason") or ""), None
+            frame: Frame = message["bytes"] if message.get("bytes") is not None else message.get("text") or ""
+            if len(frame) > settings.stream_max_frame_bytes:
+                detail = (f"a message of {len(frame)} bytes is over STREAM_MAX_FRAME_BYTES "
+                          f"({settings.stream_max_frame_bytes})")
+                return closes.POLICY, closes.reason(ErrorType.INVALID_INPUT, detail), None
+            protocol.count(frame, query, session.ctx)
+            session.message("in")
+            if first_due is None and session.first_result is None and protocol.asks(frame):
+                first_due = loop.call_later(cfg.timeout, no_first_result)
+            if isinstance(frame, bytes):
+                await upstream.send_bytes(frame)
+            else:
+                await upstream.send_str(frame)
+
+    async def outbound() -> Outcome:
+        while True:
+            message = await upstream.receive()
+            if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                frame: Frame = message.data
+                if session.first_result is None and protocol.is_result(frame):
+                    session.result()
+                    if first_due is not None:
+                        first_due.cancel()
+                session.message("out")
+                try:
+                    await (socket.send_bytes(frame) if isinstance(frame, bytes) else socket.send_text(frame))
+                except (WebSocketDisconnect, OSError):
+                    nonlocal caller_gone
+                    caller_gone = True
+                    return closes.GOING_AWAY, "", None
+                continue
+            return upstream_close(protocol.provider, upstream.close_code, message)
+
+    tasks = [asyncio.ensure_future(inbound()), asyncio.ensure_future(outbound()), failed]
+    outcome: Outcome = (closes.INTERNAL, "", None)
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        outcome = _outcome(next(iter(done)), protocol.provider)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if first_due is not None:
+            first_due.cancel()
+        code, reason, error = outcome
+        await _close_upstream(upstream, code if caller_gone else closes.NORMAL)
+        if not caller_gone:
+            with contextlib.suppress(Exception):  # the caller may be gone by now
+                await socket.close(code if code not in UNSENDABLE else closes.INTERNAL, reason)
+        await session.end(code, reason, error)
+
+
+def _outcome(task: asyncio.Future[Outcome], provider: str) -> Outcome:
+    if task.cancelled():  # the server cancelled the session (pragma: no cover - uvicorn does not)
+        return closes.GOING_AWAY, "", None
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    if isinstance(exc, aiohttp.ClientError | ConnectionError):
+        error = GatewayError(ErrorType.CONNECTION, f"{provider} dropped the session")
+        return closes.INTERNAL, closes.reason(error.error_type, error.detail), error
+    raise exc
+
+
+def upstream_close(provider: str, code: int | None, message: aiohttp.WSMessage) -> Outcome:
+    """The provider closed or dropped its socket: its close relayed, and whether it failed the session."""
+    reason = str(message.extra or "") if message.type is aiohttp.WSMsgType.CLOSE else ""
+    if code is None or code in UNSENDABLE:
+        error = GatewayError(ErrorType.CONNECTION, f"{provider} dropped the session")
+        return closes.INTERNAL, closes.reason(error.error_type, error.detail), error
+    if code in SERVER_CLOSES:
+        return code, reason, GatewayError(ErrorType.UPSTREAM_5XX, f"{provider} closed the session with {code}")
+    if code not in (closes.NORMAL, closes.GOING_AWAY):
+        return code, reason, GatewayError(ErrorType.UPSTREAM_4XX, f"{provider} closed the session with {code}")
+    return code, reason, None
+
+
+async def _close_upstream(upstream: Upstream, code: int) -> None:
+    if not upstream.closed:
+        with contextlib.suppress(Exception):
+            await upstream.close(code=code if code not in UNSENDABLE and code < 5000 else closes.NORMAL)
