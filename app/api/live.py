@@ -48,6 +48,14 @@ SERVER_CLOSES = frozenset({1011, 1012, 1013, 1014})
 UNSENDABLE = frozenset({1005, 1006, 1015})
 
 
+def _same(frame: Frame, _: MultiDict[str]) -> Frame | None:
+    return frame
+
+
+def _query(query: MultiDict[str]) -> list[tuple[str, str]]:
+    return list(query.multi_items())
+
+
 @dataclass(frozen=True)
 class LiveProtocol:
     """One live API as the gateway relays it."""
@@ -64,44 +72,69 @@ class LiveProtocol:
     """Whether a caller's message asks for a result (the provider's timeout to answer starts)."""
     is_result: Callable[[Frame], bool]
     """Whether a provider's message is a result (a transcript, or audio)."""
+    params: Callable[[MultiDict[str]], list[tuple[str, str]]] = _query
+    """The provider's query, from the caller's (the drop-in routes: as sent)."""
+    to_provider: Callable[[Frame, MultiDict[str]], Frame | None] = _same
+    """A caller's message as the provider takes it (``None``: not relayed)."""
+    to_caller: Callable[[Frame, MultiDict[str]], Frame | None] = _same
+    """A provider's message as the caller takes it (``None``: not relayed)."""
 
 
 @dataclass(frozen=True)
 class LiveRoute:
-    """A live route: its protocol, where the caller's key is, and how a refusal is written."""
+    """Where a live route's caller puts its key, and how its refusals are written."""
 
-    protocol: LiveProtocol
     client_key: Callable[[Headers], str]
     refusal: Callable[[GatewayError], Response[Any]]
     unauthorized: Callable[[str], Response[Any]]
 
-    async def serve(self, socket: AnySocket, service_key: ServiceKey | None = None) -> None:
-        manager: ServiceManager = socket.app.state.service_manager
-        protocol = self.protocol
-        keys = manager.settings.gateway_api_keys
-        if keys and not key_matches(self.client_key(socket.headers), keys):
-            detail = f"a valid gateway client key is required as the {protocol.provider} SDK's key"
-            await _refuse(socket, self.unauthorized(detail), closes.POLICY, closes.reason("unauthorized", detail))
+    async def serve(self, socket: AnySocket, protocol: LiveProtocol) -> None:
+        """A drop-in session: the caller's key, then the door, then the relay."""
+        if not await self.authorized(socket, protocol.provider):
             return
-        key = service_key or ServiceKey(protocol.provider, protocol.operation)
-        service = manager.by_key[key]
+        try:
+            session = await self.open(socket, protocol)
+        except GatewayError as error:
+            await self.refuse(socket, error)
+            return
+        await self.run(socket, session, protocol)
+
+    async def authorized(self, socket: AnySocket, provider: str) -> bool:
+        """Whether the caller's key is one of ``GATEWAY_API_KEYS`` (when set); refuses it if not."""
+        keys = socket.app.state.service_manager.settings.gateway_api_keys
+        if not keys or key_matches(self.client_key(socket.headers), keys):
+            return True
+        detail = f"a valid gateway client key is required as the {provider} SDK's key"
+        await _refuse(socket, self.unauthorized(detail), closes.POLICY, closes.reason("unauthorized", detail))
+        return False
+
+    @staticmethod
+    async def open(socket: AnySocket, protocol: LiveProtocol) -> Session[Upstream]:
+        """The session through the door: validation, admission and the provider's upgrade."""
+        manager: ServiceManager = socket.app.state.service_manager
+        service = manager.by_key[ServiceKey(protocol.provider, protocol.operation)]
         query = socket.query_params
-        params = [(name, value) for name, value in query.multi_items()]
 
         async def connect(_: CallContext) -> Upstream:
-            return await manager.live.connect(service, protocol.path, params)
+            return await manager.live.connect(service, protocol.path, protocol.params(query))
 
-        try:
-            session = await manager.pipeline.session(service.spec(), connect, validate=lambda: protocol.check(query))
-        except GatewayError as error:
-            await _refuse(socket, self.refusal(error), close_code(error), closes.reason(error.error_type, error.detail))
-            return
+        return await manager.pipeline.session(service.spec(), connect, validate=lambda: protocol.check(query))
+
+    async def refuse(self, socket: AnySocket, error: GatewayError) -> None:
+        await _refuse(socket, self.refusal(error), close_code(error), closes.reason(error.error_type, error.detail))
+
+    @staticmethod
+    async def run(socket: AnySocket, session: Session[Upstream], protocol: LiveProtocol,
+                  greeting: Frame | None = None) -> None:
+        """Accept the caller's socket (sending ``greeting`` first, if any) and relay until the end."""
         try:
             await socket.accept()
+            if greeting is not None:
+                await socket.send_text(greeting) if isinstance(greeting, str) else await socket.send_bytes(greeting)
         except BaseException:
             await session.end(closes.GOING_AWAY, "the caller left during the handshake", None)
             raise
-        await relay(socket, session, protocol, manager)
+        await relay(socket, session, protocol, socket.app.state.service_manager)
 
 
 def close_code(error: GatewayError) -> int:
@@ -157,13 +190,13 @@ async def relay(socket: AnySocket, session: Session[Upstream], protocol: LivePro
                           f"({settings.stream_max_frame_bytes})")
                 return closes.POLICY, closes.reason(ErrorType.INVALID_INPUT, detail), None
             protocol.count(frame, query, session.ctx)
-            session.message("in")
             if first_due is None and session.first_result is None and protocol.asks(frame):
                 first_due = loop.call_later(cfg.timeout, no_first_result)
-            if isinstance(frame, bytes):
-                await upstream.send_bytes(frame)
-            else:
-                await upstream.send_str(frame)
+            sent = protocol.to_provider(frame, query)
+            if sent is None:
+                continue
+            session.message("in")
+            await (upstream.send_bytes(sent) if isinstance(sent, bytes) else upstream.send_str(sent))
 
     async def outbound() -> Outcome:
         while True:
@@ -174,9 +207,12 @@ async def relay(socket: AnySocket, session: Session[Upstream], protocol: LivePro
                     session.result()
                     if first_due is not None:
                         first_due.cancel()
+                sent = protocol.to_caller(frame, query)
+                if sent is None:
+                    continue
                 session.message("out")
                 try:
-                    await (socket.send_bytes(frame) if isinstance(frame, bytes) else socket.send_text(frame))
+                    await (socket.send_bytes(sent) if isinstance(sent, bytes) else socket.send_text(sent))
                 except (WebSocketDisconnect, OSError):
                     nonlocal caller_gone
                     caller_gone = True

@@ -15,7 +15,7 @@ from litestar.datastructures import MultiDict
 from ..calls import CallContext, invalid
 from ..wire import deepgram as dg
 from ..wire import sarvam as sv
-from .dropin import DEEPGRAM_DROPIN, SARVAM_DROPIN, DropIn, deepgram_key, sarvam_key
+from .dropin import DEEPGRAM_DROPIN, SARVAM_DROPIN, deepgram_key, sarvam_key
 from .live import Frame, LiveProtocol, LiveRoute
 
 AnySocket = WebSocket[Any, Any, Any]
@@ -125,34 +125,28 @@ SARVAM_TTS = LiveProtocol(
     is_result=lambda frame: message(frame).get("type") == "audio")
 
 
-def _route(protocol: LiveProtocol, dropin: DropIn, key: Any) -> LiveRoute:
-    return LiveRoute(protocol, key, dropin.refused, dropin.unauthorized)
-
-
-LISTEN = _route(DEEPGRAM_LISTEN, DEEPGRAM_DROPIN, deepgram_key)
-SPEAK = _route(DEEPGRAM_SPEAK, DEEPGRAM_DROPIN, deepgram_key)
-SARVAM_LISTEN = _route(SARVAM_STT, SARVAM_DROPIN, sarvam_key)
-SARVAM_SPEAK = _route(SARVAM_TTS, SARVAM_DROPIN, sarvam_key)
+DEEPGRAM_ROUTE = LiveRoute(deepgram_key, DEEPGRAM_DROPIN.refused, DEEPGRAM_DROPIN.unauthorized)
+SARVAM_ROUTE = LiveRoute(sarvam_key, SARVAM_DROPIN.refused, SARVAM_DROPIN.unauthorized)
 
 
 @websocket("/v1/listen")
 async def deepgram_listen(socket: AnySocket) -> None:
-    await LISTEN.serve(socket)
+    await DEEPGRAM_ROUTE.serve(socket, DEEPGRAM_LISTEN)
 
 
 @websocket("/v1/speak")
 async def deepgram_speak(socket: AnySocket) -> None:
-    await SPEAK.serve(socket)
+    await DEEPGRAM_ROUTE.serve(socket, DEEPGRAM_SPEAK)
 
 
 @websocket("/speech-to-text/ws")
 async def sarvam_listen(socket: AnySocket) -> None:
-    await SARVAM_LISTEN.serve(socket)
+    await SARVAM_ROUTE.serve(socket, SARVAM_STT)
 
 
 @websocket("/text-to-speech/ws")
 async def sarvam_speak(socket: AnySocket) -> None:
-    await SARVAM_SPEAK.serve(socket)
+    await SARVAM_ROUTE.serve(socket, SARVAM_TTS)
 
 
 def routers() -> list[Router]:
