@@ -12,6 +12,7 @@ from a credentials file, as the committed config says.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import subprocess
@@ -27,6 +28,7 @@ import yaml
 
 from app.monitoring import render
 from tests.gateway import Gateway, running_gateway
+from tests.streams import clients as streams
 from tests.support import free_port, stack_binary, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,7 +209,8 @@ def _scraped(stack: Stack) -> None:
 
 
 def _drive_traffic(stack: Stack) -> None:
-    """Two TTS and chat calls (time to first byte, tokens), then sarvam translate failing: 12
+    """Two TTS and chat calls (time to first byte, tokens) and live sessions (Deepgram listening,
+    Sarvam speaking), then sarvam translate failing: 12
     failures open its breaker, one call meets the open breaker, two meet the rate limit. Calls
     are spread over scrapes so that Prometheus sees the counters grow."""
     gateway = stack.gateway
@@ -218,6 +221,8 @@ def _drive_traffic(stack: Stack) -> None:
         chat = gateway.client.post("/v1/chat/completions", json={
             "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
         assert chat.status_code == 200, chat.text
+        assert asyncio.run(streams.deepgram_transcripts(gateway.url, 1.0))
+        assert asyncio.run(streams.sarvam_speech(gateway.url, "namaste"))
         _scraped(stack)
     gateway.fault("sarvam", operation="translate", error_rate=1.0)
     for n in range(12):

@@ -59,6 +59,10 @@ SIGNALS = {
     "event-loop lag": "gateway_event_loop_lag_seconds",
     "shared-state backend": "gateway_state_backend_up",
     "firing alerts": "ALERTS",
+    "live sessions open": "provider_stream_sessions_active",
+    "time to first result": "provider_stream_time_to_first_result_seconds",
+    "session duration": "provider_stream_session_duration_seconds",
+    "messages relayed": "provider_stream_messages_total",
 }
 
 
