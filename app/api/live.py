@@ -157,37 +157,52 @@ async def relay(socket: AnySocket, session: Session[Upstream], protocol: LivePro
     loop = asyncio.get_running_loop()
     upstream = session.upstream
     query = socket.query_params
-    failed: asyncio.Future[Outcome] = loop.create_future()
+    ended: asyncio.Future[Outcome] = loop.create_future()
+    """Set by the session's timers: no first result, the caller idle, the session too long."""
     first_due: asyncio.TimerHandle | None = None
     caller_gone = False
+    heard = loop.time()
+    """When the caller's last message came (one timer per session checks it, not one per message)."""
+
+    idle_timer: asyncio.TimerHandle | None = None
+
+    def end(outcome: Outcome) -> None:
+        if not ended.done():
+            ended.set_result(outcome)
 
     def no_first_result() -> None:
-        if session.first_result is None and not failed.done():
+        if session.first_result is None:
             error = GatewayError(ErrorType.TIMEOUT, f"{protocol.provider} sent no result within {cfg.timeout:g} s")
-            failed.set_result((closes.INTERNAL, closes.reason(error.error_type, error.detail), error))
+            end((closes.INTERNAL, closes.reason(error.error_type, error.detail), error))
+
+    def idle_check() -> None:
+        nonlocal idle_timer
+        quiet = loop.time() - heard
+        if quiet >= settings.stream_idle_timeout:
+            detail = f"the caller sent nothing for STREAM_IDLE_TIMEOUT ({settings.stream_idle_timeout:g} s)"
+            end((closes.POLICY, closes.reason(ErrorType.INVALID_INPUT, detail), None))
+        else:
+            idle_timer = loop.call_later(settings.stream_idle_timeout - quiet, idle_check)
+
+    def too_long() -> None:
+        detail = f"the session reached P_MAX_STREAM_SECONDS ({cfg.max_stream_seconds:g} s)"
+        end((closes.POLICY, closes.reason(ErrorType.INVALID_INPUT, detail), None))
+
+    idle_timer = loop.call_later(settings.stream_idle_timeout, idle_check)
+    length_timer = loop.call_later(cfg.max_stream_seconds, too_long)
 
     async def inbound() -> Outcome:
-        nonlocal first_due
-        deadline = loop.time() + cfg.max_stream_seconds
+        nonlocal first_due, heard, caller_gone
+        limit = settings.stream_max_frame_bytes
         while True:
-            wait = min(settings.stream_idle_timeout, deadline - loop.time())
-            try:
-                async with asyncio.timeout(max(0.0, wait)):
-                    message: Any = await socket.receive()
-            except TimeoutError:
-                if loop.time() >= deadline:
-                    detail = f"the session reached P_MAX_STREAM_SECONDS ({cfg.max_stream_seconds:g} s)"
-                else:
-                    detail = f"the caller sent nothing for STREAM_IDLE_TIMEOUT ({settings.stream_idle_timeout:g} s)"
-                return closes.POLICY, closes.reason(ErrorType.INVALID_INPUT, detail), None
+            message: Any = await socket.receive()
+            heard = loop.time()
             if message["type"] == "websocket.disconnect":
-                nonlocal caller_gone
                 caller_gone = True
                 return int(message.get("code") or closes.NORMAL), str(message.get("reason") or ""), None
             frame: Frame = message["bytes"] if message.get("bytes") is not None else message.get("text") or ""
-            if len(frame) > settings.stream_max_frame_bytes:
-                detail = (f"a message of {len(frame)} bytes is over STREAM_MAX_FRAME_BYTES "
-                          f"({settings.stream_max_frame_bytes})")
+            if len(frame) > limit:
+                detail = f"a message of {len(frame)} bytes is over STREAM_MAX_FRAME_BYTES ({limit})"
                 return closes.POLICY, closes.reason(ErrorType.INVALID_INPUT, detail), None
             protocol.count(frame, query, session.ctx)
             if first_due is None and session.first_result is None and protocol.asks(frame):
@@ -199,6 +214,7 @@ async def relay(socket: AnySocket, session: Session[Upstream], protocol: LivePro
             await (upstream.send_bytes(sent) if isinstance(sent, bytes) else upstream.send_str(sent))
 
     async def outbound() -> Outcome:
+        nonlocal caller_gone
         while True:
             message = await upstream.receive()
             if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
@@ -214,13 +230,12 @@ async def relay(socket: AnySocket, session: Session[Upstream], protocol: LivePro
                 try:
                     await (socket.send_bytes(sent) if isinstance(sent, bytes) else socket.send_text(sent))
                 except (WebSocketDisconnect, OSError):
-                    nonlocal caller_gone
                     caller_gone = True
                     return closes.GOING_AWAY, "", None
                 continue
             return upstream_close(protocol.provider, upstream.close_code, message)
 
-    tasks = [asyncio.ensure_future(inbound()), asyncio.ensure_future(outbound()), failed]
+    tasks = [asyncio.ensure_future(inbound()), asyncio.ensure_future(outbound()), ended]
     outcome: Outcome = (closes.INTERNAL, "", None)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -228,8 +243,9 @@ async def relay(socket: AnySocket, session: Session[Upstream], protocol: LivePro
     finally:
         for task in tasks:
             task.cancel()
-        if first_due is not None:
-            first_due.cancel()
+        for timer in (first_due, idle_timer, length_timer):
+            if timer is not None:
+                timer.cancel()
         code, reason, error = outcome
         await _close_upstream(upstream, code if caller_gone else closes.NORMAL)
         if not caller_gone:
