@@ -41,6 +41,8 @@ from .spans import end_span, mark_span, span_attributes, usage_attributes
 from .upstream_errors import categorize
 
 T = TypeVar("T")
+MESSAGE_BATCH = 32
+"""A live session tells its observers of the messages it relayed this many at a time."""
 WAIT_ATTRIBUTE = "gateway.call.wait"
 """Span attribute: seconds the attempt waited inside the gateway before its request was written."""
 
@@ -443,12 +445,20 @@ class Session(Generic[T]):
         self.opened = time.perf_counter()
         self.first_result: float | None = None
         self._done = False
+        self._messages: dict[Direction, int] = {"in": 0, "out": 0}
         for observer in pipeline.stream_observers:
             observer.on_stream_open(ctx.spec)
 
     def message(self, direction: Direction) -> None:
+        """One message relayed; observers are told in batches of :data:`MESSAGE_BATCH` (a metric
+        update per message would cost more than relaying it) and at the session's end."""
+        count = self._messages[direction] + 1
+        if count < MESSAGE_BATCH:
+            self._messages[direction] = count
+            return
+        self._messages[direction] = 0
         for observer in self._pipeline.stream_observers:
-            observer.on_stream_message(self.ctx.spec, direction)
+            observer.on_stream_messages(self.ctx.spec, direction, count)
 
     def result(self) -> None:
         """A result reached the caller (a transcript, or audio); the first one is timed."""
@@ -476,5 +486,8 @@ class Session(Generic[T]):
         usage_attributes(ctx)
         end_span(ctx.span, error)
         for observer in pipeline.stream_observers:
+            for direction, count in self._messages.items():
+                if count:
+                    observer.on_stream_messages(ctx.spec, direction, count)
             observer.on_stream_end(ctx.spec, seconds, self.first_result)
         await pipeline._settle()

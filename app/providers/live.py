@@ -40,7 +40,7 @@ class LiveUpstreams:
         propagate.inject(headers)
         try:
             return await self._session().ws_connect(socket_url(service.base_url) + path, params=list(params),
-                                                    headers=headers, max_msg_size=0, autoping=True)
+                                                    headers=headers, max_msg_size=0, autoping=True, compress=0)
         except aiohttp.WSServerHandshakeError as exc:
             raise status_error(service.provider, exc.status, b"", exc.headers or {}) from exc
         except aiohttp.ClientError as exc:

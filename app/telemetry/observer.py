@@ -96,12 +96,12 @@ class TelemetryObserver:
     def on_stream_open(self, spec: CallSpec) -> None:
         self._i.stream_sessions_active.add(1, self._known(spec))
 
-    def on_stream_message(self, spec: CallSpec, direction: Direction) -> None:
+    def on_stream_messages(self, spec: CallSpec, direction: Direction, count: int) -> None:
         key = (spec.provider, spec.operation, direction)
         labels = self._directions.get(key)
         if labels is None:
             labels = self._directions[key] = {**self._known(spec), DIRECTION: direction}
-        self._i.stream_messages.add(1, labels)
+        self._i.stream_messages.add(count, labels)
 
     def on_stream_end(self, spec: CallSpec, seconds: float, first_result: float | None) -> None:
         base = self._known(spec)
