@@ -124,7 +124,7 @@ def _dashboards(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="AI provider gateway")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,simulate,rules,dashboards}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,simulate,rules,dashboards,stack}")
     serve = commands.add_parser("serve", help="run the gateway (simulated providers when no API key is set)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     dashboards = commands.add_parser("dashboards", help="render or check the Grafana dashboards", add_help=False)
     dashboards.add_argument("rest", nargs=argparse.REMAINDER)
     dashboards.set_defaults(run=_dashboards)
+    from .stack.cli import add_parser as add_stack_parser
+
+    add_stack_parser(commands)
     args = parser.parse_args(argv)
     from .config import get_settings
     from .logging_setup import setup_logging

@@ -1,4 +1,4 @@
-"""The event names (a contract: ``../shared/DESIGN.md``) and the one function that writes them.
+"""The event names (a contract: ``docs/DESIGN.md``) and the one function that writes them.
 
 An event is a ``logging`` record with ``event.name`` and its fields as extras: the JSON line shows
 them as keys, the OTLP handler promotes ``event.name`` to the record's event name and the rest to

@@ -85,7 +85,8 @@ def test_promtool_accepts_the_recorded_and_inlined_expressions(tmp_path: Path) -
         ]
         path = tmp_path / f"rules-{recorded}.yml"
         path.write_text(yaml.safe_dump({"groups": groups}))
-        result = subprocess.run([stack_binary("promtool"), "check", "rules", str(path)], capture_output=True, text=True, check=False)
+        result = subprocess.run([stack_binary("promtool"), "check", "rules", str(path)],
+                                capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -36,7 +36,7 @@ from tests.hardening.servers import (
     simulated_providers,
     simulator_process,
 )
-from tests.support import free_port, wait_until
+from tests.support import free_port, stack_binary, wait_until
 
 from .conftest import (
     ADMIN_KEY,
@@ -48,7 +48,6 @@ from .conftest import (
     Daemon,
     _sink_server,
     alertmanager_config,
-    binary,
     prometheus_config,
 )
 
@@ -95,7 +94,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         am_port, prom_port = free_port(), free_port()
         (tmp / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(sink.url)))
         alertmanager = Daemon("alertmanager", [
-            binary("prometheus-alertmanager", "alertmanager"), f"--config.file={tmp / 'alertmanager.yml'}",
+            stack_binary("alertmanager"), f"--config.file={tmp / 'alertmanager.yml'}",
             f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
             "--cluster.listen-address=", "--log.level=warn",
         ], f"http://127.0.0.1:{am_port}", tmp / "alertmanager.log")
@@ -118,7 +117,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         gateway_job["static_configs"] = [{"targets": [r.url.removeprefix("http://") for r in replicas]}]
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         prometheus = Daemon("prometheus", [
-            binary("prometheus"), f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+            stack_binary("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
         ], f"http://127.0.0.1:{prom_port}", tmp / "prometheus.log")
         stack.callback(prometheus.stop)

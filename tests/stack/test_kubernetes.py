@@ -19,7 +19,6 @@ from cloudcoil.models.prometheus_operator import v1 as operator
 
 from app.config import load_settings
 from app.monitoring import render
-
 from tests.support import stack_binary
 
 from .conftest import ALERTS, REPO, run

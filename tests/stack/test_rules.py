@@ -12,7 +12,6 @@ import yaml
 from app.config import AlertSettings
 from app.monitoring import render
 from app.monitoring.rules import alert_rules, recording_rules
-
 from tests.support import stack_binary
 
 from .conftest import ALERTS, REPO, run
