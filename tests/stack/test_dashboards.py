@@ -38,7 +38,7 @@ PROMETHEUS_UID = next(d["uid"] for d in DATASOURCE["datasources"] if d["type"] =
 # $__rate_interval and friends as Grafana would expand them over the stack's short history.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "15s", "$__range": "1h"}
 # The drill-down dashboard's variables: each panel must show data for one of these.
-PROVIDER_CHOICES = [("sarvam", "translate"), ("sarvam", "tts"), ("openai", "chat")]
+PROVIDER_CHOICES = [("sarvam", "translate"), ("sarvam", "tts"), ("openai", "chat"), ("deepgram", "stt")]
 
 # Queries of metrics that issue 12 (isolation) adds and this branch does not export yet: they must
 # run, but cannot return series here. The lead removes this set when merging issue 12.
