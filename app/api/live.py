@@ -12,7 +12,7 @@ closes (the provider's close code is relayed to the caller, the caller's to the 
 the provider drops its socket or sends no first result within its timeout after the caller's
 first message that asks for one (1011), when the caller sends nothing for
 ``STREAM_IDLE_TIMEOUT``, sends a message over ``STREAM_MAX_FRAME_BYTES`` or the session reaches
-``P_MAX_STREAM_SECONDS`` (1008), or when the server shuts down (uvicorn's 1012).
+``P_MAX_STREAM_SECONDS`` (1008), or when the server shuts down (1012, :mod:`.shutdown_grace`).
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ class LiveRoute:
             if greeting is not None:
                 await socket.send_text(greeting) if isinstance(greeting, str) else await socket.send_bytes(greeting)
         except BaseException:
+            await _close_upstream(session.upstream, closes.GOING_AWAY)
             await session.end(closes.GOING_AWAY, "the caller left during the handshake", None)
             raise
         await relay(socket, session, protocol, socket.app.state.service_manager)
@@ -140,7 +141,7 @@ class LiveRoute:
 def close_code(error: GatewayError) -> int:
     if error.error_type in TRY_AGAIN:
         return closes.TRY_AGAIN_LATER
-    if error.is_rejection or error.error_type is ErrorType.INVALID_INPUT:
+    if error.is_rejection:
         return closes.POLICY
     return closes.INTERNAL
 

@@ -7,15 +7,12 @@ from typing import Final
 NORMAL: Final = 1000
 """The session ended as asked (the client's close, or the provider's after its last result)."""
 GOING_AWAY: Final = 1001
-ABNORMAL: Final = 1006
-"""Never sent: what a peer sees when the connection drops without a close frame."""
+"""The caller went away (the provider is told so)."""
 POLICY: Final = 1008
 """The gateway refused the session or ended it for the caller's input (key, audio format, frame
 size, the session's length or idleness); the reason starts with the ``error_type``."""
 INTERNAL: Final = 1011
 """The provider failed the session (its error close, a dropped socket, no first result in time)."""
-RESTART: Final = 1012
-"""The gateway is shutting down: open sessions get it after ``SHUTDOWN_GRACE``."""
 TRY_AGAIN_LATER: Final = 1013
 """The gateway refused the session for now (rate limit, bulkhead full, circuit open)."""
 MAX_REASON_BYTES: Final = 123
