@@ -1,5 +1,6 @@
 """A WebSocket handshake refused with an HTTP answer (the ASGI "websocket.http.response" extension,
-which uvicorn serves), else closed before it is accepted."""
+which uvicorn serves); where the server cannot send one, the socket is accepted and closed at once
+with a close code and a reason (closed before it is accepted, it would be a bare 403)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ async def deny(socket: WebSocket[Any, Any, Any], status: int, body: Any, *, medi
                headers: Mapping[str, str] | None = None, close_code: int = WS_1008_POLICY_VIOLATION,
                reason: str = "") -> None:
     """Refuse the handshake: ``status`` with ``body`` (JSON unless bytes) where the server can send
-    it, otherwise a close with ``close_code`` and ``reason`` before the socket is accepted."""
+    it, otherwise accept and close at once with ``close_code`` and ``reason``."""
     if not can_deny(socket):
+        await socket.accept()
         await socket.close(close_code, reason)
         return
     raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()

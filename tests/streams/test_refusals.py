@@ -5,6 +5,7 @@ never holds a bulkhead slot or leaves a rate-limit permit behind."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from deepgram.core.api_error import ApiError as DeepgramApiError
@@ -12,6 +13,7 @@ from sarvamai.core.api_error import ApiError as SarvamApiError
 
 from tests.gateway import running_gateway
 from tests.providers.test_bulkhead import in_flight, sample
+from tests.support import live_server
 
 from . import clients, raw
 
@@ -118,3 +120,20 @@ async def test_an_upgrade_that_hangs_times_out() -> None:
         assert refused.status == 504
         assert refused.headers["x-gateway-error-type"] == "timeout"
         assert in_flight(gw, "deepgram") == 0
+
+
+async def test_without_the_denial_extension_a_refusal_is_a_close_naming_the_error_type() -> None:
+    """A server that cannot answer a handshake with HTTP (no "websocket.http.response"): the session
+    is accepted and closed at once, 1013 for the rate limit, the reason naming its error type."""
+    with running_gateway({"DEEPGRAM_RATE_LIMIT": "1"}) as gw:
+        app: Any = gw.app
+
+        async def no_denials(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, "extensions": {}} if scope["type"] == "websocket" else scope, receive, send)
+
+        with live_server(no_denials) as server:
+            await clients.deepgram_transcripts(server.url, 0.5)
+            async with raw.open_session(server.url) as socket:
+                code, reason = await raw.closed(socket)
+    assert code == 1013
+    assert reason.startswith("rate_limited: ")
