@@ -53,9 +53,13 @@ def _serve(args: argparse.Namespace) -> int:
              base, base, base, base, f"  ({args.workers} worker processes, one fleet)" if args.workers > 1 else "")
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: end with 0 instead.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    from .api.shutdown_grace import GraceWebSockets
+
     options = {"host": args.host, "port": args.port, "log_level": settings.log_level, "access_log": False,
                "log_config": None, "loop": "uvloop", "http": "httptools",
-               "timeout_graceful_shutdown": int(settings.shutdown_grace), "backlog": BACKLOG}
+               "timeout_graceful_shutdown": int(settings.shutdown_grace), "backlog": BACKLOG,
+               # Live audio does not compress; per-message deflate would cost CPU and latency per message.
+               "ws_per_message_deflate": False, "ws": GraceWebSockets}
     if args.workers > 1:  # processes started by uvicorn's supervisor, each building its app
         uvicorn.run("app.__main__:worker_app", factory=True, workers=args.workers, **options)
     else:

@@ -210,7 +210,10 @@ class CallContext:
     """Seconds of audio received (STT) or produced (TTS)."""
     response_model: str | None = None
     ttfb: float | None = None
-    """Seconds to the first byte of a streamed answer."""
+    """Seconds to the first byte of a streamed answer (a live session's: to its first result)."""
+    latency: float | None = None
+    """The call's latency when it is not the provider's time to answer: a live session's time to
+    its first result (the recorder and the request histogram count a session by it)."""
 
     @property
     def wait(self) -> float:
@@ -241,6 +244,20 @@ class CallObserver(Protocol):
     def on_rejection(self, spec: CallSpec, reason: ErrorType) -> None: ...
 
     def on_breaker_change(self, spec: CallSpec, old: str, new: str) -> None: ...
+
+
+Direction = Literal["in", "out"]
+"""A live session's message direction: ``in`` from the caller to the provider, ``out`` back."""
+
+
+class StreamObserver(Protocol):
+    """Hooks for the signals of live (WebSocket) sessions; cheap, must not raise."""
+
+    def on_stream_open(self, spec: CallSpec) -> None: ...
+
+    def on_stream_messages(self, spec: CallSpec, direction: Direction, count: int) -> None: ...
+
+    def on_stream_end(self, spec: CallSpec, seconds: float, first_result: float | None) -> None: ...
 
 
 class Relay(Protocol):

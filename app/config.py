@@ -55,6 +55,8 @@ class ServiceConfig:
     max_text_length: int
     max_audio_size_mb: float
     max_audio_duration_sec: float
+    max_stream_seconds: float
+    """Seconds a live (WebSocket) session may last; it is then closed with 1008 ``invalid_input``."""
     max_concurrency: int
     """Calls in flight to the provider at once in this process (a bulkhead); one more is refused
     at once with 503 ``overloaded``. The provider's connection pool is sized from it."""
@@ -122,6 +124,7 @@ def _service(env: Env, name: str) -> ServiceConfig:
         max_text_length=env.integer(f"{p}_MAX_TEXT_LENGTH", 10000, minimum=1),
         max_audio_size_mb=env.number(f"{p}_MAX_AUDIO_SIZE_MB", 50.0),
         max_audio_duration_sec=env.number(f"{p}_MAX_AUDIO_DURATION_SEC", 300.0),
+        max_stream_seconds=env.duration(f"{p}_MAX_STREAM_SECONDS", 3600.0),
         max_concurrency=env.integer(f"{p}_MAX_CONCURRENCY", int(defaults["max_concurrency"]), minimum=1),
         api_key=api_key,
         base_url=env.url(f"{p}_BASE_URL") or (LIVE_BASE_URLS.get(name) if api_key else None),
@@ -223,6 +226,10 @@ class Settings:
     upload_deadline: float
     """Seconds a whole upload may take (a client sending a byte now and then never idles);
     past them it is answered 408 and its spool removed."""
+    stream_idle_timeout: float
+    """Seconds a live session's caller may send nothing before it is closed with 1008."""
+    stream_max_frame_bytes: int
+    """The largest WebSocket message a live session's caller may send (1008 past it)."""
     access_log: bool = False
     """One line per HTTP request (common log format plus trace id) when true."""
     log_summary_interval: float = 10.0
@@ -351,6 +358,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         upload_spool_dir=env.raw("UPLOAD_SPOOL_DIR") or tempfile.gettempdir(),
         upload_idle_timeout=env.duration("UPLOAD_IDLE_TIMEOUT", 30.0),
         upload_deadline=env.duration("UPLOAD_DEADLINE", 120.0),
+        stream_idle_timeout=env.duration("STREAM_IDLE_TIMEOUT", 30.0),
+        stream_max_frame_bytes=env.integer("STREAM_MAX_FRAME_BYTES", 1024 * 1024, minimum=1),
         access_log=env.boolean("ACCESS_LOG", False),
         log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
     )

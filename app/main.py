@@ -10,7 +10,7 @@ from litestar import Litestar, Router
 from litestar.handlers import HTTPRouteHandler
 
 from . import __version__
-from .api import docs, dropin, health, metrics, status, v1
+from .api import docs, dropin, health, live_routes, metrics, status, stt_stream, v1
 from .api.problems import EXCEPTION_HANDLERS, document_problems
 from .api.uploads import UploadSpool
 from .config import Settings, get_settings
@@ -51,8 +51,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if shared is not None:
                 await shared.aclose()
 
-    route_handlers: list[object] = [v1.router, *dropin.routers(), health.router, metrics.router, status.router,
-                                    docs.router]
+    route_handlers: list[object] = [v1.router, stt_stream.router, *dropin.routers(), *live_routes.routers(),
+                                    health.router, metrics.router, status.router, docs.router]
     if any(svc.is_simulated for svc in settings.services.values()):
         # Its provider routes are the gateway's own upstream; its control routes are the operator's.
         route_handlers.append(Router("/", route_handlers=[create_simulator_router()],

@@ -18,7 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
-from app.api import docs, dropin, health, metrics, status, v1
+from app.api import docs, dropin, health, live_routes, metrics, status, stt_stream, v1
 from app.api.problems import HTTP_ERROR_TYPES
 from app.calls import ErrorType
 from app.config import PROVIDERS, AlertSettings, load_settings
@@ -155,9 +155,11 @@ def _routes(router: Router, prefix: str = "") -> Iterator[str]:
 
 
 def test_every_route_is_documented() -> None:
-    routers = [v1.router, health.router, metrics.router, status.router, docs.router, *dropin.routers()]
+    routers = [v1.router, health.router, metrics.router, status.router, docs.router, *dropin.routers(),
+               stt_stream.router, *live_routes.routers()]
     paths = {p for r in routers for p in _routes(r)} | set(_routes(control_router(), SIM_PREFIX))
-    assert {"/health/", "/v1/translate", "/_sim/faults", "/openai/v1/embeddings"} <= paths
+    assert {"/health/", "/v1/translate", "/_sim/faults", "/openai/v1/embeddings", "/v1/stt/stream",
+            "/sarvam/speech-to-text/ws"} <= paths
     missing = [p for p in sorted(paths)
                if not re.search(rf"(?<![\w/]){re.escape(p)}(?![\w/{{-])", DESIGN)]
     assert missing == []

@@ -42,11 +42,11 @@ from ..providers.catalog import Services
 from ..providers.service import RelayedStream
 from ..resilience.auth import bearer_token, key_matches
 from ..resilience.validation import Audio, check_audio, sniffed_type
-from ..simulator.deepgram import DEEPGRAM
-from ..simulator.gate import ProviderWire
-from ..simulator.openai import OPENAI
-from ..simulator.sarvam import SARVAM
 from ..spool import SpooledFile
+from ..wire.deepgram import DEEPGRAM_ERRORS
+from ..wire.errors import ErrorShape
+from ..wire.openai import OPENAI_ERRORS
+from ..wire.sarvam import SARVAM_ERRORS
 from .door import counted_refusals, door, noted
 from .problems import HTTP_ERROR_TYPES, error_headers
 from .uploads import received_body, received_form
@@ -59,11 +59,11 @@ NOT_POST = [method for method in OTHER_METHODS if method is not HttpMethod.POST]
 AnyRequest = Request[Any, Any, Any]
 
 
-def _sarvam_key(headers: Headers) -> str:
+def sarvam_key(headers: Headers) -> str:
     return headers.get("api-subscription-key", "").strip()
 
 
-def _deepgram_key(headers: Headers) -> str:
+def deepgram_key(headers: Headers) -> str:
     """``Authorization: Token KEY`` (API keys) or ``Bearer KEY`` (the SDK's ``access_token``)."""
     scheme, _, key = headers.get("authorization", "").strip().partition(" ")
     return key.strip() if scheme.lower() in ("token", "bearer") else ""
@@ -76,9 +76,9 @@ def _openai_key(headers: Headers) -> str:
 @dataclass(frozen=True)
 class DropIn:
     """One provider as its SDK sees the gateway: where the SDK puts its credential, and how the
-    provider's errors look (the simulator's :class:`ProviderWire`, which speaks them too)."""
+    provider's errors look (:mod:`app.wire`, which the simulator speaks too)."""
 
-    wire: ProviderWire
+    wire: ErrorShape
     client_key: Callable[[Headers], str]
 
     @property
@@ -97,18 +97,26 @@ class DropIn:
         if answer is not None and error.error_type is not ErrorType.AUTH:
             added = {name: value for name, value in error_headers(error).items() if name.lower() not in answer.headers}
             return _relay(answer, {**added, ERROR_TYPE_HEADER: error.error_type.value})
+        return self.refused(error)
+
+    def refused(self, error: GatewayError) -> Response[Any]:
+        """The gateway's own refusal of a call (or a live session's handshake) in the provider's shape."""
         status = error.status
         if error.error_type is ErrorType.INVALID_INPUT and status != 413:
             status = 422  # what each SDK raises as its own "unprocessable" error
         return self.refusal(status, error.detail, error.error_type.value, error_headers(error))
+
+    def unauthorized(self, detail: str) -> Response[Any]:
+        """A missing or wrong gateway client key, as the provider answers a bad key."""
+        return self.refusal(self.wire.auth_status, detail, HTTP_ERROR_TYPES[401], {})
 
     def http_error(self, _: AnyRequest, exc: HTTPException) -> Response[Any]:
         """Refusals made outside the door: the client key, unknown paths, bodies Litestar refused."""
         status = exc.status_code
         error_type = HTTP_ERROR_TYPES.get(status, "http_error")
         if status == 401:
-            status = self.wire.auth_status
-        elif status in (400, 415):
+            return self.unauthorized(str(exc.detail))
+        if status in (400, 415):
             status = 422
         return self.refusal(status, str(exc.detail), error_type, {})
 
@@ -240,9 +248,9 @@ async def openai_embeddings_route(request: AnyRequest) -> Response[Any]:
     return await openai_embeddings(request)
 
 
-SARVAM_DROPIN = DropIn(SARVAM, _sarvam_key)
-DEEPGRAM_DROPIN = DropIn(DEEPGRAM, _deepgram_key)
-OPENAI_DROPIN = DropIn(OPENAI, _openai_key)
+SARVAM_DROPIN = DropIn(SARVAM_ERRORS, sarvam_key)
+DEEPGRAM_DROPIN = DropIn(DEEPGRAM_ERRORS, deepgram_key)
+OPENAI_DROPIN = DropIn(OPENAI_ERRORS, _openai_key)
 
 
 def routers() -> list[Router]:

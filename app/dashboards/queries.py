@@ -92,6 +92,22 @@ def first_byte(s: Scope) -> str:
     return quantile("0.95", CALLS, "provider_client_time_to_first_byte_seconds", s.calls)
 
 
+def sessions_open(s: Scope) -> str:
+    return f"sum by ({CALLS}) ({select('provider_stream_sessions_active', s.calls)})"
+
+
+def first_result(s: Scope) -> str:
+    return quantile("0.95", CALLS, "provider_stream_time_to_first_result_seconds", s.calls)
+
+
+def session_duration(s: Scope) -> str:
+    return quantile("0.95", CALLS, "provider_stream_session_duration_seconds", s.calls)
+
+
+def stream_messages(s: Scope) -> str:
+    return rate(f"{CALLS}, direction", "provider_stream_messages_total", s.calls)
+
+
 def audio_seconds(s: Scope) -> str:
     return rate(CALLS, "provider_client_audio_duration_seconds_total", s.calls)
 

@@ -93,6 +93,26 @@ def usage(s: q.Scope, f: Facts) -> Row:
     ]
 
 
+def streams(s: q.Scope, f: Facts) -> Row:
+    slow, very_slow = f.latency_p95
+    return "Live sessions (WebSocket)", [
+        graph(Signal("Sessions open", "Live speech sessions open now (provider_stream_sessions_active); each "
+                     "holds a bulkhead slot until it ends.", "short",
+                     [Query(q.sessions_open(s), CALL_LEGEND)], width=6)),
+        graph(Signal("Time to first result (p95)", "From a session's start to its first transcript (stt) or "
+                     "audio (tts): the session's latency, which the recorder and ProviderLatencyHigh count. "
+                     f"Lines: ProviderLatencyHigh's p95 thresholds ({slow:g} s, {very_slow:g} s).", "s",
+                     [Query(q.first_result(s), CALL_LEGEND, exemplars=True)],
+                     ((None, OK), (slow, WARNING), (very_slow, CRITICAL)), data_links=[links.traces()], width=6)),
+        graph(Signal("Session duration (p95)", "How long live sessions lasted "
+                     "(provider_stream_session_duration_seconds).", "s",
+                     [Query(q.session_duration(s), CALL_LEGEND)], width=6)),
+        graph(Signal("Messages relayed", "Messages per second through live sessions, by direction (in: caller "
+                     "to provider; out: provider to caller).", "short",
+                     [Query(q.stream_messages(s), CALL_LEGEND + " {{direction}}")], width=6)),
+    ]
+
+
 def health(s: q.Scope, f: Facts) -> Row:
     return "Active health checks", [
         timeline(Signal("Health checks: up or down", "Up while every active health check of the provider in "

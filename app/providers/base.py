@@ -12,13 +12,25 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pybreaker
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
-from ..calls import CallContext, CallEvent, CallObserver, CallSpec, ErrorType, GatewayError, Outcome, Relay, ServiceKey
+from ..calls import (
+    CallContext,
+    CallEvent,
+    CallObserver,
+    CallSpec,
+    Direction,
+    ErrorType,
+    GatewayError,
+    Outcome,
+    Relay,
+    ServiceKey,
+    StreamObserver,
+)
 from ..config import Settings
 from ..resilience.breaker import AsyncCircuitBreaker, Permit
 from ..resilience.bulkhead import Bulkhead, Slot
@@ -29,6 +41,8 @@ from .spans import end_span, mark_span, span_attributes, usage_attributes
 from .upstream_errors import categorize
 
 T = TypeVar("T")
+MESSAGE_BATCH = 32
+"""A live session tells its observers of the messages it relayed this many at a time."""
 WAIT_ATTRIBUTE = "gateway.call.wait"
 """Span attribute: seconds the attempt waited inside the gateway before its request was written."""
 
@@ -83,6 +97,8 @@ class Pipeline:
     """Rate limits, holds and breakers shared by replicas (from ``STATE_REDIS_URL`` unless given)."""
     hold_listeners: list[Callable[[CallSpec, float], None]] = field(default_factory=list)
     """Told the seconds of each hold a provider's ``Retry-After`` starts (cheap, must not raise)."""
+    stream_observers: list[StreamObserver] = field(default_factory=list)
+    """Told when live sessions open and end and of each message they relay."""
     bulkheads: dict[str, Bulkhead] = field(init=False)
     """Per provider, the calls in flight in this process against ``P_MAX_CONCURRENCY``."""
 
@@ -160,6 +176,25 @@ class Pipeline:
             raise
         ctx.ttfb = admitted.provider_time(ctx)
         return _Relay(self, ctx, admitted, first, chunks)
+
+    async def session(
+        self,
+        spec: CallSpec,
+        connect: Callable[[CallContext], Awaitable[T]],
+        *,
+        validate: Callable[[], object] | None = None,
+    ) -> Session[T]:
+        """Open a live session: validation, then the attempts to ``connect`` (its upgrade) under the
+        provider's timeout, each admitted like any call. The session holds its rate-limit permit's
+        worth, its bulkhead slot and its breaker permit until :meth:`Session.end`."""
+        ctx = CallContext(spec=spec)
+        try:
+            self._validate(ctx, validate)
+            upstream, admitted = await self._attempts(ctx, lambda: connect(ctx), False)
+        except BaseException as exc:
+            end_span(ctx.span, exc)
+            raise
+        return Session(self, ctx, admitted, upstream)
 
     async def _attempts(
         self, ctx: CallContext, run: Callable[[], Awaitable[T]], health_check: bool,
@@ -320,7 +355,7 @@ class Pipeline:
         self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, admitted: _Admitted,
         health_check: bool, error: GatewayError | None = None,
     ) -> None:
-        duration = admitted.provider_time(ctx)
+        duration = ctx.latency if ctx.latency is not None else admitted.provider_time(ctx)
         ctx.span.set_attribute(WAIT_ATTRIBUTE, ctx.wait)
         event = CallEvent(ctx.spec, outcome, error_type, duration, ctx, health_check, error)
         for observer in self.observers:
@@ -392,3 +427,67 @@ class _Relay:
         usage_attributes(ctx)
         end_span(ctx.span, error or exc)
         return error
+
+
+class Session(Generic[T]):
+    """A live session past the door: its upstream connection, and what it holds until :meth:`end`.
+
+    The session's span is the provider span (a child of the server span of the handshake), with
+    ``first_result`` and ``close`` events. At its end the session is counted once, as a call: a
+    failure when the provider failed it, else a success when it had a first result, its latency
+    the time to that result; a session the caller or the gateway ended before any result is not
+    counted (as a cancelled call is not).
+    """
+
+    def __init__(self, pipeline: Pipeline, ctx: CallContext, admitted: _Admitted, upstream: T) -> None:
+        self._pipeline, self.ctx, self._admitted = pipeline, ctx, admitted
+        self.upstream = upstream
+        self.opened = time.perf_counter()
+        self.first_result: float | None = None
+        self._done = False
+        self._messages: dict[Direction, int] = {"in": 0, "out": 0}
+        for observer in pipeline.stream_observers:
+            observer.on_stream_open(ctx.spec)
+
+    def message(self, direction: Direction) -> None:
+        """One message relayed; observers are told in batches of :data:`MESSAGE_BATCH` (a metric
+        update per message would cost more than relaying it) and at the session's end."""
+        count = self._messages[direction] + 1
+        if count < MESSAGE_BATCH:
+            self._messages[direction] = count
+            return
+        self._messages[direction] = 0
+        for observer in self._pipeline.stream_observers:
+            observer.on_stream_messages(self.ctx.spec, direction, count)
+
+    def result(self) -> None:
+        """A result reached the caller (a transcript, or audio); the first one is timed."""
+        if self.first_result is None:
+            self.first_result = time.perf_counter() - self.opened
+            self.ctx.ttfb = self.first_result
+            self.ctx.span.add_event("first_result", {"seconds": self.first_result})
+
+    async def end(self, code: int, reason: str, error: GatewayError | None) -> None:
+        """Record the session once, with the close the caller got; free what it holds."""
+        if self._done:
+            return
+        self._done = True
+        pipeline, ctx, admitted = self._pipeline, self.ctx, self._admitted
+        seconds = time.perf_counter() - self.opened
+        ctx.span.add_event("close", {"code": code, "reason": reason})
+        ctx.latency = self.first_result if self.first_result is not None else seconds
+        with pipeline._current(ctx):
+            if error is not None:
+                error = pipeline._failed(ctx, admitted, error, False)
+            elif self.first_result is not None:
+                pipeline._succeeded(ctx, admitted, False)
+            else:
+                pipeline._abandoned(ctx, admitted)
+        usage_attributes(ctx)
+        end_span(ctx.span, error)
+        for observer in pipeline.stream_observers:
+            for direction, count in self._messages.items():
+                if count:
+                    observer.on_stream_messages(ctx.spec, direction, count)
+            observer.on_stream_end(ctx.spec, seconds, self.first_result)
+        await pipeline._settle()

@@ -104,6 +104,14 @@ class Fallbacks:
 
         return await self._with_fallback(candidates, provider is not None, call)
 
+    async def stt_stream(self, language: str, provider: str | None, open_session: Callable[[str], Awaitable[T]],
+                         ) -> Served[T]:
+        """A live transcription session, opened on the first provider that admits it, by the rules of
+        :meth:`stt` (so a session starts on the other provider while one's breaker is open)."""
+        candidates = self._candidates(provider, self._speech_order(language, DEEPGRAM_STT_LANGUAGES)
+                                      if provider is None else [], SPEECH)
+        return await self._with_fallback(candidates, provider is not None, open_session)
+
     def check_audio(self, source: SpooledFile, content_type: str | None, provider: str | None) -> Audio:
         """Audio checked against the strictest limits of the providers that may serve it (reads
         the spooled file's header: call it from a worker thread)."""

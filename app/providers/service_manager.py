@@ -29,6 +29,7 @@ from .catalog import Services, operation_name
 from .fallbacks import Fallbacks
 from .health_checks import ActiveChecks
 from .http_client import HEALTH_CHECK_HEADROOM, make_http_client
+from .live import LiveUpstreams
 from .rag import DocumentStore
 from .service import CheckReport, HealthResult, ProviderService
 
@@ -56,8 +57,9 @@ class ServiceManager:
         self.pipeline = Pipeline(
             self.settings, limiter=RateLimiter(),
             observers=[self.telemetry.observer, self.monitoring.observer, call_log], tracer=self.telemetry.tracer,
-            hold_listeners=[call_log.on_hold],
+            hold_listeners=[call_log.on_hold], stream_observers=[self.telemetry.observer],
         )
+        self.live = LiveUpstreams()
         if self.pipeline.shared is not None:
             self.pipeline.shared.listeners.append(call_log.on_state_backend)
             shared = self.pipeline.shared
@@ -166,6 +168,7 @@ class ServiceManager:
         clients, self._http = list(self._http.values()), {}
         for client in clients:
             await client.aclose()
+        await self.live.close()
         await self.storm.stop()  # the last summaries, before the log export shuts down
         self.telemetry.shutdown()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from litestar.di import NamedDependency
 from app.simulator import content
 from app.simulator.audio import audio_duration_sec, synth_wav, wav_chunks, wav_without_header
 from app.simulator.gate import (
+    AnyConnection,
     AnyRequest,
     ProviderWire,
     admit,
@@ -27,6 +27,7 @@ from app.simulator.gate import (
 )
 from app.simulator.payload import InvalidRequest, int_choice, json_object, text_field
 from app.simulator.state import SimulatorState
+from app.wire.deepgram import DEEPGRAM_ERRORS, deepgram_error
 
 DEFAULT_STT_MODEL = "nova-3"
 DEFAULT_TTS_MODEL = "aura-2-thalia-en"
@@ -39,46 +40,20 @@ CORRUPT_AUDIO = "Bad Request: failed to process audio: corrupt or unsupported da
 _NAMESPACE = uuid.UUID("7d6c3f1e-2b1a-4c59-9a53-5b8a0f3e2d10")
 """Namespace for the simulator's stable model and project ids."""
 
-_ERRORS = {
-    400: ("Bad Request", "Bad Request: the request could not be processed."),
-    401: ("INVALID_AUTH", "Invalid credentials."),
-    402: ("ASR_PAYMENT_REQUIRED", "Project does not have enough credits for this request."),
-    403: ("INSUFFICIENT_PERMISSIONS", "You do not have permission to access this resource."),
-    404: ("NOT_FOUND", "The requested resource was not found."),
-    413: ("PAYLOAD_TOO_LARGE", "The request payload is too large."),
-    429: ("TOO_MANY_REQUESTS", "Too many requests. Please try again later."),
-    503: ("SERVICE_UNAVAILABLE", "The service is temporarily unavailable. Please try again later."),
-}
-
-
-def deepgram_error(
-    status_code: int,
-    message: str | None = None,
-    *,
-    headers: Mapping[str, str] | None = None,
-    request_id: str | None = None,
-) -> Response[Any]:
-    default = ("INTERNAL_SERVER_ERROR", "Internal server error.") if status_code >= 500 else _ERRORS[400]
-    code, default_message = _ERRORS.get(status_code, default)
-    rid = request_id or new_id()
-    body = {"err_code": code, "err_msg": message or default_message, "request_id": rid}
-    return Response(body, status_code=status_code, headers={"dg-request-id": rid, **(headers or {})})
-
-
-def _authorized(request: AnyRequest) -> bool:
+def _authorized(request: AnyConnection) -> bool:
     """``Authorization: Token KEY`` (API keys) or ``Bearer KEY`` (access tokens); the scheme is case-insensitive."""
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() in {"token", "bearer"} and bool(key.strip())
 
 
-DEEPGRAM = ProviderWire(name="deepgram", authorized=_authorized, auth_status=401, error=deepgram_error)
+DEEPGRAM = ProviderWire(DEEPGRAM_ERRORS, _authorized)
 
 
 def _flag(request: AnyRequest, name: str) -> bool:
     return request.query_params.get(name, "").lower() == "true"
 
 
-def _model_id(model: str) -> str:
+def model_id_of(model: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, model))
 
 
@@ -103,7 +78,7 @@ async def listen(request: AnyRequest, sim_state: NamedDependency[SimulatorState]
     text = content.transcript(language)
     if not (_flag(request, "smart_format") or _flag(request, "punctuate")):
         text = " ".join(content.text_tokens(text))
-    model_id = _model_id(model)
+    model_id = model_id_of(model)
     rid = new_id()
     result = {
         "metadata": {
@@ -156,7 +131,7 @@ async def speak(request: AnyRequest, sim_state: NamedDependency[SimulatorState])
     headers = {
         "dg-request-id": new_id(),
         "dg-model-name": model,
-        "dg-model-uuid": _model_id(model),
+        "dg-model-uuid": model_id_of(model),
         "dg-char-count": str(len(text)),
     }
     chunks = wav_chunks(wav_without_header(wav) if gate.malformed else wav, rate)

@@ -15,9 +15,10 @@ import uuid
 from asyncio import Future
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from litestar import Request, Response, Router
+from litestar.connection import ASGIConnection
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import ControllerRouterHandler, Receive, Send
@@ -25,6 +26,7 @@ from litestar.types import ControllerRouterHandler, Receive, Send
 from app.simulator.faults import ActiveFault
 from app.simulator.payload import InvalidRequest
 from app.simulator.state import SimulatorState
+from app.wire.errors import ErrorFactory, ErrorShape
 
 HANG_CAP_SEC = 600.0
 """A hanging request gives up after this long even if nobody notices."""
@@ -33,20 +35,7 @@ POLL_SEC = 1.0
 """How often a waiting request checks whether the server is stopping (uvicorn has no event for it)."""
 
 AnyRequest = Request[Any, Any, Any]
-
-
-class ErrorFactory(Protocol):
-    """Builds a provider's error response for a status code (with its default message when none is given, and a
-    new request id unless one is given: the gateway's drop-in routes write their own refusals with these too)."""
-
-    def __call__(
-        self,
-        status_code: int,
-        message: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        request_id: str | None = None,
-    ) -> Response[Any]: ...
+AnyConnection = ASGIConnection[Any, Any, Any, Any]
 
 
 class Refused(Exception):
@@ -61,12 +50,23 @@ class Refused(Exception):
 class ProviderWire:
     """How one provider speaks: its name, how it checks credentials and how its errors look."""
 
-    name: str
-    authorized: Callable[[AnyRequest], bool]
-    auth_status: int
-    error: ErrorFactory
+    errors: ErrorShape
+    authorized: Callable[[AnyConnection], bool]
+    """Whether a request or a WebSocket handshake carries credentials."""
     invalid: Callable[[InvalidRequest], Response[Any]] | None = None
     """The answer to an invalid request; by default :attr:`error` with the exception's status and message."""
+
+    @property
+    def name(self) -> str:
+        return self.errors.name
+
+    @property
+    def auth_status(self) -> int:
+        return self.errors.auth_status
+
+    @property
+    def error(self) -> ErrorFactory:
+        return self.errors.error
 
     def router(self, path: str, route_handlers: Sequence[ControllerRouterHandler]) -> Router:
         """The provider's routes, answering :class:`Refused` and :class:`InvalidRequest` in its error shape."""

@@ -9,16 +9,16 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from litestar import Response, Router, get, post
 from litestar.di import NamedDependency
 
 from app.simulator import content
-from app.simulator.gate import AnyRequest, ProviderWire, admit, json_response, stream_response
+from app.simulator.gate import AnyConnection, AnyRequest, ProviderWire, admit, json_response, stream_response
 from app.simulator.payload import InvalidRequest, json_object
 from app.simulator.state import SimulatorState
+from app.wire.openai import OPENAI_ERRORS, new_request_id, openai_error
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small", "text-embedding-3-large")
 EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}
@@ -26,50 +26,7 @@ DEFAULT_EMBEDDING_DIMENSIONS = 1536
 MODELS_CREATED = 1_700_000_000
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
-_ERRORS: dict[int, tuple[str, str, str | None]] = {
-    400: ("Invalid request.", "invalid_request_error", None),
-    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
-    403: ("You are not allowed to sample from this model.", "invalid_request_error", None),
-    404: (
-        "The model does not exist or you do not have access to it.",
-        "invalid_request_error",
-        "model_not_found",
-    ),
-    429: (
-        "Rate limit reached for requests. Please try again in 1s.",
-        "requests",
-        "rate_limit_exceeded",
-    ),
-    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
-}
-_SERVER_ERROR = (
-    "The server had an error while processing your request. Sorry about that!",
-    "server_error",
-    None,
-)
-
-
-def openai_error(
-    status_code: int,
-    message: str | None = None,
-    *,
-    headers: Mapping[str, str] | None = None,
-    param: str | None = None,
-    request_id: str | None = None,
-) -> Response[Any]:
-    default_message, kind, code = _ERRORS.get(
-        status_code, _SERVER_ERROR if status_code >= 500 else _ERRORS[400]
-    )
-    body = {"error": {"message": message or default_message, "type": kind, "param": param, "code": code}}
-    rid = request_id or _request_id()
-    return Response(body, status_code=status_code, headers={"x-request-id": rid, **(headers or {})})
-
-
-def _request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
-
-
-def _authorized(request: AnyRequest) -> bool:
+def _authorized(request: AnyConnection) -> bool:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and bool(key.strip())
 
@@ -86,7 +43,7 @@ def _invalid(exc: InvalidRequest) -> Response[Any]:
     return openai_error(400, str(exc), param=exc.param if isinstance(exc, _BadParam) else None)
 
 
-OPENAI = ProviderWire(name="openai", authorized=_authorized, auth_status=401, error=openai_error, invalid=_invalid)
+OPENAI = ProviderWire(OPENAI_ERRORS, _authorized, invalid=_invalid)
 
 
 def _message_text(message: Any) -> str:
@@ -139,7 +96,7 @@ async def chat_completions(request: AnyRequest, sim_state: NamedDependency[Simul
         include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
         events = _chat_events(head, pieces, finish, usage if include_usage else None, gate.malformed)
         return stream_response(
-            events, gate, media_type="text/event-stream", headers={"x-request-id": _request_id()}
+            events, gate, media_type="text/event-stream", headers={"x-request-id": new_request_id()}
         )
     completion = {
         **head,
@@ -155,7 +112,7 @@ async def chat_completions(request: AnyRequest, sim_state: NamedDependency[Simul
         "usage": usage,
         "system_fingerprint": "fp_simulator",
     }
-    return json_response(completion, gate, headers={"x-request-id": _request_id()})
+    return json_response(completion, gate, headers={"x-request-id": new_request_id()})
 
 
 def _chat_events(
@@ -237,7 +194,7 @@ async def embeddings(request: AnyRequest, sim_state: NamedDependency[SimulatorSt
         "model": model,
         "usage": {"prompt_tokens": tokens_used, "total_tokens": tokens_used},
     }
-    return json_response(result, gate, headers={"x-request-id": _request_id()})
+    return json_response(result, gate, headers={"x-request-id": new_request_id()})
 
 
 @get("/v1/models", include_in_schema=False)
@@ -246,7 +203,7 @@ async def models(request: AnyRequest, sim_state: NamedDependency[SimulatorState]
     data = [
         {"id": model, "object": "model", "created": MODELS_CREATED, "owned_by": "system"} for model in MODELS
     ]
-    return json_response({"object": "list", "data": data}, gate, headers={"x-request-id": _request_id()})
+    return json_response({"object": "list", "data": data}, gate, headers={"x-request-id": new_request_id()})
 
 
 def openai_router() -> Router:

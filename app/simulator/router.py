@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Litestar, Router, get
 from litestar.di import Provide
 
+from app.simulator import deepgram_live, sarvam_live
 from app.simulator.control import control_router
 from app.simulator.deepgram import deepgram_router
 from app.simulator.openai import openai_router
@@ -28,7 +29,9 @@ def create_simulator_router() -> Router:
 
     return Router(
         SIM_PREFIX,
-        route_handlers=[control_router(), sarvam_router(), deepgram_router(), openai_router()],
+        route_handlers=[control_router(), sarvam_router(), deepgram_router(), openai_router(),
+                        Router("/sarvam", route_handlers=[sarvam_live.speech_to_text, sarvam_live.text_to_speech]),
+                        Router("/deepgram", route_handlers=[deepgram_live.listen, deepgram_live.speak])],
         dependencies={"sim_state": Provide(provide_state, sync_to_thread=False)},
     )
 

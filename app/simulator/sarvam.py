@@ -6,9 +6,6 @@ Errors are ``{"error": {"message", "code", "request_id"}}``; a missing key is a 
 from __future__ import annotations
 
 import base64
-import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Response, Router, post
@@ -21,6 +18,7 @@ from app.simulator.audio import audio_duration_sec, synth_wav, wav_chunks, wav_w
 from app.simulator.gate import AnyRequest, ProviderWire, admit, json_response, stream_response
 from app.simulator.payload import InvalidRequest, int_choice, json_object, text_field
 from app.simulator.state import SimulatorState
+from app.wire.sarvam import SARVAM_ERRORS, new_request_id, sarvam_error
 
 TTS_LANGUAGES = frozenset(
     {"bn-IN", "en-IN", "gu-IN", "hi-IN", "kn-IN", "ml-IN", "mr-IN", "od-IN", "pa-IN", "ta-IN", "te-IN"}
@@ -37,50 +35,7 @@ MAX_TRANSLATE_CHARS = 2000
 MAX_TTS_CHARS = 2500
 WAV_CODECS = frozenset({"wav", "linear16"})
 
-_CODES = {
-    400: "invalid_request_error",
-    401: "invalid_api_key_error",
-    403: "invalid_api_key_error",
-    404: "not_found_error",
-    413: "invalid_request_error",
-    422: "unprocessable_entity_error",
-    429: "rate_limit_exceeded_error",
-    503: "rate_limit_exceeded_error",
-}
-_MESSAGES = {
-    "invalid_request_error": "Invalid request.",
-    "invalid_api_key_error": "Invalid API key. Please check your API subscription key and try again.",
-    "not_found_error": "Resource not found.",
-    "unprocessable_entity_error": "The request could not be processed.",
-    "rate_limit_exceeded_error": "Rate limit exceeded. Please retry after some time.",
-    "internal_server_error": "Internal server error. Please try again later.",
-}
-
-
-def new_request_id() -> str:
-    """Sarvam's request ids look like ``20250101_<uuid>``."""
-    return f"{datetime.now(UTC):%Y%m%d}_{uuid.uuid4()}"
-
-
-def sarvam_error(
-    status_code: int,
-    message: str | None = None,
-    *,
-    headers: Mapping[str, str] | None = None,
-    request_id: str | None = None,
-) -> Response[Any]:
-    code = _CODES.get(status_code, "internal_server_error" if status_code >= 500 else "invalid_request_error")
-    rid = request_id or new_request_id()
-    body = {"error": {"message": message or _MESSAGES[code], "code": code, "request_id": rid}}
-    return Response(body, status_code=status_code, headers=dict(headers or {}))
-
-
-SARVAM = ProviderWire(
-    name="sarvam",
-    authorized=lambda request: bool(request.headers.get("api-subscription-key", "").strip()),
-    auth_status=403,
-    error=sarvam_error,
-)
+SARVAM = ProviderWire(SARVAM_ERRORS, lambda request: bool(request.headers.get("api-subscription-key", "").strip()))
 
 
 def speech_seconds(text: str) -> float:

@@ -39,6 +39,12 @@ ACTIVE_REQUESTS: Final = "provider.client.active_requests"  # provider_client_ac
 CONCURRENCY_LIMIT: Final = "provider.client.concurrency_limit"  # provider_client_concurrency_limit
 CALL_WAIT: Final = "gateway.call.wait"  # gateway_call_wait_seconds
 EVENT_LOOP_LAG: Final = "gateway.event_loop.lag"  # gateway_event_loop_lag_seconds
+STREAM_SESSIONS_ACTIVE: Final = "provider.stream.sessions.active"  # provider_stream_sessions_active
+STREAM_SESSION_DURATION: Final = "provider.stream.session.duration"  # provider_stream_session_duration_seconds
+STREAM_FIRST_RESULT: Final = "provider.stream.time_to_first_result"  # provider_stream_time_to_first_result_seconds
+STREAM_MESSAGES: Final = "provider.stream.messages"  # provider_stream_messages_total
+SESSION_BUCKETS: Final[tuple[float, ...]] = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+"""Seconds a live session lasts: from a short command to the hour ``P_MAX_STREAM_SECONDS`` allows."""
 
 # Attribute keys of the provider metrics: plain names, identical in OTLP and in Prometheus.
 PROVIDER: Final = "provider"
@@ -46,6 +52,7 @@ OPERATION: Final = "operation"
 OUTCOME: Final = "outcome"
 ERROR_TYPE_LABEL: Final = "error_type"
 REASON: Final = "reason"
+DIRECTION: Final = "direction"
 BACKEND: Final = "backend"
 TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
@@ -103,6 +110,18 @@ class Instruments:
             CALL_WAIT, unit="s", description="Time a provider call waited inside the gateway (admission, shared "
                                              "state, a connection) before its request was written.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.stream_sessions_active = meter.create_up_down_counter(
+            STREAM_SESSIONS_ACTIVE, unit="{session}", description="Live (WebSocket) sessions open with providers.")
+        self.stream_session_duration = meter.create_histogram(
+            STREAM_SESSION_DURATION, unit="s", description="How long live sessions lasted.",
+            explicit_bucket_boundaries_advisory=SESSION_BUCKETS)
+        self.stream_first_result = meter.create_histogram(
+            STREAM_FIRST_RESULT, unit="s", description="Time from a live session's start to its first result "
+                                                       "(a transcript, or audio).",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
+        self.stream_messages = meter.create_counter(
+            STREAM_MESSAGES, unit="{message}", description="Messages relayed by live sessions (direction in: "
+                                                          "caller to provider; out: provider to caller).")
         self.event_loop_lag = meter.create_histogram(
             EVENT_LOOP_LAG, unit="s", description="How late the event loop ran a timer: the process's saturation.",
             explicit_bucket_boundaries_advisory=LOOP_LAG_BUCKETS)

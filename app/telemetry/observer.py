@@ -17,9 +17,10 @@ from typing import Final
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
-from ..calls import CallEvent, CallSpec, ErrorType
+from ..calls import CallEvent, CallSpec, Direction, ErrorType
 from ..resilience.breaker import STATE_VALUES
 from .instruments import (
+    DIRECTION,
     ERROR_TYPE_LABEL,
     OPERATION,
     OUTCOME,
@@ -53,12 +54,14 @@ class _BoundedModels:
 
 
 class TelemetryObserver:
-    """A :class:`~app.calls.CallObserver` that records the provider metrics."""
+    """A :class:`~app.calls.CallObserver` and :class:`~app.calls.StreamObserver` that records the
+    provider metrics."""
 
     def __init__(self, instruments: Instruments, configured_model: str) -> None:
         self._i = instruments
         self._models = _BoundedModels(configured_model)
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
+        self._directions: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def on_call(self, event: CallEvent) -> None:
         spec = event.spec
@@ -89,6 +92,23 @@ class TelemetryObserver:
         self._i.circuit_state.set(STATE_VALUES[new], base)
         if new == "open":
             self._i.circuit_opened.add(1, base)
+
+    def on_stream_open(self, spec: CallSpec) -> None:
+        self._i.stream_sessions_active.add(1, self._known(spec))
+
+    def on_stream_messages(self, spec: CallSpec, direction: Direction, count: int) -> None:
+        key = (spec.provider, spec.operation, direction)
+        labels = self._directions.get(key)
+        if labels is None:
+            labels = self._directions[key] = {**self._known(spec), DIRECTION: direction}
+        self._i.stream_messages.add(count, labels)
+
+    def on_stream_end(self, spec: CallSpec, seconds: float, first_result: float | None) -> None:
+        base = self._known(spec)
+        self._i.stream_sessions_active.add(-1, base)
+        self._i.stream_session_duration.record(seconds, base)
+        if first_result is not None:
+            self._i.stream_first_result.record(first_result, base)
 
     def _known(self, spec: CallSpec) -> dict[str, str]:
         """The base labels of ``spec``; publishes its zero-valued series on first sight."""

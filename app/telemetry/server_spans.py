@@ -1,4 +1,5 @@
-"""Server spans, one per HTTP request.
+"""Server spans, one per HTTP request (a WebSocket session's is its handshake's ``GET``, lasting
+the whole session: 101 when accepted, else the status of its refusal).
 
 They come from :class:`ServerSpans`, not Litestar's ``OpenTelemetryPlugin`` (which wraps
 ``opentelemetry-instrumentation-asgi``): the same span, named by the route template rather than
@@ -61,15 +62,15 @@ class ServerSpans:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = scope.get("path_template", "")
-        if scope["type"] != ScopeType.HTTP or route in self.untraced:
+        if scope["type"] not in (ScopeType.HTTP, ScopeType.WEBSOCKET) or route in self.untraced:
             await self.app(scope, receive, send)
             return
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in self.fields}
         parent = propagate.extract(carrier) if carrier else None
-        method = scope["method"]
+        method = scope.get("method", "GET")
         attributes: dict[str, Any] = {
             HTTP_REQUEST_METHOD: method, HTTP_ROUTE: route, URL_PATH: self.mask(scope["path"]),
-            URL_SCHEME: scope["scheme"], NETWORK_PROTOCOL_VERSION: scope["http_version"],
+            URL_SCHEME: scope.get("scheme", "ws"), NETWORK_PROTOCOL_VERSION: scope.get("http_version", "1.1"),
         }
         if method not in HTTP_METHODS:
             attributes[HTTP_REQUEST_METHOD], attributes[HTTP_REQUEST_METHOD_ORIGINAL] = "_OTHER", method
@@ -83,9 +84,14 @@ class ServerSpans:
 
         async def send_status(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if message["type"] == "http.response.start" or message["type"] == "websocket.http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), reported]}
+            elif kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.close" and not status:
+                status = 403  # closed before it was accepted: the server answers the handshake 403
             await send(message)
 
         error: str | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -207,8 +208,21 @@ def _scraped(stack: Stack) -> None:
     wait_until(lambda: scrapes() >= target, 15, "Prometheus to scrape the gateway", POLL)
 
 
+def _live_sessions(gateway: str) -> None:
+    """A Deepgram live transcription and speech session through the gateway, from a process of
+    their own: the SDKs' first use loads modules, which in this process would hold the GIL the
+    gateway's event loop needs (and fire GatewayEventLoopLagHigh)."""
+    script = ("import asyncio, sys\nfrom tests.streams import clients\n"
+              "assert asyncio.run(clients.deepgram_transcripts(sys.argv[1], 1.0))\n"
+              "assert asyncio.run(clients.deepgram_speech(sys.argv[1], 'namaste'))[0]\n")
+    done = subprocess.run([sys.executable, "-c", script, gateway], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def _drive_traffic(stack: Stack) -> None:
-    """Two TTS and chat calls (time to first byte, tokens), then sarvam translate failing: 12
+    """Two TTS and chat calls (time to first byte, tokens) and live sessions (Deepgram listening
+    and speaking: Sarvam's rate limit is the translate scenario's), then sarvam translate failing: 12
     failures open its breaker, one call meets the open breaker, two meet the rate limit. Calls
     are spread over scrapes so that Prometheus sees the counters grow."""
     gateway = stack.gateway
@@ -219,6 +233,7 @@ def _drive_traffic(stack: Stack) -> None:
         chat = gateway.client.post("/v1/chat/completions", json={
             "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
         assert chat.status_code == 200, chat.text
+        _live_sessions(gateway.url)
         _scraped(stack)
     gateway.fault("sarvam", operation="translate", error_rate=1.0)
     for n in range(12):

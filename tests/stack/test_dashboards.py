@@ -38,7 +38,7 @@ PROMETHEUS_UID = next(d["uid"] for d in DATASOURCE["datasources"] if d["type"] =
 # $__rate_interval and friends as Grafana would expand them over the stack's short history.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "15s", "$__range": "1h"}
 # The drill-down dashboard's variables: each panel must show data for one of these.
-PROVIDER_CHOICES = [("sarvam", "translate"), ("sarvam", "tts"), ("openai", "chat")]
+PROVIDER_CHOICES = [("sarvam", "translate"), ("sarvam", "tts"), ("openai", "chat"), ("deepgram", "stt")]
 
 # Queries of metrics that issue 12 (isolation) adds and this branch does not export yet: they must
 # run, but cannot return series here. The lead removes this set when merging issue 12.
@@ -61,6 +61,10 @@ SIGNALS = {
     "firing alerts": "ALERTS",
     "error budget left": "provider_operation:slo_availability:budget_remaining",
     "burn rates": "provider_operation:slo_latency:burnrate3d",
+    "live sessions open": "provider_stream_sessions_active",
+    "time to first result": "provider_stream_time_to_first_result_seconds",
+    "session duration": "provider_stream_session_duration_seconds",
+    "messages relayed": "provider_stream_messages_total",
 }
 
 

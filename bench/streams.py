@@ -1,0 +1,192 @@
+"""Live speech sessions through the gateway, against the simulator, and directly, side by side.
+
+Starts, as subprocesses on free loopback ports, the standalone simulator and the gateway in its
+production profile (Deepgram pointed at the simulator, its rate limit and bulkhead out of the way),
+then opens ``--sessions`` sessions to ``/deepgram/v1/listen`` through the gateway and as many
+directly to the simulator's ``/_sim/deepgram/v1/listen``, all at once. Each session sends real-time
+paced audio, 16 kHz 16-bit mono in 100 ms frames, for ``--seconds``; the simulator answers a
+``Results`` message for each second of audio, right after the frame that completes it. Measured:
+
+* latency per result message (from sending the frame that completes a second of audio to the
+  ``Results`` for it), p50 and p99, through the gateway and directly: the difference is what the
+  gateway adds per message;
+* how late the senders ran against their 100 ms schedule (is the run itself real time?);
+* the gateway's CPU time per relayed frame (caller frames in plus provider messages out);
+* the gateway's RSS per open session (RSS with every session open minus idle RSS);
+* the bulkhead slots in flight after every session closed (must be 0).
+
+    python bench/streams.py                          # 500 sessions for 20 s
+    python bench/streams.py --sessions 20 --seconds 3 --json out.json
+
+Exits 0 when every session got every result and every slot was returned, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.servers import Server, clean_environment, free_port, started, wait_ready
+
+RATE = 16000
+FRAME = b"\0" * (RATE * 2 // 10)
+"""100 ms of 16-bit mono silence at 16 kHz."""
+FRAMES_PER_RESULT = 10
+QUERY = "?model=nova-3&encoding=linear16&sample_rate=16000"
+AUTH = {"Authorization": "Token bench"}
+
+
+@dataclass
+class Side:
+    """What the sessions of one side (through the gateway, or direct) saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
+    results: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+async def session(http: aiohttp.ClientSession, url: str, frames: int, side: Side, opened: asyncio.Event,
+                  go: asyncio.Event, open_count: list[int], total: int) -> None:
+    """One paced session: ``frames`` frames of 100 ms, a result timed for each full second; it
+    waits for ``go`` once open (``opened`` is set when every session is open or failed to)."""
+    counted = False
+
+    def count() -> None:
+        nonlocal counted
+        if not counted:
+            counted = True
+            open_count[0] += 1
+            if open_count[0] == total:
+                opened.set()
+
+    try:
+        async with http.ws_connect(url, headers=AUTH, max_msg_size=0) as ws:
+            count()
+            await go.wait()
+            sent: deque[float] = deque()
+
+            async def receive() -> None:
+                async for message in ws:
+                    if message.type is not aiohttp.WSMsgType.TEXT:
+                        break
+                    if '"Results"' in message.data and sent:
+                        side.latencies.append(time.perf_counter() - sent.popleft())
+                        side.results += 1
+
+            reader = asyncio.create_task(receive())
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for n in range(1, frames + 1):
+                due = start + n * 0.1
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                side.lateness.append(loop.time() - due)
+                if n % FRAMES_PER_RESULT == 0:
+                    sent.append(time.perf_counter())
+                await ws.send_bytes(FRAME)
+            await ws.send_str('{"type":"CloseStream"}')
+            await asyncio.wait_for(reader, 30)
+    except Exception as exc:  # reported, not raised: one failed session must not hide the others
+        side.failures.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        count()
+
+
+async def in_flight(http: aiohttp.ClientSession, gateway: Server) -> int:
+    async with http.get(f"{gateway.url}/health/services/deepgram") as response:
+        return int((await response.json())["concurrency"]["in_flight"])
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    frames = round(args.seconds * 10)
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = Path(tmp)
+        sim_port, gw_port = free_port(), free_port()
+        sim = f"http://127.0.0.1:{sim_port}/_sim"
+        env = {"ENVIRONMENT": "production", "HEALTH_CHECK_INTERVAL": "3600", "DEEPGRAM_BASE_URL": sim + "/deepgram",
+               "DEEPGRAM_RATE_LIMIT": "10000000", "DEEPGRAM_MAX_CONCURRENCY": str(args.sessions + 100)}
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
+        with started("simulator", [sys.executable, "-m", "app", "simulate", "--port", str(sim_port)], sim_port,
+                     "/_sim/faults", logs, env=clean_environment({})) as simulator, \
+             started("gateway", [sys.executable, "-m", "app", "serve", "--port", str(gw_port)], gw_port,
+                     "/health/ready", logs, env=clean_environment(env)) as gateway:
+            async with http:
+                await wait_ready(http, [simulator, gateway])
+                gw_url = f"ws://127.0.0.1:{gw_port}/deepgram/v1/listen{QUERY}"
+                sim_url = f"ws://127.0.0.1:{sim_port}/_sim/deepgram/v1/listen{QUERY}"
+                now = asyncio.Event()
+                now.set()  # first-session set-up (imports, the upstream client) is not per session:
+                await session(http, gw_url, FRAMES_PER_RESULT, Side(), asyncio.Event(), now, [0], 1)
+                await asyncio.sleep(0.5)
+                idle_rss = gateway.rss_mib()
+                through, direct = Side(), Side()
+                opened, go = asyncio.Event(), asyncio.Event()
+                count = [0]
+                total = 2 * args.sessions
+                tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total))
+                         for _ in range(args.sessions) for url, side in ((gw_url, through), (sim_url, direct))]
+                await asyncio.wait_for(opened.wait(), 300)
+                held_rss = gateway.rss_mib()
+                cpu_before = gateway.cpu_seconds()
+                go.set()
+                await asyncio.gather(*tasks)
+                cpu = gateway.cpu_seconds() - cpu_before
+                await asyncio.sleep(0.5)
+                left = await in_flight(http, gateway)
+    relayed = args.sessions * (frames + 1) + through.results
+    expected = args.sessions * (frames // FRAMES_PER_RESULT)
+    figures = {
+        "sessions": args.sessions, "seconds": args.seconds,
+        "gateway_p50_ms": round(percentile(through.latencies, 0.5) * 1000, 2),
+        "gateway_p99_ms": round(percentile(through.latencies, 0.99) * 1000, 2),
+        "direct_p50_ms": round(percentile(direct.latencies, 0.5) * 1000, 2),
+        "direct_p99_ms": round(percentile(direct.latencies, 0.99) * 1000, 2),
+        "sender_lateness_p99_ms": round(percentile(through.lateness + direct.lateness, 0.99) * 1000, 2),
+        "gateway_cpu_us_per_frame": round(cpu / relayed * 1e6, 1) if relayed else None,
+        "gateway_rss_kib_per_session": round((held_rss - idle_rss) * 1024 / args.sessions, 1),
+        "results": {"gateway": through.results, "direct": direct.results, "expected_each": expected},
+        "failures": {"gateway": through.failures[:5], "direct": direct.failures[:5]},
+        "in_flight_after": left,
+    }
+    figures["added_p50_ms"] = round(figures["gateway_p50_ms"] - figures["direct_p50_ms"], 2)
+    figures["added_p99_ms"] = round(figures["gateway_p99_ms"] - figures["direct_p99_ms"], 2)
+    figures["passed"] = (through.results == expected == direct.results and left == 0
+                         and not through.failures and not direct.failures)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=500, help="sessions through the gateway (and as many direct)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds of audio each session sends")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    figures = asyncio.run(measure(args))
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+    return 0 if figures["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
