@@ -87,7 +87,7 @@ class ServerSpans:
             kind = message["type"]
             if message["type"] == "http.response.start" or message["type"] == "websocket.http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), reported]}
+                message["headers"] = [*message.get("headers", ()), reported]
             elif kind == "websocket.accept":
                 status = 101
             elif kind == "websocket.close" and not status:
