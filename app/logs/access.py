@@ -52,8 +52,8 @@ class AccessLog:
             when = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
             method, path = scope["method"], scope["path"]
             who = spend.client or ANONYMOUS
-            cost = round(spend.cost_usd, 9) if spend.priced and not spend.unpriced else None
+            cost = spend.cost_usd if spend.priced and not spend.unpriced else None
             LOGGER.info('%s - - [%s] "%s %s HTTP/%s" %d %d %s %s', host, when, method, path, scope["http_version"],
-                        status, size, who, "-" if cost is None else f"{cost:.9f}",
+                        status, size, who, "-" if cost is None else f"{cost:.10g}",
                         extra={"method": method, "path": path, "status": status, "bytes": size, "client": who,
                                "cost_usd": cost, "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
