@@ -75,7 +75,7 @@ def _load(variable: str, path: str) -> Any:
 
 def _price(variable: str, where: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ConfigError(variable, f"a number of USD >= 0 at {where}", repr(value))
+        raise ConfigError(variable, f"a number of USD >= 0 at {where}", str(value))
     return float(value)
 
 
@@ -135,9 +135,9 @@ def load_budgets(path: str, clients: tuple[str, ...]) -> dict[str, ClientBudget]
             raise ConfigError(variable, f"daily_usd or monthly_usd at {client}")
         enforce = fields.get("enforce", False)
         if not isinstance(enforce, bool):
-            raise ConfigError(variable, f"true or false at {client}.enforce", repr(enforce))
+            raise ConfigError(variable, f"true or false at {client}.enforce", str(enforce))
         in_flight = fields.get("max_in_flight", 1)
         if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
-            raise ConfigError(variable, f"an integer >= 1 at {client}.max_in_flight", repr(in_flight))
+            raise ConfigError(variable, f"an integer >= 1 at {client}.max_in_flight", str(in_flight))
         budgets[client] = ClientBudget(str(client), limits["daily_usd"], limits["monthly_usd"], enforce, in_flight)
     return budgets
