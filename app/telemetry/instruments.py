@@ -5,7 +5,8 @@ the provider metrics.
   Prometheus 3 normalises every ``le`` to).
 * ``gateway_state_backend_up``, ``provider_client_active_requests`` and
   ``provider_client_concurrency_limit`` are observable gauges: each collection (a scrape, an OTLP
-  export) reads them at that moment, so they need no listener and are never stale.
+  export) reads them at that moment, so they need no listener and are never stale. The cost and
+  usage counters are observable too, over :class:`~.spend.SpendTotals` (cheaper per call).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Instruments:
     and ``observe_limits`` (the bulkheads) when they are collected, so they cost nothing per call."""
 
     def __init__(self, meter: Meter, observe_state: Observer, observe_active: Observer,
-                 observe_limits: Observer) -> None:
+                 observe_limits: Observer, observe_cost: Observer, observe_usage: Observer) -> None:
         self.request_duration = meter.create_histogram(
             REQUEST_DURATION, unit="s", description="Duration of provider call attempts.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
@@ -84,11 +85,13 @@ class Instruments:
             AUDIO_DURATION, unit="s", description="Seconds of audio sent to or received from providers.")
         self.characters = meter.create_counter(
             CHARACTERS, unit="{character}", description="Text characters sent to providers.")
-        self.cost = meter.create_counter(
-            COST, unit="{USD}", description="What provider calls cost, in US dollars, by client (calls whose price "
-                                            "is unknown are not in it).")
-        self.usage = meter.create_counter(
-            USAGE, unit="{unit}", description="Provider usage in the units calls are billed by, by client.")
+        self.cost = meter.create_observable_counter(
+            COST, callbacks=[observe_cost], unit="{USD}",
+            description="What provider calls cost, in US dollars, by client (calls whose price is unknown are not "
+                        "in it).")
+        self.usage = meter.create_observable_counter(
+            USAGE, callbacks=[observe_usage], unit="{unit}",
+            description="Provider usage in the units calls are billed by, by client.")
         self.health_check_duration = meter.create_histogram(
             HEALTH_CHECK_DURATION, unit="s", description="Duration of active health checks.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)

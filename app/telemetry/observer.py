@@ -36,6 +36,7 @@ from .instruments import (
     UNIT,
     Instruments,
 )
+from .spend import Labels, SpendTotals
 
 MAX_MODEL_LABELS: Final = 10
 OTHER_MODEL: Final = "_other"
@@ -61,8 +62,9 @@ class _BoundedModels:
 class TelemetryObserver:
     """A :class:`~app.calls.CallObserver` that records the provider metrics."""
 
-    def __init__(self, instruments: Instruments, configured_model: str) -> None:
+    def __init__(self, instruments: Instruments, configured_model: str, spend: SpendTotals) -> None:
         self._i = instruments
+        self._spent = spend
         self._models = _BoundedModels(configured_model)
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -113,13 +115,11 @@ class TelemetryObserver:
     def _spend(self, event: CallEvent) -> None:
         """Usage in billed units and cost, by client (the model bounded like the GenAI ones)."""
         spec, ctx = event.spec, event.context
-        labels = {PROVIDER: spec.provider, OPERATION: spec.operation,
-                  MODEL: self._models.label(spec.model) if spec.model else "", CLIENT: ctx.client}
-        for unit, amount in billed_usage(ctx).items():
-            if amount:
-                self._i.usage.add(amount, {**labels, UNIT: unit})
-        if ctx.cost_usd is not None:
-            self._i.cost.add(ctx.cost_usd, labels)
+        labels: Labels = ((PROVIDER, spec.provider), (OPERATION, spec.operation),
+                  (MODEL, self._models.label(spec.model) if spec.model else ""), (CLIENT, ctx.client))
+        usage: dict[Labels, float] = {(*labels, (UNIT, unit)): amount
+                                      for unit, amount in billed_usage(ctx).items() if amount}
+        self._spent.add(labels, ctx.cost_usd, usage)
 
     def _gen_ai(self, event: CallEvent) -> None:
         spec, ctx = event.spec, event.context
