@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from app.simulator.audio import synth_wav
 from tests.dropin.sdks import CLIENT_KEY, deepgram_sdk, openai_sdk, sarvam_sdk
@@ -55,10 +56,10 @@ def test_sarvam_translate_is_priced_by_the_characters(gw: Gateway) -> None:
 
 def test_openai_streamed_chat_through_the_sdk_is_priced_by_its_tokens(gw: Gateway) -> None:
     sdk = openai_sdk(gw.url)
-    messages = [{"role": "user", "content": "name three rivers of India"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "name three rivers of India"}]
     before = cost(gw, provider="openai", operation="chat", **TEAM)
-    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=messages,  # type: ignore[arg-type]
-                                              stream=True, stream_options={"include_usage": True}))
+    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
+                                              stream_options={"include_usage": True}))
     usage = chunks[-1].usage
     assert usage is not None
     assert cost(gw, provider="openai", operation="chat", **TEAM) - before == pytest.approx(
