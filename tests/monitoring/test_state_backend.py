@@ -11,7 +11,7 @@ from app.resilience.shared_state import MEMORY_HEALTH, StateHealth
 from tests.gateway import running_gateway
 from tests.support import T0, Clock, free_port, wait_until
 
-from .helpers import settings
+from .helpers import settings, threshold_alerts
 
 UP = StateHealth("redis", "up", T0)
 DOWN = StateHealth("redis", "down", T0, "Redis unreachable (ConnectionError)")
@@ -29,7 +29,7 @@ class Store:
 
 
 def states(m: Monitoring) -> list[tuple[str, str]]:
-    return [(a.name, a.state) for a in m.evaluate()]
+    return [(a.name, a.state) for a in threshold_alerts(m.evaluate())]
 
 
 @pytest.mark.unit
@@ -45,7 +45,7 @@ def test_down_is_pending_then_fires_after_for_then_resolves_when_it_answers() ->
     assert states(m) == [(NAME, "pending")]
     clock.advance(15)  # 60 s (ALERT_FOR) after it started holding
     assert states(m) == [(NAME, "firing")]
-    [alert] = m.get_alerts(severity="warning")
+    [alert] = threshold_alerts(m.get_alerts(severity="warning"))
     assert (alert.provider, alert.operation, alert.value, alert.threshold) == (None, None, 0.0, 0.0)
     assert alert.labels == {"alertname": NAME, "backend": "redis", "severity": "warning"}
     assert alert.subject == "redis state backend"
@@ -89,7 +89,7 @@ def test_provider_alerts_keep_their_subject_and_sort_before_it() -> None:
     m.observe_state_backend(store)
     for _ in range(10):
         m.record_request("sarvam.translate", False, 100.0, "upstream_5xx")
-    alerts = m.evaluate()
+    alerts = threshold_alerts(m.evaluate())
     assert [(a.name, a.severity) for a in alerts] == [
         ("ProviderSuccessRateLow", "critical"), (NAME, "warning"), ("ProviderSuccessRateLow", "warning")]
     assert {a.subject for a in alerts} == {"sarvam.translate", "redis state backend"}

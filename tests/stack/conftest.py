@@ -27,7 +27,7 @@ import yaml
 
 from app.monitoring import render
 from tests.gateway import Gateway, running_gateway
-from tests.support import free_port, stack_binary, wait_until
+from tests.support import LOOP_LAG_WARNING, free_port, stack_binary, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "alerts"
@@ -163,7 +163,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     rules_dir = tmp / "rules"
     assert render.main(["render", "--out", str(rules_dir), "--window", WINDOW, "--for", FOR,
-                        "--eval-interval", EVAL_INTERVAL, "--min-requests", str(MIN_REQUESTS)]) == 0
+                        "--eval-interval", EVAL_INTERVAL, "--min-requests", str(MIN_REQUESTS),
+                        "--event-loop-lag-warning", LOOP_LAG_WARNING]) == 0
     daemons: list[Daemon] = []
     with contextlib.ExitStack() as cleanup:
         sink = cleanup.enter_context(_sink_server())
