@@ -65,7 +65,7 @@ def _dashboard(uid: str, title: str, description: str, other: tuple[str, str], f
     )
     rows = [signals.calls(scope, facts), signals.slo(scope, facts), signals.refusals(scope, facts),
             signals.usage(scope, facts),
-            signals.health(scope, facts), signals.saturation(scope, facts, process),
+            signals.cost(scope, facts), signals.health(scope, facts), signals.saturation(scope, facts, process),
             signals.alerts(scope, facts, process)]
     panel_id = 0
     for heading, panels in rows:
