@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Literal, Protocol
@@ -65,6 +66,7 @@ class ErrorType(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
+    BUDGET_EXCEEDED = "budget_exceeded"
 
 
 STATUS: dict[ErrorType, int] = {
@@ -79,6 +81,7 @@ STATUS: dict[ErrorType, int] = {
     ErrorType.CIRCUIT_OPEN: 503,
     ErrorType.RATE_LIMITED: 429,
     ErrorType.OVERLOADED: 503,
+    ErrorType.BUDGET_EXCEEDED: 429,
 }
 
 TITLES: dict[ErrorType, str] = {
@@ -93,6 +96,7 @@ TITLES: dict[ErrorType, str] = {
     ErrorType.CIRCUIT_OPEN: "Circuit open",
     ErrorType.RATE_LIMITED: "Rate limited",
     ErrorType.OVERLOADED: "Provider overloaded",
+    ErrorType.BUDGET_EXCEEDED: "Client budget exceeded",
 }
 
 # Failures that say the provider is unwell; the caller's own mistakes never open a breaker.
@@ -101,7 +105,8 @@ BREAKER_FAILURES = frozenset({
     ErrorType.UPSTREAM_MALFORMED, ErrorType.AUTH,
 })
 # Rejections by the gateway itself, before any provider is called.
-REJECTIONS = frozenset({ErrorType.INVALID_INPUT, ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.OVERLOADED})
+REJECTIONS = frozenset({ErrorType.INVALID_INPUT, ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.OVERLOADED,
+                        ErrorType.BUDGET_EXCEEDED})
 
 
 RELAYED_HEADERS = ("content-type", "retry-after", "x-request-id", "dg-request-id")
@@ -203,11 +208,22 @@ class CallContext:
     connect_wait: float = 0.0
     """Seconds the current attempt took to get a connection, added by the HTTP client's connector."""
     input_tokens: int | None = None
+    """Input tokens as the provider reported them (cached ones included)."""
+    cached_input_tokens: int = 0
+    """Of :attr:`input_tokens`, those the provider served from its prompt cache (billed lower)."""
     output_tokens: int | None = None
     characters: int = 0
-    """Text characters sent (translate, TTS)."""
+    """Text characters sent (translate, TTS; for RAG, the query or the documents' text)."""
     audio_seconds: float = 0.0
     """Seconds of audio received (STT) or produced (TTS)."""
+    documents: int = 0
+    """Documents ingested (RAG)."""
+    queries: int = 0
+    """Queries answered (RAG)."""
+    client: str = ""
+    """Who the call is for: the name of the caller's key, or ``anonymous`` (set by the pipeline)."""
+    cost_usd: float | None = None
+    """What the call cost, once it succeeded and its price is known (``None``: not priced, or unknown)."""
     response_model: str | None = None
     ttfb: float | None = None
     """Seconds to the first byte of a streamed answer (a live session's: to its first result)."""
@@ -234,6 +250,32 @@ class CallEvent:
     health_check: bool = False
     error: GatewayError | None = None
     """The categorised failure (``None`` on success), with what the provider said about it."""
+
+
+@dataclass(slots=True)
+class RequestSpend:
+    """One HTTP request's caller and what its provider calls cost, filled in as they end (the
+    client key guard names the client; the pipeline adds each call's cost; the access log reads it)."""
+
+    client: str | None = None
+    """The name of the caller's key (``None``: anonymous)."""
+    cost_usd: float = 0.0
+    priced: int = 0
+    """Calls whose cost is in :attr:`cost_usd`."""
+    unpriced: int = 0
+    """Calls whose price is unknown (their cost is not in :attr:`cost_usd`)."""
+
+
+CURRENT_SPEND: ContextVar[RequestSpend | None] = ContextVar("request_spend", default=None)
+
+
+def request_spend() -> RequestSpend:
+    """The current request's :class:`RequestSpend` (made on first use, in this task's context)."""
+    spend = CURRENT_SPEND.get()
+    if spend is None:
+        spend = RequestSpend()
+        CURRENT_SPEND.set(spend)
+    return spend
 
 
 class CallObserver(Protocol):

@@ -26,14 +26,21 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from .config_env import LATENCY_BUCKETS, ConfigError, Env, Secret, format_duration, parse_duration
+from .config_files import ANONYMOUS, ClientBudget, PriceRule, load_budgets, load_prices
 
 __all__ = [
-    "PROVIDERS", "AlertSettings", "ConfigError", "Objectives", "Secret", "ServiceConfig", "Settings", "SloSettings",
-    "format_duration",
-    "get_service_config", "get_settings", "load_settings", "parse_duration", "redact_url",
+    "ANONYMOUS", "OPERATIONS", "PROVIDERS", "AlertSettings", "ClientBudget", "ConfigError", "Objectives", "PriceRule",
+    "Secret", "ServiceConfig", "Settings", "SloSettings", "format_duration", "get_service_config", "get_settings",
+    "load_settings", "parse_duration", "redact_url",
 ]
 
 PROVIDERS: tuple[str, ...] = ("sarvam", "deepgram", "openai", "rag")
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    "sarvam": ("translate", "tts", "stt"), "deepgram": ("stt", "tts"), "openai": ("chat", "embeddings"),
+    "rag": ("query", "ingest"),
+}
+"""Each provider's operations (the services of ``providers/catalog.py``), for the files that name them."""
+_CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Environment = Literal["development", "production"]
 
 
@@ -211,6 +218,10 @@ class Settings:
     """Seconds of history the in-app recorder keeps."""
     state_redis_url: str | None = field(repr=False)
     gateway_api_keys: tuple[Secret, ...] = field(repr=False)
+    """The client keys (without their names)."""
+    client_names: tuple[str, ...]
+    """Per key of :attr:`gateway_api_keys`, the client its usage and cost are attributed to
+    (``name`` of a ``name:key`` entry, else ``anonymous``)."""
     admin_api_key: Secret | None = field(repr=False)
     metrics_require_auth: bool
     fallbacks_enabled: bool
@@ -234,6 +245,10 @@ class Settings:
     """One line per HTTP request (common log format plus trace id) when true."""
     log_summary_interval: float = 10.0
     """Seconds between summaries of repeated log events (storm control)."""
+    prices: tuple[PriceRule, ...] = ()
+    """``PRICES_FILE``'s rules, which take precedence over the built-in prices."""
+    budgets: Mapping[str, ClientBudget] = field(default_factory=dict)
+    """``CLIENT_BUDGETS_FILE``'s budgets by client name."""
 
     @property
     def is_production(self) -> bool:
@@ -271,6 +286,9 @@ class Settings:
             "monitoring": {"bucket": self.monitoring_bucket, "horizon": self.monitoring_horizon},
             "state": "redis" if self.state_redis_url else "memory",
             "client_auth": bool(self.gateway_api_keys),
+            "clients": sorted(set(self.client_names)),
+            "prices_overridden": len(self.prices),
+            "budgets": {name: dataclasses.asdict(budget) for name, budget in self.budgets.items()},
             "admin_auth": self.admin_api_key is not None,
             "metrics_require_auth": self.metrics_require_auth,
             "fallbacks_enabled": self.fallbacks_enabled,
@@ -329,6 +347,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     redis_url = env.raw("STATE_REDIS_URL")
     if redis_url is not None and not re.match(r"^(redis|rediss|unix)://", redis_url.strip()):
         raise ConfigError("STATE_REDIS_URL", "a redis://, rediss:// or unix:// URL", secret=True)
+    keys, names = _client_keys(env)
+    prices_file, budgets_file = env.raw("PRICES_FILE"), env.raw("CLIENT_BUDGETS_FILE")
     bucket = env.duration("MONITORING_BUCKET", 10.0)
     horizon = env.duration("MONITORING_HORIZON", 3600.0)
     if horizon < max(bucket, alerts.window):
@@ -345,7 +365,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         monitoring_bucket=bucket,
         monitoring_horizon=horizon,
         state_redis_url=redis_url.strip() if redis_url else None,
-        gateway_api_keys=env.secrets("GATEWAY_API_KEYS"),
+        gateway_api_keys=keys,
+        client_names=names,
         admin_api_key=env.secret("ADMIN_API_KEY"),
         metrics_require_auth=env.boolean("METRICS_REQUIRE_AUTH", False),
         fallbacks_enabled=env.boolean("FALLBACKS_ENABLED", True),
@@ -362,7 +383,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stream_max_frame_bytes=env.integer("STREAM_MAX_FRAME_BYTES", 1024 * 1024, minimum=1),
         access_log=env.boolean("ACCESS_LOG", False),
         log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
+        prices=load_prices(prices_file.strip(), OPERATIONS) if prices_file else (),
+        budgets=load_budgets(budgets_file.strip(), (*dict.fromkeys(names), ANONYMOUS)) if budgets_file else {},
     )
+
+
+def _client_keys(env: Env) -> tuple[tuple[Secret, ...], tuple[str, ...]]:
+    """``GATEWAY_API_KEYS``: each entry a key, or ``name:key`` to attribute the key's calls to
+    ``name`` (letters, digits, ``_.-``); the name is never part of the key."""
+    keys: list[Secret] = []
+    names: list[str] = []
+    for entry in env.secrets("GATEWAY_API_KEYS"):
+        name, colon, key = entry.get_secret_value().partition(":")
+        if colon and _CLIENT_NAME.match(name) and key.strip():
+            keys.append(Secret(key.strip()))
+            names.append(name)
+        else:
+            keys.append(entry)
+            names.append(ANONYMOUS)
+    return tuple(keys), tuple(names)
 
 
 @functools.cache

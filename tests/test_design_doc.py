@@ -174,7 +174,7 @@ def prometheus_metric_names() -> tuple[set[str], int]:
     def one(_: CallbackOptions) -> Iterable[Observation]:
         return [Observation(1)]
 
-    made = Instruments(provider.get_meter("design"), one, one, one)
+    made = Instruments(provider.get_meter("design"), one, one, one, one, one)
     for instrument in vars(made).values():  # the observable gauges report through ``one``
         for method in ("record", "add", "set"):
             if hasattr(instrument, method):

@@ -40,7 +40,7 @@ from ..calls import ErrorType, GatewayError, UpstreamAnswer, invalid
 from ..config import ServiceConfig
 from ..providers.catalog import Services
 from ..providers.service import RelayedStream
-from ..resilience.auth import bearer_token, key_matches
+from ..resilience.auth import bearer_token, check_client
 from ..resilience.validation import Audio, check_audio, sniffed_type
 from ..spool import SpooledFile
 from ..wire.deepgram import DEEPGRAM_ERRORS
@@ -122,8 +122,7 @@ class DropIn:
 
     async def guard(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         """The gateway client key in the SDK's own credential, when ``GATEWAY_API_KEYS`` is set."""
-        keys = connection.app.state.service_manager.settings.gateway_api_keys
-        if keys and not key_matches(self.client_key(connection.headers), keys):
+        if not check_client(connection.app.state.service_manager.settings, self.client_key(connection.headers)):
             raise NotAuthorizedException(f"a valid gateway client key is required as the {self.provider} SDK's key")
 
     def router(self, path: str, handlers: list[Any]) -> Router:

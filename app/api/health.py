@@ -29,6 +29,7 @@ from ..monitoring.schemas import (
 )
 from ..monitoring.slo_report import SloReport
 from ..monitoring.trends import TrendError
+from ..monitoring.usage import UsageReport, usage_report
 from ..providers.service_manager import ServiceManager
 from ..resilience.auth import require_admin
 
@@ -99,6 +100,18 @@ def metrics(
     return reports.metrics(manager, _window(window, settings.alerts.window, settings.monitoring_horizon))
 
 
+@get("/usage", summary="Calls, billed units and cost per provider operation and per client over the window "
+     "(this replica's)", sync_to_thread=False)
+def usage(
+    request: Request[Any, Any, Any],
+    window: Annotated[str | None, QueryParameter(description="Prometheus duration; default: the alert window")] = None,
+) -> UsageReport:
+    manager = _manager(request)
+    settings = manager.settings
+    seconds = _window(window, settings.alerts.window, settings.monitoring_horizon)
+    return usage_report(manager.usage, seconds, format_duration(seconds))
+
+
 @get("/alerts", summary="Pending and firing alerts, and recently resolved ones", sync_to_thread=False)
 def alerts(
     request: Request[Any, Any, Any],
@@ -151,7 +164,7 @@ def configuration(request: Request[Any, Any, Any]) -> Configuration:
 
 router = Router(
     path="/health",
-    route_handlers=[overall_health, live, ready, services, service, metrics, alerts, trends, slo, status,
-                    configuration],
+    route_handlers=[overall_health, live, ready, services, service, metrics, usage, alerts, trends, slo,
+                    status, configuration],
     tags=["health"],
 )

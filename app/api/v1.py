@@ -19,7 +19,7 @@ from ..calls import Relay, invalid
 from ..providers.rag import Document
 from ..providers.results import Served
 from ..providers.service_manager import ServiceManager
-from ..resilience.auth import bearer_token, key_matches
+from ..resilience.auth import bearer_token, check_client
 from .door import choose, counted_refusals, door, noted
 from .problems import EXCEPTION_HANDLERS, problem_spec
 from .uploads import UploadSpool, received_form
@@ -107,8 +107,8 @@ async def client_auth(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
 
     Guards are ``async`` because Litestar runs a plain function guard in a worker thread.
     """
-    keys = connection.app.state.service_manager.settings.gateway_api_keys
-    if keys and not key_matches(bearer_token(connection.headers.get("authorization", "")), keys):
+    settings = connection.app.state.service_manager.settings
+    if not check_client(settings, bearer_token(connection.headers.get("authorization", ""))):
         raise NotAuthorizedException("a valid client API key is required: Authorization: Bearer <key>",
                                      headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
 

@@ -16,6 +16,8 @@ DURATION = "provider_client_request_duration_seconds"
 HEALTH = "provider_health_check_duration_seconds"
 GEN_AI = "gen_ai_provider_name, gen_ai_operation_name"
 CALLS = "provider, operation"
+COST = "provider_client_cost_usd_total"
+HOUR = 3600
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,16 @@ def characters(s: Scope) -> str:
 
 def tokens(s: Scope) -> str:
     return rate(f"{GEN_AI}, gen_ai_token_type", "gen_ai_client_token_usage_sum", s.gen_ai)
+
+
+def spend_rate(s: Scope) -> str:
+    """US dollars per hour being spent, per provider operation."""
+    return f"{rate(CALLS, COST, s.calls)} * {HOUR}"
+
+
+def top_clients(s: Scope) -> str:
+    """The ten clients spending most now, in US dollars per hour."""
+    return f"topk(10, {rate('client', COST, s.calls)} * {HOUR})"
 
 
 def gen_ai_duration(s: Scope) -> str:

@@ -113,6 +113,20 @@ def streams(s: q.Scope, f: Facts) -> Row:
     ]
 
 
+def cost(s: q.Scope, f: Facts) -> Row:
+    return "Cost", [
+        graph(Signal("Spend rate", "US dollars per hour spent on provider calls, per provider operation "
+                     "(provider_client_cost_usd_total; calls whose price is unknown are not in it).", "currencyUSD",
+                     [Query(q.spend_rate(s), CALL_LEGEND)], width=8)),
+        listing(Signal("Top clients", "The ten clients (names of GATEWAY_API_KEYS, or anonymous) spending most "
+                       "now, in US dollars per hour.", "currencyUSD", [Query(q.top_clients(s), "{{client}}")],
+                       width=8)),
+        summary(Signal("Cost per provider operation", "US dollars per hour per provider operation, averaged "
+                       "over the dashboard's time range.", "currencyUSD", [Query(q.spend_rate(s), CALL_LEGEND)],
+                       width=8)),
+    ]
+
+
 def health(s: q.Scope, f: Facts) -> Row:
     return "Active health checks", [
         timeline(Signal("Health checks: up or down", "Up while every active health check of the provider in "

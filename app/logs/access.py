@@ -2,7 +2,9 @@
 
 An ASGI middleware inside the server span, so that the trace-context filter puts the request's
 trace_id and span_id on the line. The path is logged without its query string (which may carry
-what nobody should find in a log). Off by default: a successful call then logs nothing.
+what nobody should find in a log). Two fields follow the common log format's: the client the
+request's calls are attributed to, and what its provider calls cost in USD (``-`` when it made
+none, or one whose price is unknown). Off by default: a successful call then logs nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Final
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..calls import CURRENT_SPEND, RequestSpend
+from ..config import ANONYMOUS
 
 LOGGER: Final = logging.getLogger("app.access")
 
@@ -28,6 +33,8 @@ class AccessLog:
             return
         started = time.perf_counter()
         status, size = 500, 0
+        spend = RequestSpend()
+        CURRENT_SPEND.set(spend)
 
         async def sending(message: Message) -> None:
             nonlocal status, size
@@ -44,6 +51,9 @@ class AccessLog:
             host = client[0] if client else "-"
             when = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
             method, path = scope["method"], scope["path"]
-            LOGGER.info('%s - - [%s] "%s %s HTTP/%s" %d %d', host, when, method, path, scope["http_version"],
-                        status, size, extra={"method": method, "path": path, "status": status, "bytes": size,
-                                             "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+            who = spend.client or ANONYMOUS
+            cost = spend.cost_usd if spend.priced and not spend.unpriced else None
+            LOGGER.info('%s - - [%s] "%s %s HTTP/%s" %d %d %s %s', host, when, method, path, scope["http_version"],
+                        status, size, who, "-" if cost is None else f"{cost:.10g}",
+                        extra={"method": method, "path": path, "status": status, "bytes": size, "client": who,
+                               "cost_usd": cost, "duration_ms": round((time.perf_counter() - started) * 1000, 3)})

@@ -1,8 +1,9 @@
 """The one door every provider call passes through.
 
 Order: input validation (invalid input costs nothing and never reaches a provider), then for each
-attempt: rate limit -> circuit breaker -> the HTTP call under the provider's timeout -> error
-categorisation -> telemetry and the in-app recorder, through :class:`CallObserver` hooks.
+attempt: the client's budget -> rate limit -> circuit breaker -> the HTTP call under the provider's
+timeout -> error categorisation -> the call's cost -> telemetry and the in-app recorder, through
+:class:`CallObserver` hooks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from ..calls import (
+    CURRENT_SPEND,
     CallContext,
     CallEvent,
     CallObserver,
@@ -31,8 +33,10 @@ from ..calls import (
     ServiceKey,
     StreamObserver,
 )
-from ..config import Settings
+from ..config import ANONYMOUS, Settings
+from ..pricing import Prices
 from ..resilience.breaker import AsyncCircuitBreaker, Permit
+from ..resilience.budgets import Budgets, BudgetSlot
 from ..resilience.bulkhead import Bulkhead, Slot
 from ..resilience.ratelimit import RateLimiter, rate_limited
 from ..resilience.shared_state import SharedState
@@ -49,11 +53,13 @@ WAIT_ATTRIBUTE = "gateway.call.wait"
 
 @dataclass(slots=True)
 class _Admitted:
-    """What one admitted attempt holds until it ends: its breaker permit and bulkhead slot
-    (neither for an active health check), and when its request could be written."""
+    """What one admitted attempt holds until it ends: its breaker permit, bulkhead slot and place
+    among its client's calls in flight (none for an active health check), and when its request
+    could be written."""
 
     permit: Permit | None
     slot: Slot | None
+    budget: BudgetSlot | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def provider_time(self, ctx: CallContext) -> float:
@@ -101,10 +107,15 @@ class Pipeline:
     """Told when live sessions open and end and of each message they relay."""
     bulkheads: dict[str, Bulkhead] = field(init=False)
     """Per provider, the calls in flight in this process against ``P_MAX_CONCURRENCY``."""
+    prices: Prices = field(init=False)
+    budgets: Budgets = field(init=False)
+    """The clients' spend (shared through :attr:`shared`) and their enforced budgets."""
 
     def __post_init__(self) -> None:
         if self.shared is None and self.settings.state_redis_url:
             self.shared = SharedState(self.settings.state_redis_url)
+        self.prices = Prices(self.settings.prices)
+        self.budgets = Budgets(self.settings.budgets, self.shared)
         self.bulkheads = {name: Bulkhead(name, cfg.max_concurrency) for name, cfg in self.settings.services.items()}
 
     def breaker(self, spec: CallSpec) -> AsyncCircuitBreaker:
@@ -137,13 +148,13 @@ class Pipeline:
         health_check: bool = False,
     ) -> T:
         """Run ``attempt`` through the door; raises :class:`GatewayError` on failure."""
-        ctx = CallContext(spec=spec)
+        ctx = CallContext(spec=spec, client=self._client())
         try:
             self._validate(ctx, validate)
             result, admitted = await self._attempts(ctx, lambda: attempt(ctx), health_check)
             with self._current(ctx):
                 self._succeeded(ctx, admitted, health_check)
-            await self._settle()
+            await self._settle(ctx, admitted)
             return result
         except BaseException as exc:
             mark_span(ctx.span, exc)
@@ -162,7 +173,7 @@ class Pipeline:
         """Open a streamed call and wait for its first chunk (fallbacks can still happen until
         then); the returned iterator relays the rest and records the outcome when it ends. The
         call holds its bulkhead slot until then."""
-        ctx = CallContext(spec=spec)
+        ctx = CallContext(spec=spec, client=self._client())
 
         async def first_chunk() -> tuple[AsyncIterator[bytes], bytes]:
             chunks = open_stream(ctx)
@@ -234,6 +245,12 @@ class Pipeline:
         return self.settings.get_service_config(spec.provider).timeout
 
     @staticmethod
+    def _client() -> str:
+        """Who the current request's calls are for (named by the client key guard)."""
+        spend = CURRENT_SPEND.get()
+        return spend.client if spend is not None and spend.client else ANONYMOUS
+
+    @staticmethod
     def _current(ctx: CallContext) -> contextlib.AbstractContextManager[Span]:
         """Make the provider span current (so the HTTP client span and breaker events nest under it)."""
         return trace.use_span(ctx.span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
@@ -248,8 +265,8 @@ class Pipeline:
             raise
 
     async def _admit(self, ctx: CallContext, health_check: bool) -> _Admitted:
-        """The provider's Retry-After hold, then its bulkhead, then rate limit and breaker;
-        active health checks skip them all (they must see a provider recover while its breaker
+        """The provider's Retry-After hold, then the client's budget, then its bulkhead, then rate
+        limit and breaker; active health checks skip them all (they must see a provider recover while its breaker
         is open, must not spend the clients' budget, and are never refused for want of a slot).
         With shared state, the rate limit and breaker are one Redis round trip; when Redis is
         down, the replica's own limiter and breaker decide. The bulkhead is always this process's."""
@@ -260,8 +277,10 @@ class Pipeline:
         window = self.settings.rate_limit_window
         breaker = self.breaker(spec)
         slot: Slot | None = None
+        budget: BudgetSlot | None = None
         try:
             self._check_hold(spec, self.upstream_blocked_until.get(spec.provider, 0.0) - self.clock())
+            budget = await self.budgets.admit(ctx.client)
             slot = self.bulkheads[spec.provider].acquire(spec.operation)
             admission = None if self.shared is None else await self.shared.admit(
                 spec.provider, str(spec.key), cfg.rate_limit, window, cfg.circuit_reset_time, cfg.timeout + 1.0)
@@ -277,10 +296,12 @@ class Pipeline:
         except BaseException as error:
             if slot is not None:
                 slot.release()
+            if budget is not None:
+                budget.release()
             if isinstance(error, GatewayError):
                 self._rejected(ctx, error)
             raise
-        return _Admitted(permit, slot)
+        return _Admitted(permit, slot, budget)
 
     @staticmethod
     def _check_hold(spec: CallSpec, remaining: float) -> None:
@@ -291,12 +312,15 @@ class Pipeline:
                 retry_after=float(max(1, round(remaining))),
             )
 
-    async def _settle(self) -> None:
+    async def _settle(self, ctx: CallContext | None = None, admitted: _Admitted | None = None) -> None:
         """Write this call's breaker changes and holds to the shared store before its answer
         leaves, so that other replicas see them on their next call (nothing to do on a
-        success that changed nothing)."""
+        success that changed nothing); for a call that succeeded (``ctx``), its cost to its
+        client's spend, before its place among the client's calls in flight is freed."""
         if self.shared is not None:
             await self.shared.flush()
+        if ctx is not None and admitted is not None:
+            await self.budgets.settle(ctx.client, ctx.cost_usd, admitted.budget)
 
     def _rejected(self, ctx: CallContext, error: GatewayError) -> None:
         """A refusal before the provider was called: its span covers the call so far."""
@@ -315,6 +339,8 @@ class Pipeline:
         """Free what an attempt held when it ended without a word about the provider (cancelled)."""
         if admitted.slot is not None:
             admitted.slot.release()
+        if admitted.budget is not None:
+            admitted.budget.release()
         if admitted.permit is not None:
             self.breaker(ctx.spec).release(admitted.permit)
 
@@ -325,6 +351,8 @@ class Pipeline:
             raise exc
         if admitted.slot is not None:
             admitted.slot.release()
+        if admitted.budget is not None:  # a failed call is not billed
+            admitted.budget.release()
         permit = admitted.permit
         breaker = self.breaker(ctx.spec)
         error = categorize(exc, ctx.spec.provider)
@@ -349,7 +377,21 @@ class Pipeline:
             admitted.slot.release()
         if admitted.permit is not None:
             self.breaker(ctx.spec).record_success(admitted.permit)
+        if not health_check:
+            self._price(ctx)
         self._emit(ctx, "success", None, admitted, health_check)
+
+    def _price(self, ctx: CallContext) -> None:
+        """The cost of a call that succeeded (failed calls are not billed), added to its request's."""
+        ctx.cost_usd = self.prices.cost(ctx, ctx.spec.model or ctx.response_model)
+        spend = CURRENT_SPEND.get()
+        if spend is None:
+            return
+        if ctx.cost_usd is None:
+            spend.unpriced += 1
+        else:
+            spend.priced += 1
+            spend.cost_usd += ctx.cost_usd
 
     def _emit(
         self, ctx: CallContext, outcome: Outcome, error_type: ErrorType | None, admitted: _Admitted,
@@ -395,7 +437,7 @@ class _Relay:
                     return await anext(self._chunks)
         except StopAsyncIteration:
             self._finish(None)
-            await self._pipeline._settle()
+            await self._pipeline._settle(self._ctx, self._admitted)
             raise
         except BaseException as exc:
             error = self._finish(exc)

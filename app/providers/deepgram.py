@@ -19,6 +19,8 @@ from .wav import relay_wav
 
 STT_MODEL = "nova-3"
 TTS_MODEL = "aura-2-thalia-en"
+SPEAK_DEFAULT_MODEL = "aura-asteria-en"
+"""The voice Deepgram speaks with when a ``/v1/speak`` request names none (how such calls are priced)."""
 TTS_SAMPLE_RATE = 24000
 
 
@@ -70,7 +72,7 @@ class DeepgramSTT(DeepgramService):
                 headers={"Content-Type": content_type, "Content-Length": str(audio.size)})
             return answer
 
-        return await self.pipeline.call(self.spec(STT_MODEL), attempt)
+        return await self.pipeline.call(self.spec(dict(params).get("model") or STT_MODEL), attempt)
 
 
 class DeepgramTTS(DeepgramService):
@@ -92,10 +94,12 @@ class DeepgramTTS(DeepgramService):
                 async for chunk in relay_wav(self.provider, response, TTS_SAMPLE_RATE, ctx):
                     yield chunk
 
-        return await self.pipeline.stream(self.spec(), open_stream, validate=lambda: self.validate(text, language))
+        return await self.pipeline.stream(self.spec(params["model"]), open_stream,
+                                          validate=lambda: self.validate(text, language))
 
     async def relay_stream(self, raw: bytes, body: JSONObject, params: Params) -> RelayedStream:
         """A drop-in ``/v1/speak`` call, relayed as Deepgram streams it."""
         rate = sample_rate(dict(params).get("sample_rate"), TTS_SAMPLE_RATE)
         return await self.forward_audio("/v1/speak", body, rate, content=raw, params=params,
-                                        headers={"Content-Type": "application/json"})
+                                        headers={"Content-Type": "application/json"},
+                                        model=dict(params).get("model") or SPEAK_DEFAULT_MODEL)

@@ -49,7 +49,7 @@ class Fallbacks:
             try:
                 return Served(await call(provider), provider, fallback=index > 0)
             except GatewayError as error:
-                if error.error_type in (ErrorType.INVALID_INPUT, ErrorType.UPSTREAM_4XX):
+                if error.error_type in (ErrorType.INVALID_INPUT, ErrorType.UPSTREAM_4XX, ErrorType.BUDGET_EXCEEDED):
                     raise
                 last = error
             finally:

@@ -61,6 +61,8 @@ def _usage(ctx: CallContext, data: object) -> None:
     if isinstance(usage, dict):
         ctx.input_tokens = int(usage.get("prompt_tokens") or 0)
         ctx.output_tokens = int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details")
+        ctx.cached_input_tokens = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
     if isinstance(data, dict) and isinstance(data.get("model"), str):
         ctx.response_model = data["model"]
 

@@ -110,6 +110,7 @@ class RAGIngest(RAGService):
     async def ingest(self, documents: list[Document]) -> int:
         async def attempt(ctx: CallContext) -> int:
             ctx.characters = sum(len(d.text) for d in documents)
+            ctx.documents = len(documents)
             return await asyncio.to_thread(self.store.add, documents)
 
         return await self.pipeline.call(self.spec(), attempt, validate=lambda: self.validate(documents))
@@ -133,7 +134,7 @@ class RAGQuery(RAGService):
         """The answer from the passages found; ``degraded`` (no answer) when chat failed."""
 
         async def retrieve(ctx: CallContext) -> list[Passage]:
-            ctx.characters = len(query)
+            ctx.characters, ctx.queries = len(query), 1
             return await asyncio.to_thread(self.store.search, query, top_k)
 
         passages = await self.pipeline.call(self.spec(), retrieve, validate=lambda: self.validate(query, top_k))

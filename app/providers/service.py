@@ -142,7 +142,7 @@ class ProviderService:
 
     async def forward_audio(
         self, path: str, body: JSONObject, sample_rate: int, *, content: bytes, headers: Mapping[str, str],
-        params: Params = (),
+        params: Params = (), model: str | None = None,
     ) -> RelayedStream:
         """A drop-in text-to-speech call of ``body["text"]``, streamed back as the provider streams it
         (returns once its first bytes arrived). WAV is checked and its seconds counted as on
@@ -161,7 +161,7 @@ class ProviderService:
                 async for chunk in chunks:
                     yield chunk
 
-        chunks = await self.pipeline.stream(self.spec(), open_stream,
+        chunks = await self.pipeline.stream(self.spec(model), open_stream,
                                             validate=lambda: check_text_field(body, "text", self.cfg))
         return RelayedStream(answer, chunks)
 

@@ -12,6 +12,11 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from ..calls import CallContext, CallSpec, GatewayError
 
+COST_ATTRIBUTE = "gateway.cost.usd"
+"""Span attribute: what the call cost in USD (set once it succeeded and its price is known)."""
+CLIENT_ATTRIBUTE = "gateway.client"
+"""Span attribute: the client the call is attributed to (a key's name, or ``anonymous``)."""
+
 
 def span_attributes(spec: CallSpec) -> dict[str, Any]:
     attributes: dict[str, Any] = {"provider": spec.provider, "operation": spec.operation}
@@ -31,6 +36,10 @@ def usage_attributes(ctx: CallContext) -> None:
         span.set_attribute(gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, ctx.output_tokens)
     if ctx.response_model:
         span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, ctx.response_model)
+    if ctx.client:
+        span.set_attribute(CLIENT_ATTRIBUTE, ctx.client)
+    if ctx.cost_usd is not None:
+        span.set_attribute(COST_ATTRIBUTE, ctx.cost_usd)
 
 
 def mark_span(span: Span, exc: BaseException) -> None:

@@ -18,6 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 
+from ..calls import request_spend
 from ..config import Secret, Settings, get_settings
 
 SIM_CONTROL_PATHS: Final = ("/_sim/faults", "/_sim/requests")
@@ -44,10 +45,29 @@ def offered_key(authorization: str) -> str:
 
 def key_matches(token: str, keys: tuple[Secret, ...]) -> bool:
     """Whether ``token`` is one of ``keys``; every key is compared, each in constant time."""
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(token.encode(), key.get_secret_value().encode())
-    return matched and token != ""
+    return matching_key(token, keys) is not None
+
+
+def matching_key(token: str, keys: tuple[Secret, ...]) -> int | None:
+    """The index of ``token`` among ``keys`` (``None``: none); every key is compared, each in constant time."""
+    found: int | None = None
+    for index, key in enumerate(keys):
+        if hmac.compare_digest(token.encode(), key.get_secret_value().encode()) and token != "":
+            found = index
+    return found
+
+
+def check_client(settings: Settings, token: str) -> bool:
+    """Whether ``token`` is a client key (always, when ``GATEWAY_API_KEYS`` is unset); the current
+    request's calls are then attributed to its name (:class:`~app.calls.RequestSpend`)."""
+    keys = settings.gateway_api_keys
+    if not keys:
+        return True
+    index = matching_key(token, keys)
+    if index is None:
+        return False
+    request_spend().client = settings.client_names[index]
+    return True
 
 
 def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:

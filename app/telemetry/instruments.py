@@ -5,7 +5,8 @@ the provider metrics.
   Prometheus 3 normalises every ``le`` to).
 * ``gateway_state_backend_up``, ``provider_client_active_requests`` and
   ``provider_client_concurrency_limit`` are observable gauges: each collection (a scrape, an OTLP
-  export) reads them at that moment, so they need no listener and are never stale.
+  export) reads them at that moment, so they need no listener and are never stale. The cost and
+  usage counters are observable too, over :class:`~.spend.SpendTotals` (cheaper per call).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ CIRCUIT_OPENED: Final = "provider.circuit.opened"  # provider_circuit_opened_tot
 TIME_TO_FIRST_BYTE: Final = "provider.client.time_to_first_byte"  # provider_client_time_to_first_byte_seconds
 AUDIO_DURATION: Final = "provider.client.audio_duration"  # provider_client_audio_duration_seconds_total
 CHARACTERS: Final = "provider.client.characters"  # provider_client_characters_total
+COST: Final = "provider.client.cost.usd"  # provider_client_cost_usd_total
+USAGE: Final = "provider.client.usage"  # provider_client_usage_total
 HEALTH_CHECK_DURATION: Final = "provider.health_check.duration"  # provider_health_check_duration_seconds
 STATE_BACKEND_UP: Final = "gateway.state.backend.up"  # gateway_state_backend_up
 ACTIVE_REQUESTS: Final = "provider.client.active_requests"  # provider_client_active_requests
@@ -53,11 +56,14 @@ OUTCOME: Final = "outcome"
 ERROR_TYPE_LABEL: Final = "error_type"
 REASON: Final = "reason"
 DIRECTION: Final = "direction"
+MODEL: Final = "model"
+CLIENT: Final = "client"
+UNIT: Final = "unit"
 BACKEND: Final = "backend"
 TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT,
-                            ErrorType.OVERLOADED)
+                            ErrorType.OVERLOADED, ErrorType.BUDGET_EXCEEDED)
 
 
 Observer = Callable[[CallbackOptions], Iterable[Observation]]
@@ -69,7 +75,7 @@ class Instruments:
     and ``observe_limits`` (the bulkheads) when they are collected, so they cost nothing per call."""
 
     def __init__(self, meter: Meter, observe_state: Observer, observe_active: Observer,
-                 observe_limits: Observer) -> None:
+                 observe_limits: Observer, observe_cost: Observer, observe_usage: Observer) -> None:
         self.request_duration = meter.create_histogram(
             REQUEST_DURATION, unit="s", description="Duration of provider call attempts.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
@@ -86,6 +92,13 @@ class Instruments:
             AUDIO_DURATION, unit="s", description="Seconds of audio sent to or received from providers.")
         self.characters = meter.create_counter(
             CHARACTERS, unit="{character}", description="Text characters sent to providers.")
+        self.cost = meter.create_observable_counter(
+            COST, callbacks=[observe_cost], unit="{USD}",
+            description="What provider calls cost, in US dollars, by client (calls whose price is unknown are not "
+                        "in it).")
+        self.usage = meter.create_observable_counter(
+            USAGE, callbacks=[observe_usage], unit="{unit}",
+            description="Provider usage in the units calls are billed by, by client.")
         self.health_check_duration = meter.create_histogram(
             HEALTH_CHECK_DURATION, unit="s", description="Duration of active health checks.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)

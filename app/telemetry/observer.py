@@ -6,7 +6,9 @@
 * Per (provider, operation), the first sighting publishes ``provider_circuit_state`` 0 and the
   opened and rejection counters at 0, so that ``increase()`` sees their first real increment.
 * ``gen_ai.request.model`` is bounded: the configured chat model plus at most
-  :data:`MAX_MODEL_LABELS` other values; later ones are recorded as :data:`OTHER_MODEL`.
+  :data:`MAX_MODEL_LABELS` other values; later ones are recorded as :data:`OTHER_MODEL`. The cost and
+  usage counters' ``model`` label is bounded the same way, and their ``client`` label takes the
+  names of ``GATEWAY_API_KEYS`` (and ``anonymous``), so it is bounded by the configuration.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
 from ..calls import CallEvent, CallSpec, Direction, ErrorType
+from ..pricing import billed_usage
 from ..resilience.breaker import STATE_VALUES
 from .instruments import (
+    CLIENT,
     DIRECTION,
     ERROR_TYPE_LABEL,
+    MODEL,
     OPERATION,
     OUTCOME,
     PROVIDER,
@@ -29,8 +34,10 @@ from .instruments import (
     REJECTION_REASONS,
     TOKEN_INPUT,
     TOKEN_OUTPUT,
+    UNIT,
     Instruments,
 )
+from .spend import Labels, SpendTotals
 
 MAX_MODEL_LABELS: Final = 10
 OTHER_MODEL: Final = "_other"
@@ -57,8 +64,9 @@ class TelemetryObserver:
     """A :class:`~app.calls.CallObserver` and :class:`~app.calls.StreamObserver` that records the
     provider metrics."""
 
-    def __init__(self, instruments: Instruments, configured_model: str) -> None:
+    def __init__(self, instruments: Instruments, configured_model: str, spend: SpendTotals) -> None:
         self._i = instruments
+        self._spent = spend
         self._models = _BoundedModels(configured_model)
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self._directions: dict[tuple[str, str, str], dict[str, str]] = {}
@@ -83,6 +91,8 @@ class TelemetryObserver:
             self._i.characters.add(ctx.characters, base)
         if event.spec.gen_ai_operation:
             self._gen_ai(event)
+        if event.outcome == "success":
+            self._spend(event)
 
     def on_rejection(self, spec: CallSpec, reason: ErrorType) -> None:
         self._i.rejections.add(1, {**self._known(spec), REASON: reason.value})
@@ -121,6 +131,15 @@ class TelemetryObserver:
             for reason in REJECTION_REASONS:
                 self._i.rejections.add(0, {**base, REASON: reason.value})
         return base
+
+    def _spend(self, event: CallEvent) -> None:
+        """Usage in billed units and cost, by client (the model bounded like the GenAI ones)."""
+        spec, ctx = event.spec, event.context
+        labels: Labels = ((PROVIDER, spec.provider), (OPERATION, spec.operation),
+                  (MODEL, self._models.label(spec.model) if spec.model else ""), (CLIENT, ctx.client))
+        usage: dict[Labels, float] = {(*labels, (UNIT, unit)): amount
+                                      for unit, amount in billed_usage(ctx).items() if amount}
+        self._spent.add(labels, ctx.cost_usd, usage)
 
     def _gen_ai(self, event: CallEvent) -> None:
         spec, ctx = event.spec, event.context

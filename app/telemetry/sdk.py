@@ -53,6 +53,7 @@ from .instruments import BACKEND, OPERATION, PROVIDER, Instruments
 from .observer import TelemetryObserver
 from .otlp import otlp_log_exporter, otlp_metric_reader, otlp_span_exporter
 from .server_spans import ServerSpans
+from .spend import SpendTotals
 
 SERVICE_NAME_DEFAULT: Final = "ai-gateway"
 SCOPE: Final = "app.providers"
@@ -106,9 +107,11 @@ class Telemetry:
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._state_health: Callable[[], StateHealth] | None = None
         self._bulkheads: Iterable[Bulkhead] = ()
+        spend = SpendTotals()
         self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__), self._observe_state,
-                                       self._observe_active, self._observe_limits)
-        self.observer = TelemetryObserver(self.instruments, settings.openai_model)
+                                       self._observe_active, self._observe_limits, spend.observe_cost,
+                                       spend.observe_usage)
+        self.observer = TelemetryObserver(self.instruments, settings.openai_model, spend)
         self._shutdown = False
         if self.enabled:
             _adopt_as_global(self.tracer_provider, self.meter_provider)

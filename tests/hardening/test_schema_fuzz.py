@@ -48,7 +48,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 REFUSALS = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
 """What invalid data may be answered: schemathesis' list, plus 413 (a form with too many parts or a
 field over its size is refused whole), less its 5xx (never acceptable here)."""
-OPERATIONS = 20
+OPERATIONS = 22
 """Operations the OpenAPI document has: a new route must be fuzzed too, and counted here."""
 
 Operation = APIOperation[Any, Any, Any, Any]

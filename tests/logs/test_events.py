@@ -130,8 +130,9 @@ def test_successful_calls_log_nothing_unless_the_access_log_is_on() -> None:
     [line] = [r for r in lines.records() if r["logger"] == "app.access" and r["path"] == "/v1/translate"]
     assert line["trace_id"] == body["request_id"] and HEX16.match(line["span_id"])
     assert re.match(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "POST /v1/translate HTTP/1\.1" 200 '
-                    r"\d+$", line["message"]), line["message"]
+                    r"\d+ anonymous \d\.\d+(e-\d+)?$", line["message"]), line["message"]
     assert line["status"] == 200 and line["duration_ms"] > 0
+    assert line["client"] == "anonymous" and line["cost_usd"] > 0
 
 
 def test_log_level_and_readable_text_in_development() -> None:

@@ -52,6 +52,7 @@ SIGNALS = {
     "audio seconds": "provider_client_audio_duration_seconds_total",
     "characters": "provider_client_characters_total",
     "tokens": "gen_ai_client_token_usage",
+    "cost": "provider_client_cost_usd_total",
     "GenAI operation duration": "gen_ai_client_operation_duration_seconds",
     "active health checks": "provider_health_check_duration_seconds",
     "in-flight calls": "provider_client_active_requests",

@@ -204,7 +204,7 @@ async def test_rejected_invalid_input_is_counted_without_a_duration(harness: Har
     assert _points(harness.reader, "provider.client.request.duration") == []
     counts = {p.attributes["reason"]: p.value for p in _points(harness.reader, "provider.client.rejections")
               if p.attributes and isinstance(p, NumberDataPoint)}
-    assert counts == {"invalid_input": 1, "circuit_open": 0, "rate_limited": 0, "overloaded": 0}
+    assert counts == {"invalid_input": 1, "circuit_open": 0, "rate_limited": 0, "overloaded": 0, "budget_exceeded": 0}
 
 
 def test_metrics_carry_no_client_chosen_labels_and_no_http_server_or_client_series(gateway: Gateway) -> None:

@@ -20,6 +20,7 @@ from ...monitoring.rules import AlertRule
 from ...monitoring.schemas import ActiveCheck, Concurrency, EventLoopLag
 from ...monitoring.status import OperationHealth, Status
 from ...monitoring.trends import Trends, parse_window_step
+from ...monitoring.usage import SpendToday
 from .charts import Chart, Threshold, line_chart
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class StatusPage:
     """Chart windows the recorder's horizon allows, for links."""
     fleet: FleetStatus
     """Whose numbers: the fleet's (merged through Redis) or this process's, and who reports."""
+    spend_today: SpendToday
+    """What each provider has cost this UTC day (this replica's calls)."""
     budget_window: str
     """The history the error budgets left are computed over (``/health/slo``'s ``budget_window``)."""
 
@@ -169,6 +172,7 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
         window_choices=[w for w in ("15m", "1h") if parse_duration(w) <= settings.monitoring_horizon],
         fleet=monitoring.fleet_status(),
         budget_window=slo.budget_window,
+        spend_today=manager.usage.spend_today(),
     )
 
 
