@@ -51,6 +51,9 @@ from .conftest import (
 )
 
 MIN_REQUESTS = 10
+ENV = {**GATEWAY_ENV, "ADMIN_API_KEY": ADMIN_KEY, "ALERT_MIN_REQUESTS": str(MIN_REQUESTS),
+       "SARVAM_RATE_LIMIT": "100000", "LOG_LEVEL": "warning"}
+"""The replicas' settings but for Redis, the simulator and Alertmanager."""
 CHAT = {"messages": [{"role": "user", "content": "hello"}]}
 TRANSLATE = {"input": "hello", "source_language_code": "en-IN", "target_language_code": "hi-IN"}
 ALERT = "ProviderSuccessRateLow"
@@ -80,7 +83,6 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     tmp = tmp_path_factory.mktemp("fleet")
-    rules = render_rules(tmp / "rules", MIN_REQUESTS)
     ports = [free_port() for _ in range(3)]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     with contextlib.ExitStack() as stack:
@@ -89,15 +91,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         simulator = stack.enter_context(simulator_process(tmp))
         # Prometheus scrapes every replica; only the replicas deliver to Alertmanager here, so
         # that its deduplication of their copies is what the test sees.
-        options = Options(rules=rules / render.PROMETHEUS_RULES, prometheus_global=PROMETHEUS_GLOBAL,
-                          replicas=tuple(urls[1:]), alerting=False, credentials=credentials_file(tmp),
-                          alertmanager_config=alertmanager_config(sink.url))
+        options = Options(rules=render_rules(tmp / "rules", ENV) / render.PROMETHEUS_RULES,
+                          prometheus_global=PROMETHEUS_GLOBAL, replicas=tuple(urls[1:]), alerting=False,
+                          credentials=credentials_file(tmp), alertmanager_config=alertmanager_config(sink.url))
         (tmp / "stack").mkdir()
         endpoints = stack.enter_context(running(urls[0], tmp / "stack", options)).endpoints
-        env = {**GATEWAY_ENV, **simulated_providers(simulator.url), "ADMIN_API_KEY": ADMIN_KEY,
-               "STATE_REDIS_URL": redis.url, "ALERTMANAGER_URL": endpoints.alertmanager,
-               "ALERT_MIN_REQUESTS": str(MIN_REQUESTS),
-               "SARVAM_RATE_LIMIT": "100000", "LOG_LEVEL": "warning"}
+        env = {**ENV, **simulated_providers(simulator.url), "STATE_REDIS_URL": redis.url,
+               "ALERTMANAGER_URL": endpoints.alertmanager}
         replicas = [stack.enter_context(gateway_process(env, tmp, f"replica-{n}", port=port))
                     for n, port in enumerate(ports)]
         found = Fleet(redis, simulator, replicas, endpoints.prometheus, endpoints.alertmanager, sink)
