@@ -212,7 +212,7 @@ def collected(path: MetricPath) -> float:
     return float(samples[0]["value"][1]) if samples else 0.0
 
 
-def _collected(stack: Stack) -> None:
+def await_collection(stack: Stack) -> None:
     """Wait until both Prometheus have one more collection of the gateway's metrics."""
     targets = {path.name: collected(path) + 1 for path in stack.paths.values()}
     wait_until(lambda: all(collected(p) >= targets[p.name] for p in stack.paths.values()), 15,
@@ -224,22 +224,22 @@ def _drive_traffic(stack: Stack) -> None:
     failures open its breaker, one call meets the open breaker, two meet the rate limit. Calls
     are spread over collections so that Prometheus sees the counters grow."""
     gateway = stack.gateway
-    _collected(stack)
+    await_collection(stack)
     for _ in range(2):
         tts = gateway.client.post("/v1/tts", json={"text": "namaste", "language_code": "hi-IN"})
         assert tts.status_code == 200, tts.text
         chat = gateway.client.post("/v1/chat/completions", json={
             "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
         assert chat.status_code == 200, chat.text
-        _collected(stack)
+        await_collection(stack)
     gateway.fault("sarvam", operation="translate", error_rate=1.0)
     for n in range(12):
         assert gateway.translate().status_code == 502
         if n % 4 == 3:
-            _collected(stack)
+            await_collection(stack)
     assert gateway.translate().status_code == 503
     for _ in range(2):
-        _collected(stack)
+        await_collection(stack)
         assert gateway.translate().status_code == 429
     firing = 'ALERTS{alertstate="firing"}'
     for path in stack.paths.values():

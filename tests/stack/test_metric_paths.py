@@ -15,7 +15,7 @@ from app.monitoring import render
 from tests.support import wait_until
 
 from .arrival import PATHS, SERVICE_NAME
-from .conftest import MIN_REQUESTS, POLL, Stack, _collected
+from .conftest import MIN_REQUESTS, POLL, Stack, await_collection
 from .test_dashboards import FILES, GRAFANA_VARIABLES, PROVIDER_CHOICES, exprs, load, substitute
 from .test_e2e import gateway_alerts, prometheus_alerts
 
@@ -107,7 +107,7 @@ def test_an_incident_fires_the_same_alerts_on_both_paths_as_in_the_gateway(stack
         for n in range(2 * MIN_REQUESTS + 1):
             assert stack.gateway.client.post("/v1/chat/completions", json=CHAT).status_code == 502
             if n % 4 == 0:
-                _collected(stack)
+                await_collection(stack)
     finally:
         stack.gateway.clear_faults()
     for path in PATHS:
