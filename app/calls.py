@@ -2,8 +2,9 @@
 event it ends in), how it can fail (the closed set of error types), the observer protocol
 telemetry, logs and monitoring implement, the service key and the latency buckets.
 
-A leaf module: it imports nothing from ``app``, so that the pipeline, telemetry and monitoring all
-depend on it and never on each other.
+A leaf module: it imports nothing from ``app`` but the latency bounds (from :mod:`app.config_env`,
+where the configuration checks ``SLO_LATENCY_THRESHOLD`` against them), so that the pipeline,
+telemetry and monitoring all depend on it and never on each other.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from enum import StrEnum
 from typing import Final, Literal, Protocol
 
 from opentelemetry.trace import INVALID_SPAN, Span
+
+from . import config_env
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -39,11 +42,9 @@ class ServiceKey:
 
 Outcome = Literal["success", "error"]
 
-LATENCY_BUCKETS: Final[tuple[float, ...]] = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
-)
-"""Seconds; the provider call histograms and the in-app recorder share them, so that both compute
-the same quantiles."""
+LATENCY_BUCKETS: Final[tuple[float, ...]] = config_env.LATENCY_BUCKETS
+"""Seconds; the provider call histograms and the in-app recorder share them (defined with the
+configuration, which checks ``SLO_LATENCY_THRESHOLD`` against them)."""
 LOOP_LAG_BUCKETS: Final[tuple[float, ...]] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )

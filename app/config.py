@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from .config_env import ConfigError, Env, Secret, format_duration, parse_duration
+from .config_env import LATENCY_BUCKETS, ConfigError, Env, Secret, format_duration, parse_duration
 
 __all__ = [
-    "PROVIDERS", "AlertSettings", "ConfigError", "Secret", "ServiceConfig", "Settings", "format_duration",
+    "PROVIDERS", "AlertSettings", "ConfigError", "Objectives", "Secret", "ServiceConfig", "Settings", "SloSettings",
+    "format_duration",
     "get_service_config", "get_settings", "load_settings", "parse_duration", "redact_url",
 ]
 
@@ -128,6 +129,41 @@ def _service(env: Env, name: str) -> ServiceConfig:
 
 
 @dataclass(frozen=True)
+class Objectives:
+    """The service-level objectives of one provider's operations (``SLO_*``, or ``P_SLO_*``)."""
+
+    availability: float = 0.995
+    """Share of attempted calls that succeed (``SLO_AVAILABILITY``); its error budget is 1 - it."""
+    latency: float = 0.99
+    """Share of attempted calls faster than :attr:`latency_threshold` (``SLO_LATENCY``)."""
+    latency_threshold: float = 5.0
+    """Seconds (``SLO_LATENCY_THRESHOLD``): a bound of the latency histogram, so both engines count
+    the slow calls exactly from its buckets."""
+
+
+@dataclass(frozen=True)
+class SloSettings:
+    """Objectives per provider and the period their error budgets cover."""
+
+    defaults: Objectives = Objectives()
+    overrides: Mapping[str, Objectives] = field(default_factory=dict)
+    """Providers whose objectives differ from :attr:`defaults` (set by ``P_SLO_*``)."""
+    period: float = 30 * 86400.0
+    """Seconds the error budget covers (``SLO_PERIOD``, default 30d)."""
+    time_scale: int = 1
+    """Every burn-rate window and the period divided by this (``SLO_TIME_SCALE``, default 1): with
+    60, the 3-day window is 72 minutes, so the tests run what takes days in production."""
+
+    def objectives(self, provider: str) -> Objectives:
+        return self.overrides.get(provider, self.defaults)
+
+    @property
+    def providers(self) -> Mapping[str, Objectives]:
+        """Every known provider's objectives."""
+        return {name: self.objectives(name) for name in PROVIDERS}
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     """Thresholds and timing shared by the in-app evaluator and the rendered rule files."""
 
@@ -148,6 +184,9 @@ class AlertSettings:
     """Seconds of p99 event-loop lag above which a replica is saturated (a lag histogram bound)."""
     saturation_ratio: float = 0.8
     """Share of ``P_MAX_CONCURRENCY`` in flight at which ``ProviderSaturated`` holds."""
+    slo: SloSettings = SloSettings()
+    """The objectives whose error-budget burn rates ``ProviderErrorBudgetBurn`` and
+    ``ProviderLatencyBudgetBurn`` watch."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +220,9 @@ class Settings:
     """Where uploads past the in-memory threshold are spooled (each process in its own directory)."""
     upload_idle_timeout: float
     """Seconds an upload may send nothing before it is answered 408 and its spool removed."""
+    upload_deadline: float
+    """Seconds a whole upload may take (a client sending a byte now and then never idles);
+    past them it is answered 408 and its spool removed."""
     access_log: bool = False
     """One line per HTTP request (common log format plus trace id) when true."""
     log_summary_interval: float = 10.0
@@ -234,6 +276,27 @@ class Settings:
         }
 
 
+def _objectives(env: Env, prefix: str, defaults: Objectives) -> Objectives:
+    threshold = env.duration(f"{prefix}SLO_LATENCY_THRESHOLD", defaults.latency_threshold)
+    if threshold not in LATENCY_BUCKETS:
+        raise ConfigError(f"{prefix}SLO_LATENCY_THRESHOLD", "a bound of the latency histogram: "
+                          + ", ".join(f"{b:g}s" for b in LATENCY_BUCKETS))
+    return Objectives(
+        availability=env.ratio(f"{prefix}SLO_AVAILABILITY", defaults.availability),
+        latency=env.ratio(f"{prefix}SLO_LATENCY", defaults.latency),
+        latency_threshold=threshold,
+    )
+
+
+def _slo(env: Env) -> SloSettings:
+    """``SLO_*``, then each provider's ``P_SLO_*`` over them."""
+    defaults = _objectives(env, "", Objectives())
+    overrides = {name: found for name in PROVIDERS
+                 if (found := _objectives(env, f"{name.upper()}_", defaults)) != defaults}
+    return SloSettings(defaults, overrides, env.duration("SLO_PERIOD", 30 * 86400.0),
+                       env.integer("SLO_TIME_SCALE", 1, minimum=1))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises :class:`ConfigError` on the first bad one."""
     env = Env(os.environ if environ is None else environ)
@@ -251,6 +314,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         latency_p95_critical=env.duration("ALERT_LATENCY_P95_CRITICAL", 10.0),
         event_loop_lag_warning=env.duration("ALERT_EVENT_LOOP_LAG_WARNING", 0.1),
     )
+    alerts = dataclasses.replace(alerts, slo=_slo(env))
     if alerts.success_rate_critical >= alerts.success_rate_warning:
         raise ConfigError("ALERT_SUCCESS_RATE_CRITICAL", "a ratio below ALERT_SUCCESS_RATE_WARNING")
     if alerts.latency_p95_critical <= alerts.latency_p95_warning:
@@ -286,6 +350,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace=env.duration("SHUTDOWN_GRACE", 10.0),
         upload_spool_dir=env.raw("UPLOAD_SPOOL_DIR") or tempfile.gettempdir(),
         upload_idle_timeout=env.duration("UPLOAD_IDLE_TIMEOUT", 30.0),
+        upload_deadline=env.duration("UPLOAD_DEADLINE", 120.0),
         access_log=env.boolean("ACCESS_LOG", False),
         log_summary_interval=env.duration("LOG_SUMMARY_INTERVAL", 10.0),
     )

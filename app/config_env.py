@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 
@@ -53,6 +53,14 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
+LATENCY_BUCKETS: Final[tuple[float, ...]] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0,
+)
+"""Seconds; the provider call histograms and the in-app recorder share them, so that both compute
+the same quantiles (re-exported by :mod:`app.calls`). Here, at the bottom layer, so that the
+configuration can check that ``SLO_LATENCY_THRESHOLD`` is one of them."""
+
+
 def parse_duration(text: str) -> float:
     """Seconds from a Prometheus duration (``30s``, ``5m``, ``1h30m``, ``500ms``) or plain seconds."""
     text = text.strip()
@@ -67,7 +75,7 @@ def format_duration(seconds: float) -> str:
     if ms % 1000:
         return f"{ms}ms"
     s = ms // 1000
-    for unit, size in (("h", 3600), ("m", 60)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if s and s % size == 0:
             return f"{s // size}{unit}"
     return f"{s}s"

@@ -4,7 +4,7 @@ The JSON lines come from python-json-logger; the text lines from the standard fo
 
 Every record carries ``trace_id`` and ``span_id`` of the span current when it was logged (empty
 when there is none), so a log line leads to its trace and back. Secret values from the settings
-are masked in the final line, whatever put them there.
+are masked in every value, whatever put them there, and in no name (:mod:`app.masking`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from pythonjsonlogger import json as jsonlogger
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from .config import Secret, Settings
+from .masking import SecretMask
 
-MASK: Final = "**********"
 _OURS: Final = "_ai_gateway_handler"
 # Libraries that log every upstream request at INFO: one line per provider call is noise.
 _QUIET: Final = ("httpx", "httpx2", "httpcore")
+KEPT: Final = frozenset({"timestamp", "level", "logger", "event.name", "trace_id", "span_id"})
+"""JSON keys whose values are names, levels or ids: never masked."""
 
 
 class TraceContextFilter(logging.Filter):
@@ -39,25 +41,12 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
-class SecretMask:
-    """Masks the settings' secret values in text, longest first (a key containing another is
-    masked whole)."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
-
-
 class JsonFormatter(jsonlogger.JsonFormatter):
     """One JSON object per line (python-json-logger): timestamp, level, logger, message, trace
     ids while a span is current, every extra (an event's ``event.name`` and fields), exception;
-    secret values masked in the serialised line."""
+    secrets masked in the values (:mod:`app.masking`), never in a key."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: list[tuple[str, str]]) -> None:
         super().__init__("%(levelname)s %(name)s %(message)s", timestamp=True, json_ensure_ascii=False,
                          rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
                          reserved_attrs=[*RESERVED_ATTRS, "taskName", "trace_id", "span_id"])
@@ -72,21 +61,31 @@ class JsonFormatter(jsonlogger.JsonFormatter):
             log_data["span_id"] = getattr(record, "span_id", "")
 
     def serialize_log_record(self, log_data: dict[str, Any]) -> str:
-        return self._masking.mask(super().serialize_log_record(log_data))
+        return super().serialize_log_record(self._masking.fields(log_data, KEPT))
 
 
 class TextFormatter(logging.Formatter):
     """``time LEVEL logger [trace span] message``, for people reading a terminal (an event's
     fields are in its message; the JSON lines carry them as keys)."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: list[tuple[str, str]]) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(trace_id)s %(span_id)s] %(message)s")
         self._masking = SecretMask(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         if not getattr(record, "trace_id", ""):
             record.trace_id = record.span_id = "-"
-        return self._masking.mask(super().format(record))
+        # A copy with the message masked (the record goes on to other handlers as it came); the
+        # logger name and the layout are not masked.
+        masked = logging.makeLogRecord({**vars(record), "msg": self._masking.text(record.getMessage()), "args": None,
+                                        "exc_text": None})
+        return super().format(masked)
+
+    def formatException(self, ei: Any) -> str:  # logging's name
+        return self._masking.text(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # logging's name
+        return self._masking.text(super().formatStack(stack_info))
 
 
 def setup_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
@@ -108,13 +107,15 @@ def setup_logging(settings: Settings, stream: TextIO | None = None) -> logging.H
     return handler
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret value of the settings, and the passwords of URLs that carry one."""
-    secrets: list[Secret | None] = [settings.admin_api_key, *settings.gateway_api_keys]
-    secrets += [svc.api_key for svc in settings.services.values()]
-    values = [s.get_secret_value() for s in secrets if s is not None]
+def secret_values(settings: Settings) -> list[tuple[str, str]]:
+    """Every secret of the settings as ``(variable, value)``, and the passwords of URLs that carry one."""
+    secrets: list[tuple[str, Secret | None]] = [("ADMIN_API_KEY", settings.admin_api_key)]
+    secrets += [("GATEWAY_API_KEYS", key) for key in settings.gateway_api_keys]
+    secrets += [(f"{name.upper()}_API_KEY", svc.api_key) for name, svc in settings.services.items()]
+    values = [(name, s.get_secret_value()) for name, s in secrets if s is not None]
+    urls = [("STATE_REDIS_URL", settings.state_redis_url), ("ALERTMANAGER_URL", settings.alertmanager_url),
+            *((f"{name.upper()}_BASE_URL", svc.base_url) for name, svc in settings.services.items())]
     if settings.state_redis_url:
-        values.append(settings.state_redis_url)  # may carry a password
-    urls = [settings.alertmanager_url, *(svc.base_url for svc in settings.services.values())]
-    values += [password for url in urls if url and (password := urlsplit(url).password)]
+        values.append(("STATE_REDIS_URL", settings.state_redis_url))  # the whole URL, whatever carries its password
+    values += [(name, password) for name, url in urls if url and (password := urlsplit(url).password)]
     return values

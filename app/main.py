@@ -30,13 +30,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     manager = ServiceManager(settings)
     set_current(manager)
-    uploads = UploadSpool(settings.upload_spool_dir, settings.upload_idle_timeout)
+    uploads = UploadSpool(settings.upload_spool_dir, settings.upload_idle_timeout, settings.upload_deadline)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         started = time.monotonic()
         manager.telemetry.attach_log_handler()
         lifecycle.started(settings)
+        uploads.sweep()
         shared = manager.pipeline.shared
         if shared is not None:
             await shared.start()

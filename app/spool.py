@@ -10,6 +10,7 @@ Imports nothing of ours: the receiving side (``api``) and the readers (``provide
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import tempfile
@@ -77,9 +78,11 @@ class SpooledFile:
             reader.close()
 
     def close(self) -> None:
-        """Remove the bytes, on disk or in memory (safe to call more than once)."""
+        """Remove the bytes, on disk or in memory (safe to call more than once, and after a
+        failed write: what a full disk refuses to flush is dropped with the file)."""
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):
+                self._file.close()
             self._file = None
         if self.path is not None:
             self.path.unlink(missing_ok=True)

@@ -12,13 +12,14 @@ from litestar import Litestar
 from app.config import load_settings
 from app.main import create_app
 
-from .support import LiveServer, free_port, wait_until
+from .support import LOOP_LAG_WARNING, LiveServer, free_port, wait_until
 
 # Quiet, fast defaults for tests; each test overrides what it exercises.
 TEST_ENV = {
     "HEALTH_CHECK_INTERVAL": "3600",
     "ALERT_EVAL_INTERVAL": "3600",
     "METRICS_INTERVAL": "3600",
+    "ALERT_EVENT_LOOP_LAG_WARNING": LOOP_LAG_WARNING,
 }
 
 

@@ -35,6 +35,11 @@ def stack_binary(name: str) -> str:
         pytest.fail(str(error))
 
 
+LOOP_LAG_WARNING = "60s"
+"""``ALERT_EVENT_LOOP_LAG_WARNING`` of the tests' gateways and rule files: a machine busy with other
+tests lags, and no test may fail on an alert it did not cause; a test of that alert sets its own."""
+
+
 def wait_until(probe: Callable[[], T | None], timeout: float = 10.0,
                what: str | Callable[[], str] = "a condition", interval: float = 0.02) -> T:
     """Poll ``probe`` until it returns something truthy, and return that; fails the test naming

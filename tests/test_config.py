@@ -176,3 +176,33 @@ def test_the_seed_config_object(monkeypatch: pytest.MonkeyPatch) -> None:
         assert config_module.get_service_config("sarvam").max_failures == 5
     finally:
         config_module.get_settings.cache_clear()
+
+
+def test_slo_objectives_defaults_and_per_provider_overrides() -> None:
+    slo = load_settings({}).alerts.slo
+    assert (slo.defaults.availability, slo.defaults.latency, slo.defaults.latency_threshold) == (0.995, 0.99, 5.0)
+    assert (slo.period, slo.time_scale, dict(slo.overrides)) == (30 * 86400.0, 1, {})
+    slo = load_settings({"SLO_AVAILABILITY": "0.999", "SLO_LATENCY_THRESHOLD": "2.5", "SLO_PERIOD": "28d",
+                         "SLO_TIME_SCALE": "60", "SARVAM_SLO_LATENCY": "0.95",
+                         "DEEPGRAM_SLO_LATENCY_THRESHOLD": "10s"}).alerts.slo
+    assert (slo.defaults.availability, slo.defaults.latency_threshold, slo.period, slo.time_scale) == (
+        0.999, 2.5, 28 * 86400.0, 60)
+    assert set(slo.overrides) == {"sarvam", "deepgram"}
+    sarvam, deepgram, openai = (slo.objectives(p) for p in ("sarvam", "deepgram", "openai"))
+    assert (sarvam.availability, sarvam.latency, sarvam.latency_threshold) == (0.999, 0.95, 2.5)
+    assert (deepgram.latency, deepgram.latency_threshold) == (0.99, 10.0)
+    assert openai == slo.defaults
+
+
+@pytest.mark.parametrize(("name", "value", "accepts"), [
+    ("SLO_AVAILABILITY", "1", "a ratio between 0 and 1"),
+    ("RAG_SLO_LATENCY", "0", "a ratio between 0 and 1"),
+    ("SLO_LATENCY_THRESHOLD", "4s", "a bound of the latency histogram: 0.005s, "),
+    ("OPENAI_SLO_LATENCY_THRESHOLD", "3", "a bound of the latency histogram"),
+    ("SLO_PERIOD", "0", "a duration"),
+    ("SLO_TIME_SCALE", "0", "an integer >= 1"),
+])
+def test_slo_settings_are_validated_at_start(name: str, value: str, accepts: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value})
+    assert str(caught.value).startswith(f"{name}: expected {accepts}")

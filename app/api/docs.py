@@ -8,13 +8,16 @@ reads the OpenAPI 3.1 documents Litestar writes) and are served under :data:`ASS
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from litestar import Response, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]  # ships no py.typed
 
 from .assets import asset_router
+from .problems import problem
 
 ASSETS_PATH = "/static/swagger-ui"
 """Where the Swagger UI files are served (outside ``/schema``, whose router answers 404 for any
@@ -34,9 +37,19 @@ def swagger_plugin() -> SwaggerRenderPlugin:
     )
 
 
+def _not_found_as_problem(response: Response[Any]) -> Response[Any]:
+    """Litestar answers any other path under ``/schema`` with an HTML page of its own: the
+    gateway's 404 problem instead, as everywhere else."""
+    if response.status_code == 404:
+        detail = "no such page: the docs are /schema, the OpenAPI document /schema/openapi.json"
+        return problem(404, "Not Found", detail, "not_found")
+    return response
+
+
 def openapi_config(title: str, version: str) -> OpenAPIConfig:
     """The app's OpenAPI config: the schema at ``/schema/openapi.json``, the docs page offline."""
-    return OpenAPIConfig(title=title, version=version, render_plugins=[swagger_plugin()])
+    router = Router("/schema", route_handlers=[], include_in_schema=False, after_request=_not_found_as_problem)
+    return OpenAPIConfig(title=title, version=version, render_plugins=[swagger_plugin()], openapi_router=router)
 
 
 router = asset_router(ASSETS_PATH, Path(str(swagger_ui_path)), _ASSETS,

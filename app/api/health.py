@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from ..config import format_duration, parse_duration
@@ -26,6 +27,7 @@ from ..monitoring.schemas import (
     ServicesHealth,
     StatusOverview,
 )
+from ..monitoring.slo_report import SloReport
 from ..monitoring.trends import TrendError
 from ..providers.service_manager import ServiceManager
 from ..resilience.auth import require_admin
@@ -52,7 +54,8 @@ def _window(text: str | None, default: float, horizon: float) -> float:
 
 # -- endpoints -----------------------------------------------------------------------------------
 
-@get("/", summary="Overall health (healthy, degraded or unhealthy) with reasons and components")
+@get("/", summary="Overall health (healthy, degraded or unhealthy) with reasons and components",
+     responses={503: ResponseSpec(OverallHealth, description="Unhealthy: no provider can serve")})
 async def overall_health(request: Request[Any, Any, Any]) -> Response[OverallHealth]:
     body = reports.overall_health(_manager(request))
     return Response(body, status_code=503 if body.status == "unhealthy" else 200)
@@ -65,7 +68,7 @@ def live() -> Liveness:
 
 
 @get("/ready", summary="Readiness: 200 once started with at least one provider able to serve, else 503",
-     sync_to_thread=False)
+     sync_to_thread=False, responses={503: ResponseSpec(Readiness, description="Not ready")})
 def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     body = reports.readiness(_manager(request))
     return Response(body, status_code=200 if body.ready else 503)
@@ -127,6 +130,14 @@ def trends(
         raise ValidationException(str(exc)) from None
 
 
+@get("/slo", summary="Per provider operation: objectives, SLI, error budget left and burn rate in each window",
+     sync_to_thread=False)
+def slo(request: Request[Any, Any, Any]) -> SloReport:
+    manager = _manager(request)
+    keys = sorted(set(manager.operations) | set(manager.monitoring.recorder.keys()))
+    return manager.monitoring.slo_report(keys)
+
+
 @get("/status", summary="Compact overview: overall status, providers with breaker states, firing alerts")
 async def status(request: Request[Any, Any, Any]) -> StatusOverview:
     return reports.status_overview(_manager(request))
@@ -140,6 +151,7 @@ def configuration(request: Request[Any, Any, Any]) -> Configuration:
 
 router = Router(
     path="/health",
-    route_handlers=[overall_health, live, ready, services, service, metrics, alerts, trends, status, configuration],
+    route_handlers=[overall_health, live, ready, services, service, metrics, alerts, trends, slo, status,
+                    configuration],
     tags=["health"],
 )

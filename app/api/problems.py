@@ -9,13 +9,15 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response
+from litestar.constants import RESERVED_KWARGS
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from opentelemetry import trace
 
-from ..calls import TITLES, ErrorType, GatewayError
+from ..calls import TITLES, ErrorType, GatewayError, ServiceKey
+from ..resilience.auth import require_admin, require_admin_on_sim_control
 
 log = logging.getLogger("app.api")
 PROBLEM_JSON = "application/problem+json"
@@ -66,7 +68,8 @@ def _validation_handler(_: Request[Any, Any, Any], exc: ValidationException) -> 
 
 
 HTTP_ERROR_TYPES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    405: "method_not_allowed", 408: "invalid_input", 413: "invalid_input", 415: "invalid_input"}
+                    405: "method_not_allowed", 408: "invalid_input", 413: "invalid_input", 415: "invalid_input",
+                    507: "insufficient_storage"}
 """The ``error_type`` of an HTTP error raised outside the call pipeline (guards, routing, bodies)."""
 
 
@@ -106,8 +109,9 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 
 PROVIDER_ERRORS = (400, 401, 413, 415, 422, 429, 502, 503, 504)
-"""What a ``/v1`` call can answer besides success (see DESIGN.md)."""
-OTHER_ERRORS = (400, 401, 404)
+"""What a call through the door (a ``/v1`` route) can answer besides success (see DESIGN.md)."""
+ADMIN_GUARDS = frozenset({require_admin, require_admin_on_sim_control})
+"""Guards of operator routes: 401 without the admin key, 404 in production when none is set."""
 
 
 def problem_spec(status: int) -> ResponseSpec:
@@ -116,14 +120,32 @@ def problem_spec(status: int) -> ResponseSpec:
                         generate_examples=False)
 
 
+def error_statuses(handler: HTTPRouteHandler) -> set[int]:
+    """The error statuses ``handler`` can really answer: a call's, the admin guard's, and those
+    of its inputs (400 for a parameter or body that does not validate, 404 for a path naming
+    nothing, 413 for a body over the limit)."""
+    statuses = set(PROVIDER_ERRORS) if any(isinstance(v, ServiceKey) for v in handler.opt.values()) else set()
+    if ADMIN_GUARDS.intersection(handler.resolve_guards()):
+        statuses |= {401, 404}
+    dependencies = handler.resolve_dependencies()
+    inputs = {name for name in handler.parsed_fn_signature.parameters
+              if name not in dependencies and (name == "data" or name not in RESERVED_KWARGS)}
+    if inputs:
+        statuses.add(400)
+    if "data" in inputs:
+        statuses.add(413)
+    if any("{" in path for path in handler.paths):
+        statuses.add(404)
+    return statuses
+
+
 def document_problems(app: Litestar) -> None:
     """Document the problem answers of every route of ``app`` (its own handler copies), unless a
     route documents a status itself."""
-    for path, methods in app.route_handler_method_map.items():
-        statuses = PROVIDER_ERRORS if path.startswith("/v1/") else OTHER_ERRORS
-        specs = {status: problem_spec(status) for status in statuses}
+    for methods in app.route_handler_method_map.values():
         for handler in methods.values():
             if isinstance(handler, HTTPRouteHandler):
+                specs = {status: problem_spec(status) for status in sorted(error_statuses(handler))}
                 handler.responses = {**specs, **(handler.responses or {})}
 
 

@@ -17,8 +17,11 @@ takes it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,35 +42,71 @@ from multipart import (  # type: ignore[import-untyped]  # ships no type hints
 from ..calls import invalid
 from ..spool import SpooledFile
 
+log = logging.getLogger("app.api")
 MAX_FIELD_SIZE = 64 * 1024
 """Bytes a text field of an upload form may have (they are kept in memory)."""
 MAX_PARTS = 16
+SPOOL_PREFIX = "gateway-uploads-"
+_SPOOL_NAME = re.compile(re.escape(SPOOL_PREFIX) + r"(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+")
+"""``gateway-uploads-<host>-<pid>-<random>`` (mkdtemp's random part has no ``-``)."""
 
 
 class UploadSpool:
     """This process's spool directory under ``UPLOAD_SPOOL_DIR``: made on first use, removed
     with anything left in it at shutdown (a directory per process, so workers never sweep each
-    other's uploads)."""
+    other's uploads). Its name says which host and process made it, so that a process that
+    starts can remove what processes of its host that no longer run left behind
+    (:meth:`sweep`)."""
 
-    def __init__(self, root: str, idle_timeout: float) -> None:
+    def __init__(self, root: str, idle_timeout: float, deadline: float) -> None:
         self.root = Path(root)
         self.idle_timeout = idle_timeout
+        self.deadline = deadline
         self._directory: Path | None = None
 
     @property
     def directory(self) -> Path:
         if self._directory is None or not self._directory.is_dir():
             self.root.mkdir(parents=True, exist_ok=True)
-            self._directory = Path(tempfile.mkdtemp(prefix=f"gateway-uploads-{os.getpid()}-", dir=self.root))
+            prefix = f"{SPOOL_PREFIX}{_host()}-{os.getpid()}-"
+            self._directory = Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
         return self._directory
 
     def file(self) -> SpooledFile:
         return SpooledFile(self.directory)
 
+    def sweep(self) -> None:
+        """Remove the spool directories of this host's processes that no longer run (a crash or a
+        kill leaves them behind)."""
+        host = _host()
+        try:
+            candidates = list(self.root.iterdir())
+        except FileNotFoundError:
+            return
+        for path in candidates:
+            name = _SPOOL_NAME.fullmatch(path.name)
+            if name and name["host"] == host and not _running(int(name["pid"])) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                log.info("removed the upload spool %s: process %s, which made it, no longer runs", path, name["pid"])
+
     def stop(self) -> None:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
+
+
+def _host() -> str:
+    return socket.gethostname().replace("/", "_") or "localhost"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only whether it exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        pass
+    return True
 
 
 @dataclass
@@ -94,21 +133,25 @@ class UploadForm:
         return self.file
 
 
-async def body_chunks(request: Request[Any, Any, Any], idle_timeout: float) -> AsyncIterator[bytes]:
+async def body_chunks(request: Request[Any, Any, Any], spool: UploadSpool) -> AsyncIterator[bytes]:
     """The request body as it arrives, ending with ``b""``; 408 when the client sends nothing
-    for ``idle_timeout`` seconds, 413 past the route's limit (or at once, from Content-Length)."""
+    for the spool's idle timeout or has not sent it all by its deadline, 413 past the route's
+    limit (or at once, from Content-Length)."""
     stream = request.stream()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + spool.deadline
     try:
         while True:
             try:
-                async with asyncio.timeout(idle_timeout):
+                async with asyncio.timeout_at(min(loop.time() + spool.idle_timeout, deadline)):
                     chunk = await anext(stream)
             except StopAsyncIteration:
                 return
             yield chunk
     except TimeoutError:
-        raise HTTPException(status_code=408, detail=f"the upload stalled: nothing arrived for {idle_timeout:g} s") \
-            from None
+        detail = (f"the upload took longer than its deadline of {spool.deadline:g} s" if loop.time() >= deadline
+                  else f"the upload stalled: nothing arrived for {spool.idle_timeout:g} s")
+        raise HTTPException(status_code=408, detail=detail) from None
     except RequestEntityTooLarge:
         limit = request.route_handler.resolve_request_max_body_size() or 0
         raise invalid(f"the upload is larger than this route accepts ({limit / 1048576:.1f} MB)", 413) from None
@@ -116,6 +159,17 @@ async def body_chunks(request: Request[Any, Any, Any], idle_timeout: float) -> A
         raise ClientException("the client disconnected before the upload ended") from None
     finally:
         await stream.aclose()
+
+
+@asynccontextmanager
+async def _spooling(spool: UploadSpool) -> AsyncIterator[None]:
+    """507 for a full disk, or any other failure to write the spool (the caller removes it)."""
+    try:
+        yield
+    except OSError as error:
+        log.error("an upload could not be spooled to %s: %s", spool.root, error)
+        raise HTTPException(status_code=507, detail=f"the gateway could not store the upload: {error.strerror or error}"
+                            ) from None
 
 
 async def _receive_form(request: Request[Any, Any, Any], spool: UploadSpool, form: UploadForm) -> None:
@@ -128,7 +182,7 @@ async def _receive_form(request: Request[Any, Any, Any], spool: UploadSpool, for
     """Where the current part's bytes go: the spool, a text field, or nowhere (other files)."""
     try:
         with PushMultipartParser(boundary, max_segment_count=MAX_PARTS) as parser:
-            async for chunk in body_chunks(request, spool.idle_timeout):
+            async for chunk in body_chunks(request, spool):
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
                         segment, sink = event, None
@@ -162,7 +216,8 @@ async def received_form(request: Request[Any, Any, Any], spool: UploadSpool) -> 
     is removed when the block exits, however it exits (success, any error, cancellation)."""
     form = UploadForm()
     try:
-        await _receive_form(request, spool, form)
+        async with _spooling(spool):
+            await _receive_form(request, spool, form)
         yield form
     finally:
         if form.file is not None:
@@ -172,11 +227,14 @@ async def received_form(request: Request[Any, Any, Any], spool: UploadSpool) -> 
 @asynccontextmanager
 async def received_body(request: Request[Any, Any, Any], spool: UploadSpool) -> AsyncIterator[SpooledFile]:
     """The request's raw body spooled as it arrives, removed when the block exits however it exits."""
-    source = spool.file()
+    source: SpooledFile | None = None
     try:
-        async for chunk in body_chunks(request, spool.idle_timeout):
-            await source.write(chunk)
-        await source.finish()
+        async with _spooling(spool):
+            source = spool.file()
+            async for chunk in body_chunks(request, spool):
+                await source.write(chunk)
+            await source.finish()
         yield source
     finally:
-        source.close()
+        if source is not None:
+            source.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -12,7 +11,6 @@ from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import JSONBody
 from litestar.response import Stream
 from opentelemetry import trace
@@ -25,6 +23,7 @@ from ..resilience.auth import bearer_token, key_matches
 from .door import choose, counted_refusals, door, noted
 from .problems import EXCEPTION_HANDLERS, problem_spec
 from .uploads import UploadSpool, received_form
+from .v1_operations import ChatOperation, EmbeddingsOperation, STTOperation
 
 
 class TranslateRequest(msgspec.Struct, forbid_unknown_fields=False):
@@ -45,21 +44,6 @@ class TTSRequest(msgspec.Struct):
     language_code: str
     speaker: str | None = None
     provider: str | None = None
-
-
-@dataclass
-class STTOperation(Operation):
-    """``/v1/stt``'s OpenAPI operation, documenting the form the handler receives itself (a
-    ``data`` parameter would have Litestar read the whole form before the handler runs)."""
-
-    def __post_init__(self) -> None:
-        form = Schema(type=OpenAPIType.OBJECT, required=["file", "language_code"], properties={
-            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY,
-                           content_media_type="application/octet-stream"),
-            "language_code": Schema(type=OpenAPIType.STRING),
-            "provider": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
-        })
-        self.request_body = RequestBody(content={"multipart/form-data": OpenAPIMediaType(schema=form)}, required=True)
 
 
 class STTResponse(msgspec.Struct):
@@ -162,7 +146,7 @@ def upload_spool(request: Request[Any, Any, Any]) -> UploadSpool:
 
 @post("/stt", status_code=200, opt=door("sarvam", "stt"),
       summary="Speech to text from a WAV or MP3 upload (Sarvam or Deepgram)",
-      operation_class=STTOperation, responses={408: problem_spec(408)})
+      operation_class=STTOperation, responses={status: problem_spec(status) for status in (408, 507)})
 async def stt(request: Request[Any, Any, Any]) -> Response[STTResponse]:
     """The upload is spooled as it arrives and streamed to the provider from the spool."""
     gateway = manager(request)
@@ -214,13 +198,13 @@ async def openai_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/chat/completions", status_code=200, guards=[json_body], opt=door("openai", "chat"),
-      summary="OpenAI-compatible chat completions (JSON or server-sent events)")
+      summary="OpenAI-compatible chat completions (JSON or server-sent events)", operation_class=ChatOperation)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any] | Stream:
     return await openai_chat(request)
 
 
 @post("/embeddings", status_code=200, guards=[json_body], opt=door("openai", "embeddings"),
-      summary="OpenAI-compatible embeddings (float or base64)")
+      summary="OpenAI-compatible embeddings (float or base64)", operation_class=EmbeddingsOperation)
 async def embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     return await openai_embeddings(request)
 

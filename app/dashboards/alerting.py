@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import AlertSettings
+from ..config import AlertSettings, format_duration
 from ..monitoring.rules import DEFAULT_RUNBOOK_BASE_URL, RUNBOOK_PATH, alert_rules
+from ..monitoring.slo import Slo
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class Facts:
     """Runbook link by alert name, in the rules' order."""
     runbook_index: str
     """The runbook file itself."""
+    burn_pairs: tuple[tuple[str, float], ...]
+    """The budget-burn alerts' pairs as (long window, factor): 1h at 14.4x ... 3d at 1x."""
+    slo_period: str
+    """The error budgets' period (``SLO_PERIOD``)."""
 
 
 def facts(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL) -> Facts:
@@ -38,5 +43,8 @@ def facts(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE_
         [threshold] = [r.threshold for r in rules if r.kind == kind]
         return threshold
 
+    slo = Slo(settings.slo)
+    burn_pairs = tuple((format_duration(p.long), p.factor) for page in (True, False) for p in slo.pairs(page))
     return Facts(pair("success_rate"), pair("latency_p95"), single("saturated"), single("event_loop_lag"),
-                 {r.name: r.runbook_url for r in rules}, f"{runbook_base_url}{RUNBOOK_PATH}")
+                 {r.name: r.runbook_url for r in rules}, f"{runbook_base_url}{RUNBOOK_PATH}", burn_pairs,
+                 format_duration(slo.period))

@@ -63,7 +63,8 @@ def _dashboard(uid: str, title: str, description: str, other: tuple[str, str], f
               .icon("dashboard"))
         .link(DashboardLink("Runbooks").type(DashboardLinkType.LINK).url(facts.runbook_index).icon("doc").target_blank(True))
     )
-    rows = [signals.calls(scope, facts), signals.refusals(scope, facts), signals.usage(scope, facts),
+    rows = [signals.calls(scope, facts), signals.slo(scope, facts), signals.refusals(scope, facts),
+            signals.usage(scope, facts),
             signals.health(scope, facts), signals.saturation(scope, facts, process),
             signals.alerts(scope, facts, process)]
     panel_id = 0

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..monitoring.slo import Signal, budget_record, burn_record
+
 RATE = "[$__rate_interval]"
 DURATION = "provider_client_request_duration_seconds"
 HEALTH = "provider_health_check_duration_seconds"
@@ -153,3 +155,13 @@ def state_backend() -> str:
 
 def firing_alerts(s: Scope) -> str:
     return select("ALERTS", 'alertstate="firing"', s.provider)
+
+
+def burn_rate(signal: Signal, window: str, s: Scope) -> str:
+    """What the budget-burn alerts read: the recorded burn rate over ``window``."""
+    return select(burn_record(signal, window), s.calls)
+
+
+def budget_left(signal: Signal, s: Scope) -> str:
+    """The recorded share of the error budget left over the period."""
+    return select(budget_record(signal), s.calls)

@@ -6,6 +6,7 @@ an alert reads the signal it shows, and has only a base step otherwise.
 
 from __future__ import annotations
 
+from ..monitoring.slo import Signal as SloSignal
 from . import links
 from . import queries as q
 from .alerting import Facts
@@ -152,3 +153,29 @@ def alerts(s: q.Scope, f: Facts, process: bool) -> Row:
             [links.runbook("GatewayStateBackendDown", f.runbooks["GatewayStateBackendDown"])],
             mappings={"0": ("down", CRITICAL), "1": ("up", OK)})))
     return "Alerts and shared state", panels
+
+
+def slo(s: q.Scope, f: Facts) -> Row:
+    """Error budgets: what is left over the period, and each budget-burn pair's long window."""
+    steps = ((None, OK), *((factor, WARNING if factor < 6 else CRITICAL) for _, factor in sorted(
+        f.burn_pairs, key=lambda pair: pair[1])))
+    pairs = ", ".join(f"{factor:g}x over {window}" for window, factor in f.burn_pairs)
+
+    def burn(signal: SloSignal, alert: str, what: str) -> Builders:
+        return graph(Signal(
+            f"{signal.capitalize()} burn rate", f"{what} over the error budget (1 spends it exactly in "
+            f"{f.slo_period}), over each pair's long window. Lines: {alert} fires when a pair's long and "
+            f"short windows both burn above its factor ({pairs}; the first two page).", "short",
+            [Query(q.burn_rate(signal, window, s), f"{window} {CALL_LEGEND}") for window, _ in f.burn_pairs],
+            steps, [links.runbook(alert, f.runbooks[alert])], width=8))
+
+    return "Error budgets", [
+        graph(Signal("Error budget left", f"Share of each operation's error budget left over {f.slo_period} "
+                     "(1 - the burn rate over the period): availability (failed calls) and latency (calls "
+                     "slower than SLO_LATENCY_THRESHOLD). Below 0 the budget is overspent.", "percentunit",
+                     [Query(q.budget_left("availability", s), "availability " + CALL_LEGEND),
+                      Query(q.budget_left("latency", s), "latency " + CALL_LEGEND)],
+                     ((None, CRITICAL), (0, OK)), width=8)),
+        burn("availability", "ProviderErrorBudgetBurn", "Failed / attempted calls"),
+        burn("latency", "ProviderLatencyBudgetBurn", "Calls slower than SLO_LATENCY_THRESHOLD / attempted calls"),
+    ]

@@ -10,42 +10,35 @@ to redact), because the stream formatters' masking never sees these records.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
 
-from ..logging_setup import SecretMask
+from ..masking import SecretMask
+from .events import EVENT_NAME
 
 DUPLICATES: Final = ("trace_id", "span_id")
 """Extras the text and JSON lines need, which the record's own trace context already carries."""
 
 
 class MaskSecrets(LogRecordProcessor):
-    """Masks secret values in a record's body and attributes, nested ones included."""
+    """Masks secrets in a record's body and attribute values (:mod:`app.masking`); its event
+    name, its scope (the logger's name) and the attributes' names are left as they are."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: list[tuple[str, str]]) -> None:
         self._mask = SecretMask(secrets)
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
-        record.body = self._masked(record.body)
+        record.body = self._mask.value("body", record.body)
         attributes: Any = record.attributes
         if attributes:
             for key in DUPLICATES:
                 attributes.pop(key, None)
             for key, value in list(attributes.items()):
-                attributes[key] = self._masked(value)
-
-    def _masked(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self._mask.mask(value)
-        if isinstance(value, Mapping):
-            return {k: self._masked(v) for k, v in value.items()}
-        if isinstance(value, Sequence) and not isinstance(value, bytes):
-            return [self._masked(v) for v in value]
-        return value
+                if key != EVENT_NAME:
+                    attributes[key] = self._mask.value(key, value)
 
     def shutdown(self) -> None:
         pass

@@ -26,8 +26,11 @@ from ..resilience.shared_state import StateHealth
 from .alertmanager import AlertmanagerClient, AlertmanagerError
 from .evaluator import Alert, Evaluator
 from .fleet import FleetRecorder, FleetStatus, local_status
+from .history import Tiered, held, horizon, resolution
 from .recorder import Recorder
 from .rules import DEFAULT_RUNBOOK_BASE_URL, AlertRule, Severity, alert_rules
+from .slo import Slo
+from .slo_report import SloReport, slo_report
 from .stats import Key
 from .status import BreakerView, HealthStatus, OperationHealth, operation_health, overall, provider_health
 from .trends import Trends, compute_trends, parse_window_step
@@ -60,13 +63,17 @@ class Monitoring:
             "instance": instance,
         }
         # With shared state the replicas share their buckets too (joined by :meth:`join_fleet`).
-        self.recorder: Recorder = (
-            FleetRecorder(settings.monitoring_bucket, settings.monitoring_horizon, clock,
-                          window=settings.alerts.window, **recorder_args)
-            if settings.state_redis_url else
-            Recorder(settings.monitoring_bucket, settings.monitoring_horizon, clock, **recorder_args))
+        kind = FleetRecorder if settings.state_redis_url else Recorder
+        if settings.state_redis_url:
+            recorder_args["window"] = settings.alerts.window
+        self.recorder: Recorder = kind(settings.monitoring_bucket, settings.monitoring_horizon, clock, **recorder_args)
+        slo = settings.alerts.slo
+        self.history: Recorder = kind(resolution(slo), horizon(slo), clock, **recorder_args)
+        """The coarse ring: the error-budget windows of 30 minutes and more (:mod:`.history`)."""
+        self.rings = Tiered(self.recorder, self.history, held(slo))
+        self.slo = Slo(slo)
         self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
-        self.evaluator = Evaluator(self.rules, self.recorder, eval_interval=settings.alerts.eval_interval)
+        self.evaluator = Evaluator(self.rules, self.rings, eval_interval=settings.alerts.eval_interval)
         self._alertmanager = (AlertmanagerClient(settings.alertmanager_url, generator_url)
                               if settings.alertmanager_url else None)
         self._loop: asyncio.Task[None] | None = None
@@ -74,8 +81,8 @@ class Monitoring:
 
     @property
     def observer(self) -> CallObserver:
-        """The pipeline hook that feeds the recorder."""
-        return self.recorder
+        """The pipeline hook that feeds the recorder's rings."""
+        return self.rings
 
     def observe_state_backend(self, health: Callable[[], StateHealth]) -> None:
         """Evaluate ``GatewayStateBackendDown`` on ``health()``, read at each evaluation."""
@@ -89,8 +96,9 @@ class Monitoring:
     def join_fleet(self, client: Redis, health: Callable[[], StateHealth], prefix: str) -> None:
         """Share the recorded buckets through ``client`` (the shared state's Redis) while
         ``health()`` says it answers; reads are then the fleet's."""
-        if isinstance(self.recorder, FleetRecorder):
+        if isinstance(self.recorder, FleetRecorder) and isinstance(self.history, FleetRecorder):
             self.recorder.connect(client, health, prefix)
+            self.history.connect(client, health, f"{prefix}:history")
 
     def fleet_status(self) -> FleetStatus:
         """Whose numbers the reads show (the fleet's or this replica's) and the replicas reporting."""
@@ -113,8 +121,8 @@ class Monitoring:
     ) -> None:
         """Record one call; ``service`` is ``"sarvam"`` or ``"sarvam.tts"``."""
         provider, op = _subject(service)
-        self.recorder.record(provider, operation or op or UNSPECIFIED_OPERATION, success, latency_ms / 1000,
-                             None if success else error_type)
+        self.rings.record(provider, operation or op or UNSPECIFIED_OPERATION, success, latency_ms / 1000,
+                          None if success else error_type)
 
     def get_health_status(self) -> HealthStatus:
         """Every provider operation seen so far, from the recorder's own view of the breakers."""
@@ -187,6 +195,11 @@ class Monitoring:
             pending_alerts=sum(a.state == "pending" for a in alerts),
         )
 
+    def slo_report(self, operations: Sequence[Key] | None = None) -> SloReport:
+        """Objectives, SLIs, budget left and burn rates of ``operations`` (default: those recorded)."""
+        keys = operations if operations is not None else self.recorder.keys()
+        return slo_report(self.slo, self.rings, keys, self.clock())
+
     def trends(
         self, service: str, window: str | float = "1h", step: str | float = "5m",
         operations: Sequence[Key] | None = None,
@@ -211,16 +224,18 @@ class Monitoring:
     async def start(self) -> None:
         """Evaluate every ``ALERT_EVAL_INTERVAL`` in the background."""
         if self._loop is None:
-            if isinstance(self.recorder, FleetRecorder):
-                await self.recorder.start()
+            for ring in (self.recorder, self.history):
+                if isinstance(ring, FleetRecorder):
+                    await ring.start()
             self._loop = asyncio.create_task(self._run(), name="alert-evaluator")
 
     async def stop(self) -> None:
         for task in (self._loop, self._delivery):
             await cancel(task)
         self._loop = self._delivery = None
-        if isinstance(self.recorder, FleetRecorder):
-            await self.recorder.stop()
+        for ring in (self.recorder, self.history):
+            if isinstance(ring, FleetRecorder):
+                await ring.stop()
         if self._alertmanager is not None:
             await self._alertmanager.aclose()
 

@@ -92,6 +92,21 @@ class Aggregate:
         return None if math.isnan(value) else value
 
 
+def accumulate(total: Bucket, b: Bucket, sign: int = 1) -> None:
+    """Add ``b``'s counts to ``total`` (remove them with ``sign`` -1): a sum kept up to date as a
+    window slides. Latency minimum and maximum cannot be removed, so such a sum has none."""
+    total.requests += sign * b.requests
+    total.successes += sign * b.successes
+    total.openings += sign * b.openings
+    total.latency_sum += sign * b.latency_sum
+    for i, count in enumerate(b.histogram):
+        total.histogram[i] += sign * count
+    for name, count in b.errors.items():
+        total.errors[str(name)] = total.errors.get(str(name), 0) + sign * count
+    for name, count in b.rejections.items():
+        total.rejections[str(name)] = total.rejections.get(str(name), 0) + sign * count
+
+
 def merge(buckets: Iterable[Bucket]) -> Aggregate:
     """The buckets' calls added up (of one replica, or of the fleet)."""
     requests = successes = openings = 0

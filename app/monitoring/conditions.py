@@ -17,11 +17,12 @@ from typing import ClassVar, Final, Literal, Protocol
 from ..config import format_duration
 from . import recording as r
 from .promql import bucket_quantile
+from .slo import Signal, Slo, budget_record
 from .stats import Key, WindowSource, WindowStats
 
 Kind = Literal[
     "success_rate", "latency_p95", "circuit_open", "rate_limited", "state_backend_down", "saturated",
-    "event_loop_lag",
+    "event_loop_lag", "error_budget_burn", "latency_budget_burn",
 ]
 AlertKey = tuple[str, ...]
 """The values of a rule's :attr:`~app.monitoring.rules.AlertRule.by` labels: ``(provider, operation)``,
@@ -48,6 +49,16 @@ class Rule(Protocol):
 
     @property
     def min_requests(self) -> int: ...
+
+    @property
+    def slo(self) -> Slo | None:
+        """The objectives and windows of the budget-burn rules; None for the others."""
+        ...
+
+    @property
+    def page(self) -> bool:
+        """Whether a budget-burn rule watches the page pairs (else the ticket pairs)."""
+        ...
 
 
 class Reading:
@@ -89,6 +100,11 @@ class Condition(ABC):
     @abstractmethod
     def holding(self, rule: Rule, reading: Reading) -> dict[AlertKey, float]:
         """The value of each key whose condition holds now."""
+
+    def queries(self, rule: Rule, reading: Reading, key: AlertKey) -> dict[str, float]:
+        """The values of the series the rule's annotations query (``query`` in a template), by
+        metric name, for the alert of ``key``; absent where Prometheus's query is empty."""
+        return {}
 
 
 def _ref(rule: r.RecordingRule, recorded: bool) -> str:
@@ -276,8 +292,55 @@ class EventLoopLag(Condition):
         return found
 
 
+class _BudgetBurn(Condition):
+    """``ProviderErrorBudgetBurn`` and ``ProviderLatencyBudgetBurn``: in some pair of windows
+    (:mod:`app.monitoring.slo`), both burn the signal's error budget faster than the pair's factor;
+    the value is the long window's burn rate of the first pair that holds (PromQL's ``or``)."""
+
+    signal: ClassVar[Signal]
+
+    def promql(self, rule: Rule, recorded: bool) -> str:
+        return _slo(rule).burn_expr(self.signal, rule.page, recorded)
+
+    def holding(self, rule: Rule, reading: Reading) -> dict[AlertKey, float]:
+        slo = _slo(rule)
+        found: dict[AlertKey, float] = {}
+        for pair in slo.pairs(rule.page):
+            short = reading.window_stats(pair.short)
+            for key, stats in reading.window_stats(pair.long).items():
+                if key in found:
+                    continue
+                long_burn = slo.burn_rate(self.signal, key[0], stats)
+                short_burn = slo.burn_rate(self.signal, key[0], short.get(key))
+                if long_burn is not None and short_burn is not None and min(long_burn, short_burn) > pair.factor:
+                    found[key] = long_burn
+        return found
+
+    def queries(self, rule: Rule, reading: Reading, key: AlertKey) -> dict[str, float]:
+        """The error budget left over the period (``budget_remaining``) of the alert's operation."""
+        slo = _slo(rule)
+        stats = reading.window_stats(slo.period).get((key[0], key[1]))
+        left = slo.budget_remaining(self.signal, key[0], stats)
+        return {} if left is None else {budget_record(self.signal): left}
+
+
+class ErrorBudgetBurn(_BudgetBurn):
+    kind = "error_budget_burn"
+    signal = "availability"
+
+
+class LatencyBudgetBurn(_BudgetBurn):
+    kind = "latency_budget_burn"
+    signal = "latency"
+
+
+def _slo(rule: Rule) -> Slo:
+    assert rule.slo is not None, "a budget-burn rule carries its objectives"
+    return rule.slo
+
+
 CONDITIONS: Final[Mapping[Kind, Condition]] = {
     c.kind: c for c in (SuccessRate(), LatencyP95(), CircuitOpen(), RateLimited(), StateBackendDown(),
-                        Saturated(), EventLoopLag())
+                        Saturated(), EventLoopLag(), ErrorBudgetBurn(), LatencyBudgetBurn())
 }
 """Every alert kind's condition, by kind: the one registry the renderer and the evaluator read."""

@@ -163,11 +163,12 @@ class Evaluator:
         """One evaluation at ``now``; returns the pending and firing alerts."""
         reading = Reading(self.source, now)
         for rule in self.rules:
-            self._evaluate_rule(rule, rule.condition.holding(rule, reading), now)
+            self._evaluate_rule(rule, reading, rule.condition.holding(rule, reading), now)
         self.last_evaluation = now
         return self.alerts()
 
-    def _evaluate_rule(self, rule: AlertRule, holding: Mapping[AlertKey, float], now: float) -> None:
+    def _evaluate_rule(self, rule: AlertRule, reading: Reading, holding: Mapping[AlertKey, float],
+                       now: float) -> None:
         """Moves the rule's alerts on, given the value of each key whose condition holds now."""
         for key, value in holding.items():
             ident: AlertId = (rule.name, rule.severity, key)
@@ -176,7 +177,8 @@ class Evaluator:
             if alert is None or alert.state == "inactive":
                 alert = self._active[ident] = _Active(rule, key, value, now)
             alert.value = value
-            alert.annotations = self._annotations(rule, alert.labels, value)
+            alert.annotations = self._annotations(rule, alert.labels, value,
+                                                  rule.condition.queries(rule, reading, key))
             if started:
                 _log_transition(alert)
         for ident, alert in list(self._active.items()):
@@ -196,9 +198,13 @@ class Evaluator:
                 _log_transition(alert)
 
     @staticmethod
-    def _annotations(rule: AlertRule, labels: dict[str, str], value: float) -> dict[str, str]:
-        return {"summary": rule.summary, "description": render(rule.description, labels, value),
-                "runbook_url": rule.runbook_url}
+    def _annotations(rule: AlertRule, labels: dict[str, str], value: float,
+                     queries: Mapping[str, float]) -> dict[str, str]:
+        found = {"summary": rule.summary, "description": render(rule.description, labels, value),
+                 "runbook_url": rule.runbook_url}
+        if rule.budget_left is not None:
+            found["budget_left"] = render(rule.budget_left, labels, value, queries)
+        return found
 
     def alerts(self, severity: Severity | None = None) -> list[Alert]:
         """Pending and firing alerts, critical first, then by name and labels."""

@@ -288,6 +288,7 @@ class FleetRecorder(Recorder):
         self._epoch, self._version = epoch, 0
         self._sent, self._lag_sent, self._unsent_from, self._pending = {}, {}, -math.inf, []
         self._slots_cache, self._lag_cache = {}, {}
+        self.forget_sealed()
 
     def _deltas(self, first: float, current: int) -> tuple[dict[int, list[Any]], dict[tuple[Key, int], Bucket],
                                                           dict[int, list[int]]]:
@@ -325,6 +326,7 @@ class FleetRecorder(Recorder):
             lag: dict[str, list[int]] = {}
             for j in range(0, len(fields), 2):
                 decode(slot, text(fields[j]), text(fields[j + 1]), buckets, lag)
+            self.restate(slot, self._slots_cache.get(slot, {}), buckets)
             self._slots_cache[slot], self._lag_cache[slot] = buckets, lag
         self._version = version
         for cache in (self._slots_cache, self._lag_cache):

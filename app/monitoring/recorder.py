@@ -30,7 +30,7 @@ from typing import Literal
 
 from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS, CallEvent, CallSpec, ErrorType
 from ..resilience.shared_state import StateHealth
-from .buckets import Aggregate, Bucket, LagBucket, cumulative, merge
+from .buckets import Aggregate, Bucket, LagBucket, accumulate, cumulative, merge
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
 
@@ -93,6 +93,10 @@ class Recorder:
         self.instance: str = instance or socket.gethostname()
         """This replica's ``instance`` label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
         self._lag: list[LagBucket | None] = [None] * self._size
+        self._sealed: dict[tuple[str, Key, float], tuple[range, Bucket]] = {}
+        """By (view, key, window): the slots of the window that no longer change, and their sum,
+        slid along as the window moves (add the slots sealed since, remove those that left), so an
+        evaluation adds up only what changed since the last one, not the whole window."""
 
     # -- recording (the pipeline's CallObserver hooks) --------------------------------------
 
@@ -211,6 +215,40 @@ class Recorder:
         slots = self._slots(start, end)
         return merge(b for key in keys for b in self._buckets(key, slots))
 
+    def _sealed_sum(self, view: str, key: Key, window: float, sealed: range, current: int) -> Bucket:
+        """The sum of ``sealed``, slid from the last one of this window (computed afresh when that
+        does not overlap, or a slot that left it may already be overwritten in the ring)."""
+        found = self._sealed.get((view, key, window))
+        if found is not None and found[0] == sealed:
+            return found[1]
+        if (found is None or not found[0].start <= sealed.start <= found[0].stop <= sealed.stop
+                or found[0].start <= current - self._size):
+            total = Bucket(-1)
+            for b in self._buckets(key, sealed):
+                accumulate(total, b)
+        else:
+            before, total = found
+            for b in self._buckets(key, range(before.stop, sealed.stop)):
+                accumulate(total, b)
+            for b in self._buckets(key, range(before.start, sealed.start)):
+                accumulate(total, b, -1)
+        self._sealed[(view, key, window)] = (sealed, total)
+        return total
+
+    def restate(self, slot: int, before: Mapping[Key, Bucket], after: Mapping[Key, Bucket]) -> None:
+        """The fleet's ``slot`` changed from ``before`` to ``after`` (late deltas of another
+        replica): correct the sealed sums that hold it."""
+        for (view, key, _), (sealed, total) in self._sealed.items():
+            if view == "fleet" and slot in sealed:
+                if (old := before.get(key)) is not None:
+                    accumulate(total, old, -1)
+                if (new := after.get(key)) is not None:
+                    accumulate(total, new)
+
+    def forget_sealed(self) -> None:
+        """Drop every sealed sum (the fleet's history was read again)."""
+        self._sealed = {}
+
     def _buckets(self, key: Key, slots: range) -> Iterator[Bucket]:
         """The buckets of ``key`` in ``slots`` that hold something (the fleet view reads others)."""
         series = self._series.get(key)
@@ -224,8 +262,14 @@ class Recorder:
     def window_stats(self, now: float, window: float) -> dict[Key, WindowStats]:
         """The alert conditions' inputs for every provider operation, counted exactly."""
         stats: dict[Key, WindowStats] = {}
+        slots = self._slots(now - window, now)
+        current = math.ceil(self.clock() / self.bucket) - 1  # the slot recording now, and later ones, may grow
+        sealed = range(slots.start, max(slots.start, min(slots.stop, current)))
+        growing = range(sealed.stop, slots.stop)
+        view = self.view
         for key in self.keys():
-            agg = self.aggregate((key,), now - window, now)
+            total = self._sealed_sum(view, key, window, sealed, current)
+            agg = merge([total, *self._buckets(key, growing)])
             stats[key] = WindowStats(
                 attempted=float(agg.requests),
                 succeeded=float(agg.successes),

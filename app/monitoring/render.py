@@ -3,9 +3,10 @@
 ``python -m app rules render`` writes ``alerts/prometheus/rules.yml`` and
 ``alerts/grafana/alert-rules.yaml`` (paths relative to ``--out``, by default ``alerts`` in the
 working directory) and the same Prometheus rule group as a Prometheus Operator ``PrometheusRule``
-in ``deploy/kubernetes/prometheusrule.yaml`` (``--kubernetes-out``); ``--check`` writes nothing
+in ``deploy/kubernetes/prometheusrule.yaml`` (``--kubernetes-out``), and beside them the
+error-budget unit tests' scaled profile (``prometheus/rules-scaled.yml``, :func:`scaled`); ``--check`` writes nothing
 and exits 1 with a unified diff when the committed files differ. ``--window``, ``--for``,
-``--eval-interval`` and ``--min-requests`` render variants (the stack tests render short windows
+``--eval-interval``, ``--min-requests`` and ``--slo-time-scale`` render variants (the stack tests render short windows
 into a temporary directory; variants are never committed),
 and ``--from-env`` starts from the ``ALERT_*`` environment, so that a deployment that overrides
 thresholds can render rule files that agree with its gateway.
@@ -33,6 +34,11 @@ GRAFANA_RULES = Path("grafana/alert-rules.yaml")
 KUBERNETES_RULES = Path("prometheusrule.yaml")
 """Under ``--kubernetes-out`` (``deploy/kubernetes`` when ``--out`` is the default ``alerts``)."""
 KUBERNETES_OUT = Path("deploy/kubernetes")
+SCALED_RULES = Path("prometheus/rules-scaled.yml")
+"""The rule file of the error-budget unit tests: every SLO window divided by :data:`TEST_TIME_SCALE`
+and evaluated every 5 seconds, so a 3-day window is 72 minutes. Rendered and checked with the others;
+never loaded by a Prometheus."""
+TEST_TIME_SCALE = 60
 GROUP = "provider-alerts"
 """The one rule group (it holds the gateway's state backend alert too)."""
 DATASOURCE_UID = "prometheus"
@@ -93,13 +99,15 @@ def prometheus_rule(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUN
 
 
 def _annotations(rule: AlertRule) -> dict[str, str]:
-    return {"summary": rule.summary, "description": rule.description, "runbook_url": rule.runbook_url}
+    budget = {"budget_left": rule.budget_left} if rule.budget_left is not None else {}
+    return {"summary": rule.summary, "description": rule.description, "runbook_url": rule.runbook_url, **budget}
 
 
 def _grafana_rule(rule: AlertRule) -> dict[str, Any]:
     comparison, threshold = rule.condition.grafana_threshold(rule.threshold)
     expression = {"type": "__expr__", "uid": "__expr__"}
     annotations = _annotations(rule)
+    annotations.pop("budget_left", None)  # a query: Grafana's templates have no query function
     # Grafana's templates see the reduced value as $values.B.Value; $value is a text summary there.
     annotations["description"] = re.sub(r"\$value\b", f"$values.{_REDUCED}.Value", rule.description)
     return {
@@ -157,7 +165,9 @@ class _Dumper(yaml.SafeDumper):
 def _dump(data: dict[str, Any], settings: AlertSettings) -> str:
     timing = (f"# window {format_duration(settings.window)}, for {format_duration(settings.for_)}, "
               f"evaluation interval {format_duration(settings.eval_interval)}, "
-              f"at least {settings.min_requests} attempted calls\n")
+              f"at least {settings.min_requests} attempted calls"
+              + (f", error-budget windows divided by {settings.slo.time_scale}" if settings.slo.time_scale > 1 else "")
+              + "\n")
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1_000_000, allow_unicode=True)
     return _HEADER + timing + body
 
@@ -168,6 +178,12 @@ def render(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE
         PROMETHEUS_RULES: _dump(prometheus_rules(settings, runbook_base_url), settings),
         GRAFANA_RULES: _dump(grafana_rules(settings, runbook_base_url), settings),
     }
+
+
+def scaled(settings: AlertSettings) -> AlertSettings:
+    """The error-budget tests' profile of ``settings`` (:data:`SCALED_RULES`)."""
+    return dataclasses.replace(settings, eval_interval=5.0,
+                               slo=dataclasses.replace(settings.slo, time_scale=TEST_TIME_SCALE))
 
 
 def _seconds(text: str) -> float:
@@ -201,6 +217,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-interval", type=_seconds, metavar="DURATION",
                    help="rule evaluation interval, e.g. 5s")
     r.add_argument("--min-requests", type=_count, metavar="N", help="attempted calls the window must hold")
+    r.add_argument("--slo-time-scale", type=_count, metavar="N",
+                   help="divide every error-budget window and the period by N (SLO_TIME_SCALE)")
+    r.add_argument("--event-loop-lag-warning", type=_seconds, metavar="DURATION",
+                   help="p99 event loop lag that fires GatewayEventLoopLagHigh, e.g. 250ms")
     r.add_argument("--kubernetes-out", type=Path, metavar="DIR",
                    help="where the PrometheusRule goes (default: deploy/kubernetes when --out is alerts, "
                         "else not rendered)")
@@ -211,9 +231,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> AlertSettings:
     settings = load_settings().alerts if args.from_env else AlertSettings()
-    overrides = {name: getattr(args, name) for name in ("window", "for_", "eval_interval", "min_requests")
-                 if getattr(args, name) is not None}
-    return dataclasses.replace(settings, **overrides)
+    names = ("window", "for_", "eval_interval", "min_requests", "event_loop_lag_warning")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    settings = dataclasses.replace(settings, **overrides)
+    if args.slo_time_scale is not None:
+        settings = dataclasses.replace(settings, slo=dataclasses.replace(settings.slo, time_scale=args.slo_time_scale))
+    return settings
 
 
 def check(files: dict[Path, str], out: Path) -> list[str]:
@@ -238,7 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     drifted = "the rule files differ from app/monitoring/rules.py: run `python -m app rules render`"
-    status = write_or_check(render(settings, args.runbook_base_url), args.out, args.check, drifted)
+    test_profile = scaled(settings)  # the error-budget unit tests' rules, beside every rendering
+    files = {**render(settings, args.runbook_base_url),
+             SCALED_RULES: _dump(prometheus_rules(test_profile, args.runbook_base_url), test_profile)}
+    status = write_or_check(files, args.out, args.check, drifted)
     kubernetes_out = args.kubernetes_out or (KUBERNETES_OUT if args.out == Path("alerts") else None)
     if kubernetes_out is not None:
         rule = {KUBERNETES_RULES: _dump(prometheus_rule(settings, args.runbook_base_url), settings)}

@@ -16,6 +16,11 @@ same rules to the in-app recorder. Both engines compute, per ``provider`` and ``
 * circuit open: ``provider_circuit_state == 2`` now, or ``increase(provider_circuit_opened_total[w])
   > 0``; rate limited: ``increase(provider_client_rejections_total{reason="rate_limited"}[w]) > 0``.
 
+Two rules per severity watch error budgets instead of fixed thresholds: ``ProviderErrorBudgetBurn``
+and ``ProviderLatencyBudgetBurn``, the multi-window, multi-burn-rate alerts of
+:mod:`app.monitoring.slo` (objectives from ``SLO_*``, recording rules of their own, ``for`` 0, no
+minimum of calls, an annotation ``budget_left`` that queries the recorded budget left).
+
 One rule is about the gateway rather than a provider operation: ``GatewayStateBackendDown``, per
 ``backend`` (``redis`` or ``memory``), fires while ``min by (backend) (gateway_state_backend_up) ==
 0``: some replica's shared state store (``STATE_REDIS_URL``) does not answer, so that replica
@@ -76,6 +81,7 @@ from typing import Literal
 from ..config import AlertSettings, format_duration
 from . import recording as r
 from .conditions import CONDITIONS, Condition, Kind
+from .slo import Signal, Slo, budget_record
 
 Severity = Literal["warning", "critical"]
 
@@ -87,7 +93,8 @@ _TARGET = "{{ $labels.provider }}.{{ $labels.operation }}"
 def recording_rules(alerts: AlertSettings) -> tuple[r.RecordingRule, ...]:
     """The recording rules the alert expressions use, in dependency order (one rule group)."""
     w = format_duration(alerts.window)
-    return (r.attempted(w), r.success_ratio(w), r.p95(w), r.opened(w), r.rejections(w), r.loop_lag_p99(w))
+    return (r.attempted(w), r.success_ratio(w), r.p95(w), r.opened(w), r.rejections(w), r.loop_lag_p99(w),
+            *Slo(alerts.slo).recording_rules())
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,13 @@ class AlertRule:
     description: str
     """A Prometheus template over ``$labels`` (the labels of :attr:`by`) and ``$value``."""
     runbook_url: str
+    slo: Slo | None = None
+    """The objectives and windows of the budget-burn rules; None for the others."""
+    page: bool = False
+    """Whether a budget-burn rule watches the page pairs (critical), else the ticket pairs."""
+    budget_left: str | None = None
+    """The ``budget_left`` annotation of the budget-burn rules: a template that queries the recorded
+    budget left (Grafana's templates cannot query, so its rules go without)."""
 
     @property
     def condition(self) -> Condition:
@@ -166,6 +180,25 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
             runbook_url=runbook("ProviderLatencyHigh"),
         )
 
+    slo = Slo(alerts.slo)
+    period = format_duration(slo.period)
+
+    def burn(name: str, kind: Kind, signal: Signal, severity: Severity) -> AlertRule:
+        page = severity == "critical"
+        pairs = " or ".join(f"{p.factor:g}x over {format_duration(p.long)} and {format_duration(p.short)}"
+                            for p in slo.pairs(page))
+        spent = "failed calls" if signal == "availability" else "calls slower than the latency threshold"
+        query = (f'{{{{ with printf "{budget_record(signal)}{{provider=%q, operation=%q}}" $labels.provider '
+                 f"$labels.operation | query }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ end }}}}")
+        return AlertRule(
+            name, severity, kind, 0.0, max(p.long for p in slo.pairs(page)), 0.0, 0,
+            summary=f"Provider {signal} error budget burning {'fast' if page else 'steadily'}",
+            description=f"{_TARGET}: {spent} spend the {signal} error budget {{{{ $value | printf \"%.1f\" }}}}x "
+                        f"as fast as the objective allows over the long window ({pairs}).",
+            runbook_url=runbook(name), slo=slo, page=page,
+            budget_left=f"{query} of the {period} {signal} error budget left",
+        )
+
     return (
         success("warning", alerts.success_rate_warning),
         success("critical", alerts.success_rate_critical),
@@ -212,4 +245,8 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
                         "CPU-bound or something blocks its loop, so every call it serves waits.",
             runbook_url=runbook("GatewayEventLoopLagHigh"),
         ),
+        burn("ProviderErrorBudgetBurn", "error_budget_burn", "availability", "critical"),
+        burn("ProviderErrorBudgetBurn", "error_budget_burn", "availability", "warning"),
+        burn("ProviderLatencyBudgetBurn", "latency_budget_burn", "latency", "critical"),
+        burn("ProviderLatencyBudgetBurn", "latency_budget_burn", "latency", "warning"),
     )

@@ -1,8 +1,15 @@
 """The subset of Prometheus's alert templates the rules use, rendered the way Prometheus does.
 
 Supported actions: ``{{ $labels.NAME }}``, ``{{ $value }}`` (Go's ``%v``), and ``$value`` piped
-through ``humanizePercentage``, ``humanizeDuration`` or ``printf "<one float verb>"``. Anything
-else raises :class:`ValueError`, so a rule that the in-app engine cannot render fails its tests.
+through ``humanizePercentage``, ``humanizeDuration`` or ``printf "<one float verb>"``; and one
+query, the value of a series of the alert's provider operation as a percentage::
+
+    {{ with printf "NAME{provider=%q, operation=%q}" $labels.provider $labels.operation | query }}
+    {{ . | first | value | humanizePercentage }}{{ end }}
+
+(on one line), whose value the caller gives by ``NAME`` (nothing when absent, like an empty
+result). Anything else raises :class:`ValueError`, so a rule that the in-app engine cannot render
+fails its tests.
 """
 
 from __future__ import annotations
@@ -14,11 +21,21 @@ from decimal import Decimal
 
 _ACTION = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _LABEL = re.compile(r"^\$labels\.([A-Za-z_][A-Za-z0-9_]*)$")
+_QUERY = re.compile(
+    r'\{\{\s*with printf "([A-Za-z_:][A-Za-z0-9_:]*)\{provider=%q, operation=%q\}" \$labels\.provider '
+    r"\$labels\.operation \| query\s*\}\}\{\{\s*\. \| first \| value \| humanizePercentage\s*\}\}"
+    r"\{\{\s*end\s*\}\}")
 _PRINTF = re.compile(r'^printf\s+"(%[-+ 0#]*\d*(?:\.\d+)?[eEfFgG])"$')
 
 
-def render(template: str, labels: Mapping[str, str], value: float) -> str:
-    """``template`` with its actions replaced, like Prometheus's alert template expansion."""
+def render(template: str, labels: Mapping[str, str], value: float, queries: Mapping[str, float] | None = None) -> str:
+    """``template`` with its actions replaced, like Prometheus's alert template expansion;
+    ``queries``: the queried series' values by name."""
+    found = queries or {}
+
+    def query(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return humanize_percentage(found[name]) if name in found else ""
 
     def action(match: re.Match[str]) -> str:
         text = match.group(1)
@@ -31,7 +48,7 @@ def render(template: str, labels: Mapping[str, str], value: float) -> str:
         if not pipe:
             return go_float(value)
         if pipe == "humanizePercentage":
-            return f"{value * 100:.4g}%"
+            return humanize_percentage(value)
         if pipe == "humanizeDuration":
             return humanize_duration(value)
         printf = _PRINTF.match(pipe)
@@ -39,7 +56,12 @@ def render(template: str, labels: Mapping[str, str], value: float) -> str:
             return printf.group(1) % value
         raise ValueError(f"unsupported template function in {{{{ {text} }}}}")
 
-    return _ACTION.sub(action, template)
+    return _ACTION.sub(action, _QUERY.sub(query, template))
+
+
+def humanize_percentage(value: float) -> str:
+    """Prometheus's ``humanizePercentage``."""
+    return f"{value * 100:.4g}%"
 
 
 def go_float(value: float) -> str:

@@ -25,7 +25,7 @@ def _invalid(field: str, message: str) -> ValidationException:
 
 def _validation_problem(_: Request[Any, Any, Any], exc: ClientException) -> Response[dict[str, Any]]:
     """Client errors (bad JSON, wrong types, out-of-range values, unknown fields or operations) as problem details
-    naming the bad field."""
+    naming the bad field, with the gateway's ``error_type``."""
     problems = exc.extra if isinstance(exc.extra, list) else []
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
     message = str(first.get("message") or exc.detail)
@@ -38,6 +38,7 @@ def _validation_problem(_: Request[Any, Any, Any], exc: ClientException) -> Resp
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
+        "error_type": "invalid_input",
     }
     if field:
         body["field"] = field
@@ -104,5 +105,6 @@ def control_router() -> Router:
     return Router(
         "/",
         route_handlers=[put_fault, get_faults, clear_faults, list_requests, clear_requests],
-        exception_handlers={ClientException: _validation_problem},
+        # Bad requests only: a 401 or 404 (the gateway's guard) or 413 is answered as everywhere else.
+        exception_handlers={400: _validation_problem},
     )

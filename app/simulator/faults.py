@@ -25,12 +25,12 @@ class FaultSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     provider: Annotated[ProviderName, msgspec.Meta(description="Provider the fault applies to.")]
     operation: Annotated[
-        str | None,
+        str | msgspec.UnsetType,
         msgspec.Meta(
             description="One operation (sarvam: translate, tts, stt; deepgram: stt, tts, health; "
-            "openai: chat, embeddings, health), or null for every route of the provider."
+            "openai: chat, embeddings, health); left out, every route of the provider."
         ),
-    ] = None
+    ] = msgspec.UNSET
     error_rate: Annotated[
         float,
         msgspec.Meta(
@@ -67,6 +67,12 @@ class FaultSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     chunk_delay_ms: Annotated[
         float, msgspec.Meta(ge=0, le=60_000, description="Delay between the chunks of streamed responses.")
     ] = 0.0
+
+
+    @property
+    def target(self) -> str | None:
+        """The operation, or None for the whole provider."""
+        return None if isinstance(self.operation, msgspec.UnsetType) else self.operation
 
 
 class UnknownOperation(ValueError):
@@ -116,8 +122,8 @@ class FaultTable:
             self._changed.set_result(None)
 
     def put(self, spec: FaultSpec) -> None:
-        check_operation(spec.provider, spec.operation)
-        self._faults[(spec.provider, spec.operation)] = ActiveFault(spec)
+        check_operation(spec.provider, spec.target)
+        self._faults[(spec.provider, spec.target)] = ActiveFault(spec)
         self._notify()
 
     def clear(self, provider: str | None = None, operation: str | None = None) -> None:

@@ -26,7 +26,8 @@ def up(args: argparse.Namespace) -> int:
                 print(json.dumps(stack.endpoints.as_dict()), flush=True)
             else:
                 urls = "  ".join(f"{name}: {url}" for name, url in stack.endpoints.as_dict().items())
-                print(f"stack ready ({workdir}): {urls}", flush=True)
+                logs = f"  logs: {stack.logs}" if stack.logs else ""
+                print(f"stack ready ({workdir}): {urls}{logs}", flush=True)
             stop.wait()
     except NotBuilt as error:
         print(f"stack up: {error}", file=sys.stderr)
@@ -44,5 +45,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start.add_argument("--gateway", required=True, help="the gateway's base URL, which Prometheus scrapes")
     start.add_argument("--json", action="store_true", help="print the endpoints as one JSON object")
     start.add_argument("--dir", help="where configs, data and logs go (default: a new temporary directory)")
-    start.add_argument("--logs", default="", help="an OTLP/HTTP logs receiver for the Collector (Loki's /otlp)")
+    start.add_argument("--logs", default="", help="an OTLP/HTTP logs receiver for the Collector (Loki's /otlp; "
+                       "default: the records as JSON lines in DIR/logs.jsonl)")
     start.set_defaults(run=up)

@@ -4,7 +4,8 @@ Alertmanager on free loopback ports, each with its committed configuration.
 The Collector and Jaeger read their committed files as they are, with endpoints from
 ``${env:NAME:-default}`` set to loopback ports. Prometheus and Alertmanager have no such
 substitution, so their committed files are copied with the compose host names (``gateway:8000``,
-``alertmanager:9093`` ...) replaced and, for tests, their intervals shortened.
+``alertmanager:9093`` ...) replaced and, for tests, their intervals shortened. The Collector's log
+records go to ``Options.logs_url`` or, by default, to a :mod:`~app.stack.logsink` in this process.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from . import logsink
 from .binaries import CHECKOUT, binary
 
 COLLECTOR_CONFIG = CHECKOUT / "otel-collector" / "config.yaml"
@@ -32,10 +34,16 @@ PROMETHEUS_CONFIG = CHECKOUT / "alerts" / "prometheus" / "prometheus.yml"
 PROMETHEUS_RULES = CHECKOUT / "alerts" / "prometheus" / "rules.yml"
 ALERTMANAGER_CONFIG = CHECKOUT / "alerts" / "alertmanager" / "alertmanager.yml"
 READY_TIMEOUT = 60.0
+PORT_ATTEMPTS = 3
+LOG_SINK_FILE = "logs.jsonl"
 
 
 class StackError(Exception):
     """A stack program exited or never became ready (its log's tail is in the message)."""
+
+
+class PortTaken(StackError):
+    """A program exited because another process bound one of its free ports first."""
 
 
 def free_port() -> int:
@@ -63,7 +71,9 @@ class Daemon:
     def ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise StackError(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            tail = self.log.read_text()[-3000:]
+            error = PortTaken if "address already in use" in tail else StackError
+            raise error(f"{self.name} exited with {self.process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(self.url + self.ready_path, timeout=1) as response:
                 return bool(response.status == 200)
@@ -121,7 +131,8 @@ class Options:
     alertmanager_config: dict[str, Any] | None = None
     """The Alertmanager config to run (default: the committed one)."""
     logs_url: str = ""
-    """An OTLP/HTTP logs receiver for the Collector's logs pipeline (Loki's ``/otlp``, say)."""
+    """An OTLP/HTTP logs receiver for the Collector's logs pipeline (Loki's ``/otlp``, say); empty:
+    a :class:`~app.stack.logsink.LogSink` writing the records to ``logs.jsonl`` in the stack's directory."""
     collector_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -129,6 +140,8 @@ class Options:
 class Running:
     endpoints: Endpoints
     daemons: dict[str, Daemon]
+    logs: Path | None
+    """The file of JSON lines the log sink writes (None when the logs go to ``Options.logs_url``)."""
 
 
 def prometheus_config(gateway: str, hosts: Mapping[str, str], options: Options) -> dict[str, Any]:
@@ -166,8 +179,24 @@ def alertmanager_command(config: Path, storage: Path, listen: str) -> list[str]:
 
 @contextlib.contextmanager
 def running(gateway: str, workdir: Path, options: Options | None = None) -> Iterator[Running]:
-    """Start the four programs in ``workdir`` (configs, data, one log each); stop them on exit."""
-    options = options or Options()
+    """Start the four programs in ``workdir`` (configs, data, one log each); stop them on exit.
+
+    A free port may be taken by another process before the program meant for it binds it: then
+    everything starts again on new ports, up to ``PORT_ATTEMPTS`` times."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        with contextlib.ExitStack() as cleanup:
+            try:
+                stack = cleanup.enter_context(_started(gateway, workdir, options or Options()))
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                continue
+            yield stack
+            return
+
+
+@contextlib.contextmanager
+def _started(gateway: str, workdir: Path, options: Options) -> Iterator[Running]:
     ports = {name: free_port() for name in (
         "otlp_grpc", "otlp_http", "collector_health", "collector_metrics", "jaeger_grpc", "jaeger_http",
         "jaeger_query", "jaeger_query_grpc", "jaeger_health", "jaeger_metrics", "prometheus", "alertmanager")}
@@ -183,6 +212,10 @@ def running(gateway: str, workdir: Path, options: Options | None = None) -> Iter
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config))
     with contextlib.ExitStack() as cleanup:
         daemons: dict[str, Daemon] = {}
+        logs_url, logs = options.logs_url, None
+        if not logs_url:
+            logs = workdir / LOG_SINK_FILE
+            logs_url = cleanup.enter_context(logsink.serving(logs)).url
 
         def start(name: str, args: list[str], url: str, ready: str, env: Mapping[str, str] | None = None) -> None:
             daemons[name] = Daemon(name, args, url, workdir / f"{name}.log", ready, env)
@@ -207,8 +240,8 @@ def running(gateway: str, workdir: Path, options: Options | None = None) -> Iter
             "OTELCOL_METRICS_PORT": str(ports["collector_metrics"]),
             "JAEGER_OTLP_GRPC_ENDPOINT": loopback["jaeger_grpc"],
             "PROMETHEUS_OTLP_METRICS_URL": f"{endpoints.prometheus}/api/v1/otlp/v1/metrics",
-            "LOGS_OTLP_HTTP_URL": options.logs_url or "http://127.0.0.1:9/unset",
+            "LOGS_OTLP_HTTP_URL": logs_url,
             **options.collector_env})
         for daemon in daemons.values():
             daemon.wait_ready()
-        yield Running(endpoints, daemons)
+        yield Running(endpoints, daemons, logs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -44,28 +45,29 @@ def _otlp_wanted(signal: str) -> bool:
     return _env("OTEL_EXPORTER_OTLP_ENDPOINT") is not None or _env(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") is not None
 
 
-def otlp_span_exporter() -> SpanExporter | None:
+def otlp_span_exporter(meter_provider: MeterProvider) -> SpanExporter | None:
+    """``meter_provider`` gets the exporter's own metrics (with ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``)."""
     if not _otlp_wanted("TRACES"):
         return None
     if _otlp_protocol("TRACES") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 
-        return GrpcSpanExporter()
+        return GrpcSpanExporter(meter_provider=meter_provider)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter()
+    return OTLPSpanExporter(meter_provider=meter_provider)
 
 
-def otlp_log_exporter() -> LogRecordExporter | None:
+def otlp_log_exporter(meter_provider: MeterProvider) -> LogRecordExporter | None:
     if not _otlp_wanted("LOGS"):
         return None
     if _otlp_protocol("LOGS") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 
-        return GrpcLogExporter()
+        return GrpcLogExporter(meter_provider=meter_provider)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-    return OTLPLogExporter()
+    return OTLPLogExporter(meter_provider=meter_provider)
 
 
 def otlp_metric_reader(settings: Settings) -> MetricReader | None:

@@ -46,6 +46,7 @@ from .. import __version__
 from ..config import Settings
 from ..logging_setup import secret_values
 from ..logs.otlp import MaskSecrets, log_handler
+from ..masking import SecretMask
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.shared_state import StateHealth
 from .instruments import BACKEND, OPERATION, PROVIDER, Instruments
@@ -76,28 +77,31 @@ class Telemetry:
         self.settings = settings
         self.enabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
         self.resource = build_resource(settings)
-        self.tracer_provider = TracerProvider(resource=self.resource, shutdown_on_exit=False)
         readers = list(metric_readers)
         self._registry: CollectorRegistry | None = None
         if self.enabled:
-            if span_exporter is not None:
-                self.tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-            otlp_spans = otlp_span_exporter()
-            if otlp_spans is not None:
-                self.tracer_provider.add_span_processor(BatchSpanProcessor(otlp_spans))
             otlp_metrics = otlp_metric_reader(settings)
             if otlp_metrics is not None:
                 readers.append(otlp_metrics)
             if settings.enable_metrics:
                 readers.append(self._prometheus_reader())
         self.meter_provider = MeterProvider(metric_readers=readers, resource=self.resource, shutdown_on_exit=False)
+        # The SDK's own metrics (queues, drops, exports; OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED) go here too.
+        own = self.meter_provider
+        self.tracer_provider = TracerProvider(resource=self.resource, shutdown_on_exit=False, meter_provider=own)
+        if self.enabled:
+            if span_exporter is not None:
+                self.tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter, meter_provider=own))
+            otlp_spans = otlp_span_exporter(own)
+            if otlp_spans is not None:
+                self.tracer_provider.add_span_processor(BatchSpanProcessor(otlp_spans, meter_provider=own))
         self.logger_provider: LoggerProvider | None = None
         """Set when log records are exported (OTLP); :meth:`attach_log_handler` feeds it."""
-        otlp_logs = otlp_log_exporter() if self.enabled else None
+        otlp_logs = otlp_log_exporter(own) if self.enabled else None
         if otlp_logs is not None:
-            self.logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
+            self.logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False, meter_provider=own)
             self.logger_provider.add_log_record_processor(MaskSecrets(secret_values(settings)))
-            self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(otlp_logs))
+            self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(otlp_logs, meter_provider=own))
         self._log_handler: logging.Handler | None = None
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._state_health: Callable[[], StateHealth] | None = None
@@ -167,7 +171,8 @@ class Telemetry:
         """The app middleware that makes server spans (:class:`ServerSpans`; none when disabled)."""
         if not self.enabled:
             return []
-        return [DefineMiddleware(ServerSpans, tracer=self.tracer_provider.get_tracer(SERVER_SCOPE, __version__))]
+        return [DefineMiddleware(ServerSpans, tracer=self.tracer_provider.get_tracer(SERVER_SCOPE, __version__),
+                                 mask=SecretMask(secret_values(self.settings)).text)]
 
     def attach_log_handler(self) -> None:
         """Export log records from now until :meth:`shutdown` (nothing to do without OTLP logs)."""

@@ -8,6 +8,7 @@ which nothing reads (the provider metrics are the contract).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from litestar.enums import ScopeType
@@ -29,6 +30,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 UNTRACED_ROUTES: Final = frozenset({"/metrics"})
 """Route templates that get no server span (Prometheus scraping every few seconds is noise)."""
 HTTP_METHODS: Final = frozenset(m.value for m in HttpRequestMethodValues if m.value != "_OTHER")
+TRACE_RESPONSE: Final = b"traceresponse"
+"""The response header that reports the request's trace (W3C Trace Context Level 2's draft
+``traceresponse``, as OpenTelemetry's ``TraceResponsePropagator`` writes it)."""
+
+
+def trace_response(span: trace.SpanContext) -> bytes:
+    """``00-{trace id}-{server span id}-{flags}``: the ``traceparent`` format, naming the server span."""
+    return f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}".encode("ascii")
 
 
 class ServerSpans:
@@ -37,12 +46,16 @@ class ServerSpans:
     Installed as Litestar app middleware, so it runs after routing (``scope["path_template"]``
     is known; requests that match no route get no span). It continues the caller's trace from
     the propagators' headers (``traceparent``), carries the HTTP semantic-convention attributes,
-    marks 5xx answers and exceptions as errors, and makes no per-message send/receive spans.
+    marks 5xx answers and exceptions as errors, and makes no per-message send/receive spans. Its
+    answer reports the trace in a ``traceresponse`` header (a problem answer's ``trace_id`` too).
     """
 
-    def __init__(self, app: ASGIApp, tracer: trace.Tracer, untraced: frozenset[str] = UNTRACED_ROUTES) -> None:
+    def __init__(self, app: ASGIApp, tracer: trace.Tracer, mask: Callable[[str], str],
+                 untraced: frozenset[str] = UNTRACED_ROUTES) -> None:
         self.app = app
         self.tracer = tracer
+        self.mask = mask
+        """Masks secrets in the path (:class:`app.masking.SecretMask`): a client may send one there."""
         self.untraced = untraced
         self.fields = frozenset(name.encode("latin-1") for name in propagate.get_global_textmap().fields)
 
@@ -55,7 +68,7 @@ class ServerSpans:
         parent = propagate.extract(carrier) if carrier else None
         method = scope["method"]
         attributes: dict[str, Any] = {
-            HTTP_REQUEST_METHOD: method, HTTP_ROUTE: route, URL_PATH: scope["path"],
+            HTTP_REQUEST_METHOD: method, HTTP_ROUTE: route, URL_PATH: self.mask(scope["path"]),
             URL_SCHEME: scope["scheme"], NETWORK_PROTOCOL_VERSION: scope["http_version"],
         }
         if method not in HTTP_METHODS:
@@ -66,11 +79,13 @@ class ServerSpans:
                                       attributes)
         token = context.attach(trace.set_span_in_context(span, parent))
         status = 0
+        reported = (TRACE_RESPONSE, trace_response(span.get_span_context()))
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), reported]}
             await send(message)
 
         error: str | None = None

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import redis
 
-from tests.support import free_port, wait_until
+from tests.support import LOOP_LAG_WARNING, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -26,6 +26,7 @@ BASE_ENV = {
     "HEALTH_CHECK_INTERVAL": "3600",
     "ALERT_EVAL_INTERVAL": "3600",
     "METRICS_INTERVAL": "3600",
+    "ALERT_EVENT_LOOP_LAG_WARNING": LOOP_LAG_WARNING,
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "info",
 }

@@ -3,7 +3,9 @@
 The gateway spools ``/v1/stt`` uploads past 1 MiB to files in ``UPLOAD_SPOOL_DIR``; these tests
 watch that directory to see a spool appear while an upload arrives and disappear after every
 outcome. Raw sockets play the clients that HTTP libraries will not: one announcing a body over
-the limit, one sending a chunked body without end, one that stalls and one that goes away.
+the limit, one sending a chunked body without end, one that stalls, one that sends a byte now and
+then past the deadline, and one that goes away. The full disk is a real one (issue 23): a 2 MiB
+tmpfs mounted for the test.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -40,6 +43,8 @@ FORM_HEAD = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="language_co
              f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
              "Content-Type: audio/wav\r\n\r\n").encode()
 FORM_TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
+DEADLINE = 4
+"""``UPLOAD_DEADLINE`` of the module's gateway, in seconds."""
 
 
 def spooled(spool: Path) -> list[Path]:
@@ -61,7 +66,8 @@ def spool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def gw(spool: Path) -> Iterator[Gateway]:
-    with running_gateway({**LIMITS, "UPLOAD_SPOOL_DIR": str(spool), "UPLOAD_IDLE_TIMEOUT": "1"}) as gateway:
+    env = {**LIMITS, "UPLOAD_SPOOL_DIR": str(spool), "UPLOAD_IDLE_TIMEOUT": "1", "UPLOAD_DEADLINE": str(DEADLINE)}
+    with running_gateway(env) as gateway:
         yield gateway
 
 
@@ -154,6 +160,79 @@ def test_a_stalled_upload_is_timed_out_and_its_spool_removed(gw: Gateway, spool:
     assert (status, problem["error_type"]) == (408, "invalid_input")
     assert time.monotonic() - started < 5  # UPLOAD_IDLE_TIMEOUT is 1 s here
     assert spooled(spool) == []
+
+
+def test_an_upload_that_never_stalls_is_cut_at_its_deadline(gw: Gateway, spool: Path, speech: bytes) -> None:
+    body = FORM_HEAD + speech + FORM_TAIL
+    trickled = 0
+    with raw_upload(gw.url, {"Content-Length": str(len(body))}) as sock:
+        started = time.monotonic()
+        sock.sendall(body[:2 * 1024 * 1024])
+        wait_until(lambda: len(spooled(spool)) == 1, what="one spooled file")
+
+        def trickle() -> None:  # a byte every 0.2 s: never idle for UPLOAD_IDLE_TIMEOUT (1 s)
+            nonlocal trickled
+            try:
+                for byte in body[2 * 1024 * 1024:]:
+                    sock.sendall(bytes([byte]))
+                    trickled += 1
+                    time.sleep(0.2)
+            except OSError:  # the gateway answered and closed
+                pass
+
+        threading.Thread(target=trickle, daemon=True).start()
+        status, problem = answer(sock)
+        took = time.monotonic() - started
+    assert (status, problem["error_type"]) == (408, "invalid_input")
+    assert problem["detail"] == f"the upload took longer than its deadline of {DEADLINE} s"
+    assert DEADLINE - 0.5 < took < DEADLINE + 3 and trickled >= 5
+    wait_until(lambda: spooled(spool) == [], 5, "the spool to be empty")
+
+
+@contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path``: a disk that really fills up."""
+    path.mkdir()
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    subprocess.run([*sudo, "mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run([*sudo, "umount", "--lazy", str(path)], check=True)
+
+
+def test_a_full_disk_is_a_507_its_spool_removed_and_the_gateway_serves_on(tmp_path: Path, speech: bytes) -> None:
+    one_mib = tmp_path / "one.wav"
+    write_wav(one_mib, 1)  # just past the 1 MiB in memory: it is spooled to disk too
+    with small_disk(tmp_path / "disk", "2m") as disk, running_gateway({**LIMITS, "UPLOAD_SPOOL_DIR": str(disk)}) as gw:
+        body = assert_problem(stt(gw, speech), 507, "insufficient_storage")  # 3 MiB on a 2 MiB disk
+        assert body["title"] == "Insufficient Storage"
+        assert body["detail"] == "the gateway could not store the upload: No space left on device"
+        assert spooled(disk) == []
+        # The drop-in route that takes the audio as the body answers in Deepgram's error shape.
+        raw = gw.client.post("/deepgram/v1/listen", content=speech, headers={"content-type": "audio/wav"})
+        assert (raw.status_code, raw.headers["x-gateway-error-type"]) == (507, "insufficient_storage"), raw.text
+        assert spooled(disk) == []
+        # The partial spools are gone, so the space is back: the gateway goes on serving uploads.
+        response = stt(gw, one_mib.read_bytes())
+        assert response.status_code == 200, response.text
+        assert gw.translate().status_code == 200
+        assert spooled(disk) == []
+
+
+def test_spools_of_processes_that_no_longer_run_are_removed_at_start(tmp_path: Path) -> None:
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    host = socket.gethostname()
+    left = {name: tmp_path / f"gateway-uploads-{name}" for name in
+            (f"{host}-{ended.pid}-crashed", f"{host}-{os.getpid()}-running", f"elsewhere-{ended.pid}-other",
+             "unrelated")}
+    for directory in left.values():
+        directory.mkdir()
+        (directory / "upload-x").write_bytes(b"\x00" * 1024)
+    with running_gateway({"UPLOAD_SPOOL_DIR": str(tmp_path)}):
+        remaining = {path.name for path in tmp_path.iterdir()}
+    assert remaining == {f"gateway-uploads-{name}" for name in left} - {f"gateway-uploads-{host}-{ended.pid}-crashed"}
 
 
 def test_a_client_gone_mid_upload_leaves_nothing_behind(gw: Gateway, spool: Path, speech: bytes) -> None:

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from tests.telemetry.otlp_receiver import attributes, grpc_receiver, http_receiver
+from app.stack.logsink import attributes
+from tests.telemetry.otlp_receiver import grpc_receiver, http_receiver
 
 from .capture import logged_gateway
 

@@ -33,11 +33,13 @@ class Webhook:
         self.notifications.append(await request.json())
         return web.Response(text="ok")
 
-    async def next(self, status: str, timeout: float = 15) -> dict[str, Any]:
-        """The first notification with ``status`` (``firing`` or ``resolved``)."""
+    async def next(self, status: str, alertname: str = "ProviderSuccessRateLow", timeout: float = 15
+                   ) -> dict[str, Any]:
+        """The first notification with ``status`` (``firing`` or ``resolved``) about ``alertname``."""
         return await wait_until_async(
-            lambda: next((n for n in self.notifications if n["status"] == status), None), timeout,
-            lambda: f"a {status} notification; got {self.notifications}")
+            lambda: next((n for n in self.notifications if n["status"] == status
+                          and n["alerts"][0]["labels"]["alertname"] == alertname), None), timeout,
+            lambda: f"a {status} notification of {alertname}; got {self.notifications}")
 
 
 async def fired_severities(hook: Webhook, count: int, timeout: float = 15) -> set[str]:
@@ -97,7 +99,9 @@ async def test_firing_then_resolved_alerts_reach_alertmanager(
     with alertmanager(tmp_path, hook_port) as url:
         m, clock = immediate(url)
         record(m, "sarvam.translate", ok=0, failed=10)
-        assert {(a.severity, a.state) for a in m.evaluate()} == {("warning", "firing"), ("critical", "firing")}
+        assert {(a.name, a.severity, a.state) for a in m.evaluate()} == {
+            (name, severity, "firing") for name in ("ProviderSuccessRateLow", "ProviderErrorBudgetBurn")
+            for severity in ("warning", "critical")}
         firing = await hook.next("firing")
         [alert] = firing["alerts"]
         assert alert["labels"]["alertname"] == "ProviderSuccessRateLow"
@@ -107,9 +111,12 @@ async def test_firing_then_resolved_alerts_reach_alertmanager(
         assert alert["annotations"]["runbook_url"] == "alerts/RUNBOOK.md#providersuccessratelow"
         assert alert["annotations"]["summary"] in ("Provider success rate below 95%", "Provider success rate below 80%")
         severities = await fired_severities(hook, 2)
+        burn = (await hook.next("firing", "ProviderErrorBudgetBurn"))["alerts"][0]
+        assert burn["annotations"]["budget_left"] == "-1.99e+04% of the 30d availability error budget left"
         record(m, "sarvam.translate", ok=1000)
         clock.now = time.time()
-        assert m.evaluate() == []
+        # 10 failures in 1010 calls: still 2x the budget over every window, a ticket (1x over 3d and 6h).
+        assert [(a.name, a.severity) for a in m.evaluate()] == [("ProviderErrorBudgetBurn", "warning")]
         resolved = await hook.next("resolved")
         assert resolved["alerts"][0]["status"] == "resolved"
         assert resolved["alerts"][0]["labels"]["severity"] in severities
@@ -128,11 +135,11 @@ async def test_failed_deliveries_are_retried_at_the_next_evaluation(
     with alertmanager(tmp_path, hook_port, port):
         clock.now = time.time()
         m.evaluator.evaluate(clock.now)
-        assert await m.deliver() == 2
+        assert await m.deliver() == 4  # ProviderSuccessRateLow and ProviderErrorBudgetBurn, both severities
         firing = await hook.next("firing")
         assert firing["alerts"][0]["labels"]["provider"] == "deepgram"
         clock.advance(1)
         assert await m.deliver() == 0  # delivered: not again before the resend delay
         clock.advance(60)
-        assert await m.deliver() == 2  # re-sent, as Prometheus does, so Alertmanager keeps them
+        assert await m.deliver() == 4  # re-sent, as Prometheus does, so Alertmanager keeps them
         await m.stop()

@@ -12,7 +12,7 @@ from app.monitoring import Monitoring
 from app.providers.base import Pipeline
 from tests.support import T0, Clock
 
-from .helpers import record, settings
+from .helpers import record, settings, threshold_alerts
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +27,7 @@ def immediate(env: dict[str, str] | None = None, clock: Clock | None = None) -> 
 
 
 def active(m: Monitoring, now: float | None = None) -> set[tuple[str, str, str]]:
-    return {(a.name, a.severity, a.state) for a in m.evaluate(now)}
+    return {(a.name, a.severity, a.state) for a in threshold_alerts(m.evaluate(now))}
 
 
 def test_pending_then_firing_after_for_then_resolved() -> None:
@@ -35,7 +35,7 @@ def test_pending_then_firing_after_for_then_resolved() -> None:
     m = Monitoring(settings(), clock)
     record(m, "sarvam.translate", ok=9, failed=1)
     assert active(m) == {("ProviderSuccessRateLow", "warning", "pending")}
-    [alert] = m.get_alerts()
+    [alert] = threshold_alerts(m.get_alerts())
     assert alert.since.timestamp() == T0 and alert.value == pytest.approx(0.9) and alert.threshold == 0.95
     assert (alert.provider, alert.operation) == ("sarvam", "translate")
     assert alert.labels == {"alertname": "ProviderSuccessRateLow", "provider": "sarvam", "operation": "translate",
@@ -46,12 +46,12 @@ def test_pending_then_firing_after_for_then_resolved() -> None:
         assert active(m) == {("ProviderSuccessRateLow", "warning", "pending")}
     clock.advance(15)  # 60 s after it started holding
     assert active(m) == {("ProviderSuccessRateLow", "warning", "firing")}
-    [firing] = m.get_alerts(alert_type="warning")
+    [firing] = threshold_alerts(m.get_alerts(alert_type="warning"))
     assert firing.since.timestamp() == T0 and firing.fired_at is not None and firing.fired_at.timestamp() == T0 + 60
     record(m, "sarvam.translate", ok=1000)
     clock.advance(15)
     assert active(m) == set()
-    [resolved] = m.resolved_alerts()
+    [resolved] = threshold_alerts(m.resolved_alerts())
     assert resolved.state == "resolved" and resolved.resolved_at is not None
     assert resolved.resolved_at.timestamp() == T0 + 75
 
@@ -63,7 +63,7 @@ def test_a_pending_alert_that_stops_holding_is_dropped_not_resolved() -> None:
     assert active(m) == {("ProviderSuccessRateLow", "warning", "pending")}
     record(m, "sarvam.translate", ok=100)
     assert active(m, clock.advance(15)) == set()
-    assert m.resolved_alerts() == []
+    assert threshold_alerts(m.resolved_alerts()) == []
 
 
 @pytest.mark.parametrize(("ok", "failed", "expected"), [
@@ -102,19 +102,19 @@ def test_latency_p95_thresholds(calls: list[tuple[int, float]], expected: set[st
     assert active(m) == {("ProviderLatencyHigh", sev, "firing") for sev in expected}
     status = m.get_health_status().providers["openai"].operations["chat"]
     assert status.latency_p95_ms == pytest.approx(p95 * 1000)
-    for alert in m.get_alerts():
+    for alert in threshold_alerts(m.get_alerts()):
         assert alert.value == pytest.approx(p95)
 
 
 def test_warning_and_critical_are_listed_together_critical_first() -> None:
     m, _ = immediate()
     record(m, "sarvam.stt", ok=5, failed=5)
-    alerts = m.evaluate()
+    alerts = threshold_alerts(m.evaluate())
     assert [(a.name, a.severity) for a in alerts] == [
         ("ProviderSuccessRateLow", "critical"), ("ProviderSuccessRateLow", "warning")]
-    assert [a.severity for a in m.get_alerts(severity="critical")] == ["critical"]
+    assert [a.severity for a in threshold_alerts(m.get_alerts(severity="critical"))] == ["critical"]
     with pytest.raises(ValueError):
-        m.get_alerts(alert_type="info")
+        threshold_alerts(m.get_alerts(alert_type="info"))
 
 
 async def fail(_: CallContext) -> object:
@@ -132,16 +132,16 @@ async def test_circuit_open_now_or_opened_during_the_window() -> None:
         with pytest.raises(GatewayError):
             await pipeline.call(TRANSLATE, fail)
     assert ("ProviderCircuitOpen", "critical", "firing") in active(m)
-    assert next(a for a in m.get_alerts() if a.name == "ProviderCircuitOpen").value == 2
+    assert next(a for a in threshold_alerts(m.get_alerts()) if a.name == "ProviderCircuitOpen").value == 2
     assert m.get_health_status().providers["sarvam"].status == "unhealthy"
     clock.advance(0.06)
     assert await pipeline.call(TRANSLATE, succeed) == "ok"  # the trial call closes the breaker
     assert pipeline.breakers[ServiceKey("sarvam", "translate")].state == "closed"
     clock.advance(60)
-    [circuit] = [a for a in m.evaluate() if a.name == "ProviderCircuitOpen"]
+    [circuit] = [a for a in threshold_alerts(m.evaluate()) if a.name == "ProviderCircuitOpen"]
     assert circuit.state == "firing" and circuit.value == 1  # opened once during the window
     clock.advance(300)
-    assert [a for a in m.evaluate() if a.name == "ProviderCircuitOpen"] == []
+    assert [a for a in threshold_alerts(m.evaluate()) if a.name == "ProviderCircuitOpen"] == []
     assert [a.name for a in m.resolved_alerts()] == ["ProviderCircuitOpen"]
 
 
@@ -153,13 +153,13 @@ async def test_rate_limited_fires_on_one_rejection_which_is_not_an_attempt() -> 
     with pytest.raises(GatewayError) as rejected:
         await pipeline.call(TRANSLATE, succeed)
     assert rejected.value.error_type == "rate_limited"
-    [alert] = m.evaluate()
+    [alert] = threshold_alerts(m.evaluate())
     assert (alert.name, alert.severity, alert.state, alert.value) == ("ProviderRateLimited", "warning", "firing", 1)
     assert alert.annotations["description"] == "sarvam.translate: 1 calls rejected by the rate limit over the last 5m."
     translate = m.get_health_status().providers["sarvam"].operations["translate"]
     assert (translate.requests, translate.rejections) == (2, {"rate_limited": 1})
     clock.advance(310)
-    assert m.evaluate() == []
+    assert threshold_alerts(m.evaluate()) == []
 
 
 async def test_health_checks_are_recorded_apart_from_requests() -> None:
@@ -168,7 +168,7 @@ async def test_health_checks_are_recorded_apart_from_requests() -> None:
     for _ in range(20):
         with pytest.raises(GatewayError):
             await pipeline.call(CallSpec("sarvam", "health"), fail, health_check=True)
-    assert m.evaluate() == []
+    assert threshold_alerts(m.evaluate()) == []
     assert m.recorder.keys() == []
     checks = m.recorder.health_checks("sarvam")
     assert len(checks) == 20 and not checks[-1].ok and checks[-1].error_type == "connection"
@@ -181,9 +181,13 @@ def test_seed_api_records_per_service_and_evaluates_on_read() -> None:
     m.record_request(service="sarvam.tts", success=True, latency_ms=80.0)
     m.record_request(service="deepgram", success=True, latency_ms=80.0, operation="stt")
     assert m.recorder.keys() == [("deepgram", "stt"), ("sarvam", "tts"), ("sarvam", "unspecified")]
-    assert [(a.operation, a.state) for a in m.get_alerts(alert_type="critical")] == [("unspecified", "pending")]
+    critical = threshold_alerts(m.get_alerts(alert_type="critical"))
+    assert [(a.operation, a.state) for a in critical] == [("unspecified", "pending")]
     health = m.get_health_status()
-    assert health.status == "healthy" and health.pending_alerts == 2
+    # One failed call and nothing else burns the error budget 200x in every window: that one fires.
+    assert health.pending_alerts == 2 and health.firing_alerts == 2
+    assert health.providers["sarvam"].operations["unspecified"].reasons == [
+        "alert firing: ProviderErrorBudgetBurn/critical", "alert firing: ProviderErrorBudgetBurn/warning"]
     assert health.providers["sarvam"].operations["unspecified"].errors == {"timeout": 1}
 
 

@@ -55,8 +55,8 @@ class Replicas:
         client = aioredis.Redis.from_url(self.server.url)
         self.clients.append(client)
         m.join_fleet(client, self.store, "gw")
-        assert isinstance(m.recorder, FleetRecorder)
-        m.recorder.replica = f"replica-{n}"
+        assert isinstance(m.recorder, FleetRecorder) and isinstance(m.history, FleetRecorder)
+        m.recorder.replica = m.history.replica = f"replica-{n}"  # one process each, as in a fleet
         return m
 
     @staticmethod
@@ -211,3 +211,36 @@ async def test_a_view_not_refreshed_for_a_while_is_local(fleet: Replicas) -> Non
     fleet.clock.advance(STALE_AFTER + 0.5)
     status = a.fleet_status()
     assert status.view == "local" and status.reason == "the fleet view is stale"
+
+
+async def test_the_coarse_ring_is_shared_and_late_deltas_correct_sealed_windows(fleet: Replicas) -> None:
+    """The error budgets' coarse ring goes through Redis like the fine one (its own prefix): a
+    replica's burn rates over the long windows count every replica's calls, also calls another
+    replica sent only after the slot was complete and already summed here."""
+    first, second = fleet.replicas
+
+    async def sync_all(*which: Monitoring) -> None:
+        for m in which:
+            for ring in (m.recorder, m.history):
+                assert isinstance(ring, FleetRecorder)
+                assert await ring.sync()
+
+    def burn(m: Monitoring, window: str) -> float | None:
+        [op] = m.slo_report(CHAT).operations
+        return op.availability.burn_rates[window]
+
+    record(first, "openai.chat", ok=98, failed=2)
+    await sync_all(first, second)
+    fleet.clock.advance(300)  # the coarse slot of those calls is complete
+    record(second, "openai.chat", ok=99)
+    record(first, "openai.chat", ok=1)  # recorded here, sent to Redis only later
+    fleet.clock.advance(300)
+    await sync_all(second)
+    assert burn(second, "1h") == pytest.approx(2 / 199 / 0.005)  # the window's complete slots, summed
+    await sync_all(first, second)
+    assert burn(second, "1h") == pytest.approx(2 / 200 / 0.005), "a late delta corrects the sealed sum"
+    fleet.clock.advance(2 * 3600)  # past the fine ring's hour: only the coarse ring has them
+    await sync_all(first, second)
+    assert burn(second, "5m") is None
+    assert burn(first, "1d") == burn(second, "1d") == pytest.approx(2 / 200 / 0.005)
+    assert second.slo_report(CHAT).view == "fleet"

@@ -246,7 +246,7 @@ async def test_cancelled_callers_and_unread_streams_free_their_slots() -> None:
 
 
 def test_call_wait_and_event_loop_lag_are_exported() -> None:
-    with running_gateway() as gateway:
+    with running_gateway({"ALERT_EVENT_LOOP_LAG_WARNING": "100ms"}) as gateway:  # the threshold it reads back
         assert gateway.client.post("/v1/chat/completions", json=CHAT).status_code == 200
         wait_until(lambda: (sample(gateway, "gateway_event_loop_lag_seconds_count") or 0) > 2,
                    15, "loop lag samples")

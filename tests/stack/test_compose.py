@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 import yaml
+from opentelemetry.sdk.metrics import MeterProvider
 
 from app.config import Secret, load_settings
 from app.telemetry.otlp import otlp_metric_reader, otlp_span_exporter
@@ -124,7 +125,7 @@ def test_metrics_reach_prometheus_one_way_only(monkeypatch: pytest.MonkeyPatch) 
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_EXPORTER", "OTEL_TRACES_EXPORTER"):
         monkeypatch.setenv(name, env.get(name, ""))
     assert otlp_metric_reader(load_settings({})) is None, "the gateway honours OTEL_METRICS_EXPORTER=none"
-    assert otlp_span_exporter() is not None, "traces still go over OTLP"
+    assert otlp_span_exporter(MeterProvider()) is not None, "traces still go over OTLP"
     config = yaml.safe_load((ALERTS / "prometheus" / "prometheus.yml").read_text())
     assert "gateway" in [job["job_name"] for job in config["scrape_configs"]]
     assert "--web.enable-otlp-receiver" in SERVICES["prometheus"]["command"]

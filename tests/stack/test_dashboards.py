@@ -59,6 +59,8 @@ SIGNALS = {
     "event-loop lag": "gateway_event_loop_lag_seconds",
     "shared-state backend": "gateway_state_backend_up",
     "firing alerts": "ALERTS",
+    "error budget left": "provider_operation:slo_availability:budget_remaining",
+    "burn rates": "provider_operation:slo_latency:burnrate3d",
 }
 
 
@@ -203,7 +205,14 @@ def test_threshold_lines_are_the_alert_thresholds(path: Path) -> None:
         "Latency p50 and p95": latency,
         "GenAI operation duration (p95)": latency,
         "Saturation": {r.threshold for r in rules if r.kind == "saturated"},
+        # Every pair's factor: 14.4x and 6x page, 3x and 1x open a ticket.
+        "Availability burn rate": {p.factor for r in rules if r.kind == "error_budget_burn" and r.slo
+                                   for p in r.slo.pairs(r.page)},
+        "Latency burn rate": {p.factor for r in rules if r.kind == "latency_budget_burn" and r.slo
+                              for p in r.slo.pairs(r.page)},
+        "Error budget left": {0.0},
     }
+    assert expected["Availability burn rate"] == expected["Latency burn rate"] == {14.4, 6, 3, 1}
     if path.stem == "overview":
         expected["Event-loop lag (p99)"] = {r.threshold for r in rules if r.kind == "event_loop_lag"}
     titled = by_title(path)
@@ -232,7 +241,9 @@ def test_panels_link_the_runbooks_of_their_alerts() -> None:
                          ("Circuit breaker state", "ProviderCircuitOpen"),
                          ("Rejections by reason", "ProviderRateLimited"), ("Saturation", "ProviderSaturated"),
                          ("Event-loop lag (p99)", "GatewayEventLoopLagHigh"),
-                         ("Shared state store", "GatewayStateBackendDown")):
+                         ("Shared state store", "GatewayStateBackendDown"),
+                         ("Availability burn rate", "ProviderErrorBudgetBurn"),
+                         ("Latency burn rate", "ProviderLatencyBudgetBurn")):
         urls = [link["url"] for link in titled[title]["links"]]
         assert f"alerts/RUNBOOK.md#{alert.lower()}" in urls, title
 

@@ -24,9 +24,15 @@ FIRING: set[Alert] = {
     ("ProviderSuccessRateLow", "critical", "sarvam", "translate"),
     ("ProviderCircuitOpen", "critical", "sarvam", "translate"),
     ("ProviderRateLimited", "warning", "sarvam", "translate"),
+    # Every attempted call failed: 200x the 0.5% error budget in every window, a page and a ticket.
+    ("ProviderErrorBudgetBurn", "critical", "sarvam", "translate"),
+    ("ProviderErrorBudgetBurn", "warning", "sarvam", "translate"),
 }
-# Routed by severity; the critical ProviderSuccessRateLow inhibits its warning.
+# Routed by severity; each critical inhibits its warning.
+INHIBITED = {("ProviderSuccessRateLow", "warning", "sarvam", "translate"),
+             ("ProviderErrorBudgetBurn", "warning", "sarvam", "translate")}
 NOTIFIED: set[tuple[str, Alert]] = {
+    ("/critical", ("ProviderErrorBudgetBurn", "critical", "sarvam", "translate")),
     ("/critical", ("ProviderSuccessRateLow", "critical", "sarvam", "translate")),
     ("/critical", ("ProviderCircuitOpen", "critical", "sarvam", "translate")),
     ("/warning", ("ProviderRateLimited", "warning", "sarvam", "translate")),
@@ -71,9 +77,11 @@ def test_prometheus_gateway_and_receiver_agree(stack: Stack, path: str) -> None:
 
     statuses = alertmanager_alerts(stack, path)
     assert set(statuses) == FIRING
-    inhibited = statuses[("ProviderSuccessRateLow", "warning", "sarvam", "translate")]
-    assert inhibited["state"] == "suppressed" and inhibited["inhibitedBy"], inhibited
-    assert all(s["state"] == "active" for a, s in statuses.items() if s is not inhibited)
+    for alert, status in statuses.items():
+        if alert in INHIBITED:
+            assert status["state"] == "suppressed" and status["inhibitedBy"], (alert, status)
+        else:
+            assert status["state"] == "active", (alert, status)
 
 
 def test_gateway_alert_details(stack: Stack) -> None:
@@ -84,6 +92,14 @@ def test_gateway_alert_details(stack: Stack) -> None:
     assert critical["labels"] == {"alertname": "ProviderSuccessRateLow", "provider": "sarvam",
                                   "operation": "translate", "severity": "critical"}
     assert critical["annotations"]["runbook_url"] == "alerts/RUNBOOK.md#providersuccessratelow"
+    page = alerts["ProviderErrorBudgetBurn", "critical"]
+    assert page["annotations"]["budget_left"].endswith("% of the 30d availability error budget left")
+    assert float(page["annotations"]["budget_left"].split("%")[0]) < 0, "every call failed: overspent"
+    prometheus = {a["labels"]["severity"]: a for a in httpx.get(
+        f"{stack.prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        if a["labels"]["alertname"] == "ProviderErrorBudgetBurn"}
+    assert prometheus["critical"]["annotations"]["budget_left"].endswith(
+        "% of the 30d availability error budget left"), "the query in the template found the recorded budget"
     warning = stack.gateway.client.get("/health/alerts", params={"severity": "warning"}).json()["alerts"]
     assert {a["severity"] for a in warning} == {"warning"}
 

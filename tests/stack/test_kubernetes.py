@@ -116,7 +116,9 @@ def test_the_prometheus_rule_is_the_rendered_rule_group(tmp_path: Path) -> None:
     tests = tmp_path / "tests"
     tests.mkdir()
     for path in sorted((ALERTS / "tests").glob("*.yml")):
-        (tests / path.name).write_text(path.read_text())
+        # The error-budget cases on the scaled profile (rules-scaled.yml) test another rule file.
+        if yaml.safe_load(path.read_text())["rule_files"] == ["../prometheus/rules.yml"]:
+            (tests / path.name).write_text(path.read_text())
     result = run(stack_binary("promtool"), "test", "rules", *sorted(tests.glob("*.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(list(tests.glob("*.yml")))

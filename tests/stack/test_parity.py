@@ -24,6 +24,7 @@ import yaml
 from app.config import AlertSettings, parse_duration
 from app.monitoring.evaluator import Alert, Evaluator
 from app.monitoring.promql import bucket_quantile
+from app.monitoring.render import scaled
 from app.monitoring.rules import alert_rules, recording_rules
 from app.monitoring.samples import SampleSource, parse_series
 from app.monitoring.stats import WindowStats
@@ -33,6 +34,8 @@ from .conftest import ALERTS
 
 SETTINGS = AlertSettings()
 """The settings the committed rules are rendered with (test_rules.py checks the drift)."""
+PROFILES = {"../prometheus/rules.yml": SETTINGS, "../prometheus/rules-scaled.yml": scaled(SETTINGS)}
+"""The settings of each committed rule file the tests run: the error-budget tests run the scaled one."""
 TEST_FILES = sorted((ALERTS / "tests").glob("*.yml"))
 _SELECTOR = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\{(.*)\})?\s*$")
 _MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|=)\s*"([^"]*)"\s*,?')
@@ -106,15 +109,16 @@ def test_every_test_file_runs_the_committed_rules() -> None:
     assert TEST_FILES
     for path in TEST_FILES:
         document = yaml.safe_load(path.read_text())
-        assert document["rule_files"] == ["../prometheus/rules.yml"], path
-        assert parse_duration(document["evaluation_interval"]) == SETTINGS.eval_interval, path
+        (rule_file,) = document["rule_files"]
+        assert rule_file in PROFILES, path
+        assert parse_duration(document["evaluation_interval"]) == PROFILES[rule_file].eval_interval, path
 
 
 @pytest.mark.parametrize(("document", "group"), _cases())
 def test_evaluator_expects_what_promtool_expects(document: dict[str, Any], group: dict[str, Any]) -> None:
     step = parse_duration(document["evaluation_interval"])
     source = SampleSource.from_promtool(group["input_series"], parse_duration(group["interval"]))
-    evaluator = Evaluator(alert_rules(SETTINGS), source, eval_interval=step)
+    evaluator = Evaluator(alert_rules(PROFILES[document["rule_files"][0]]), source, eval_interval=step)
     checks = [("alert", parse_duration(str(c["eval_time"])), c) for c in group.get("alert_rule_test", [])]
     checks += [("expr", parse_duration(str(c["eval_time"])), c) for c in group.get("promql_expr_test", [])]
     assert checks
@@ -170,3 +174,20 @@ def test_parity_covers_every_alert_and_severity() -> None:
                 for alert in check.get("exp_alerts") or []:
                     fired.add((check["alertname"], alert["exp_labels"]["severity"]))
     assert fired == {(r.name, r.severity) for r in alert_rules(SETTINGS)}
+
+
+def test_the_scaled_profile_divides_only_the_error_budget_windows() -> None:
+    """The error-budget cases run the committed rules with every SLO window and the period divided
+    by one setting (SLO_TIME_SCALE): what they prove holds for the unscaled rules."""
+    full, test = (alert_rules(p) for p in PROFILES.values())
+    scale = PROFILES["../prometheus/rules-scaled.yml"].slo.time_scale
+    assert scale == 60
+    for a, b in zip(full, test, strict=True):
+        assert (a.name, a.severity, a.kind) == (b.name, b.severity, b.kind)
+        if a.slo is None:
+            assert a.promql() == b.promql()
+            continue
+        assert b.slo is not None and b.window == a.window / scale
+        assert [(p.long / scale, p.short / scale, p.factor) for p in a.slo.pairs(a.page)] == [
+            (p.long, p.short, p.factor) for p in b.slo.pairs(b.page)]
+        assert b.slo.period == a.slo.period / scale

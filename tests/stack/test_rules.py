@@ -41,14 +41,21 @@ def test_check_fails_with_a_diff_on_drift(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_variants_carry_their_timing(tmp_path: Path) -> None:
-    args = ["--window", "30s", "--for", "10s", "--eval-interval", "5s", "--min-requests", "3"]
+    args = ["--window", "30s", "--for", "10s", "--eval-interval", "5s", "--min-requests", "3",
+            "--event-loop-lag-warning", "250ms"]
     assert render.main(["render", "--out", str(tmp_path), *args]) == 0
     (group,) = yaml.safe_load((tmp_path / render.PROMETHEUS_RULES).read_text())["groups"]
     assert group["interval"] == "5s"
-    alerts = [r for r in group["rules"] if "alert" in r]
+    budget = {r.name for r in RULES if r.slo is not None}
+    alerts = [r for r in group["rules"] if "alert" in r and r["alert"] not in budget]
     assert {r["for"] for r in alerts} == {"10s"}
-    assert all("[30s]" in r["expr"] for r in group["rules"] if "record" in r)
+    # The error-budget rules keep their own windows (SLO_TIME_SCALE scales them, not --window).
+    records = [r for r in group["rules"] if "record" in r and ":slo_" not in r["record"]
+               and not re.search(r"_(error|slow):ratio", r["record"])]
+    assert records and all("[30s]" in r["expr"] for r in records)
     assert ">= 3" in alerts[0]["expr"]
+    [lag] = [r for r in alerts if r["alert"] == "GatewayEventLoopLagHigh"]
+    assert lag["expr"].endswith(" > 0.25")
     grafana = yaml.safe_load((tmp_path / render.GRAFANA_RULES).read_text())
     assert {g["interval"] for g in grafana["groups"]} == {"10s"}, "Grafana's 10 s scheduler tick"
     result = run(stack_binary("promtool"), "check", "rules", *LINT, tmp_path / render.PROMETHEUS_RULES)
@@ -64,15 +71,18 @@ def test_prometheus_rules_shape() -> None:
     alerts = [r for r in group["rules"] if "alert" in r]
     assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [(r.name, r.severity) for r in RULES]
     for alert, rule in zip(alerts, RULES, strict=True):
-        assert alert["for"] == "1m"
-        assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
+        budget = {"budget_left"} if rule.slo is not None else set()
+        assert alert["for"] == ("0s" if rule.slo is not None else "1m")
+        assert set(alert["annotations"]) == {"summary", "description", "runbook_url", *budget}
         for label in rule.by:  # says which provider operation, or which state backend
             assert f"{{{{ $labels.{label} }}}}" in alert["annotations"]["description"], rule.name
     state = next(a for a in alerts if a["alert"] == "GatewayStateBackendDown")
     assert state["expr"] == "min by (backend) (gateway_state_backend_up) == 0"
     assert state["labels"] == {"severity": "warning"}
     for rule in group["rules"]:
-        assert not re.search(r"\b(job|instance|le)\s*=", rule["expr"]), rule["expr"]
+        assert not re.search(r"\b(job|instance)\s*=", rule["expr"]), rule["expr"]
+        # `le` only as a regex of both spellings of a bound: the exporter's "5", Prometheus 3's "5.0".
+        assert set(re.findall(r'\ble\s*=~?\s*"[^"]*"', rule["expr"])) <= {'le="+Inf"', 'le=~"5|5\\\\.0"'}, rule["expr"]
 
 
 def test_promtool_lints_the_rules_and_the_config() -> None:
@@ -81,6 +91,28 @@ def test_promtool_lints_the_rules_and_the_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     result = run(promtool, "check", "config", *LINT, ALERTS / "prometheus" / "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path) -> None:
+    """The error-budget tests' rule file is the committed rules with the SLO windows divided by
+    60 (the drift check above covers it); promtool lints it like the others."""
+    scaled = yaml.safe_load((ALERTS / render.SCALED_RULES).read_text())
+    (group,) = scaled["groups"]
+    assert group["interval"] == "5s"
+    records = [r["record"] for r in group["rules"] if "record" in r]
+    assert "provider_operation:slo_availability:burnrate72m" in records  # 3d / 60
+    assert "provider_operation:provider_client_request_error:ratio12h" in records  # the 30d period / 60
+    result = run(stack_binary("promtool"), "check", "rules", *LINT, ALERTS / render.SCALED_RULES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert render.main(["render", "--out", str(tmp_path), "--slo-time-scale", "60", "--eval-interval", "5s"]) == 0
+    assert (tmp_path / render.PROMETHEUS_RULES).read_text().split("\n", 2)[2] == (
+        (ALERTS / render.SCALED_RULES).read_text().split("\n", 2)[2])
+    # The drift check covers it: every rendering writes it beside the rule files.
+    out = tmp_path / "again"
+    assert render.main(["render", "--out", str(out)]) == 0
+    drifted = out / render.SCALED_RULES
+    drifted.write_text(drifted.read_text().replace("[72m]", "[73m]"))
+    assert render.main(["render", "--check", "--out", str(out)]) == 1
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -157,7 +189,25 @@ def test_grafana_rules_shape() -> None:
             assert threshold["model"]["expression"] == reduce["refId"]
             assert rule["condition"] == threshold["refId"]
             assert rule["noDataState"] == "OK", "absent data never fires"
-            assert rule["for"] == "1m"
+            assert rule["for"] == ("0s" if rule["title"].endswith("BudgetBurn") else "1m")
             assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
             assert "$value " not in rule["annotations"]["description"]
     assert sorted(rendered) == sorted((r.name, r.severity) for r in RULES)
+
+
+def test_per_provider_objectives_are_rendered_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--from-env`` with ``P_SLO_*``: one objective series per provider, and the slow ratio
+    reads each provider's own bucket; promtool accepts the result."""
+    monkeypatch.setenv("SARVAM_SLO_AVAILABILITY", "0.99")
+    monkeypatch.setenv("DEEPGRAM_SLO_LATENCY_THRESHOLD", "10")
+    assert render.main(["render", "--from-env", "--out", str(tmp_path)]) == 0
+    (group,) = yaml.safe_load((tmp_path / render.PROMETHEUS_RULES).read_text())["groups"]
+    exprs = {r["record"]: r["expr"] for r in group["rules"] if "record" in r}
+    objective = exprs["provider:slo_availability:objective"]
+    assert 'label_replace(vector(0.99), "provider", "sarvam", "", "")' in objective
+    assert 'label_replace(vector(0.995), "provider", "deepgram", "", "")' in objective
+    slow = exprs["provider_operation:provider_client_request_slow:ratio5m"]
+    assert 'provider=~"deepgram", le=~"10|10\\\\.0"' in slow and 'provider!~"deepgram", le=~"5|5\\\\.0"' in slow
+    result = run(stack_binary("promtool"), "check", "rules", *LINT, tmp_path / render.PROMETHEUS_RULES)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,4 +1,5 @@
-"""Minimal OTLP receivers on loopback (HTTP/protobuf and gRPC) that decode what they receive."""
+"""Minimal OTLP receivers on loopback (HTTP/protobuf and gRPC) that decode what they receive (attribute
+values as :mod:`app.stack.logsink` reads them)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from app.stack.logsink import attributes
 from tests.support import wait_until
 
 
@@ -47,24 +48,6 @@ class Received:
 
     def wait(self, predicate: Callable[[Received], bool], timeout: float = 10.0) -> bool:
         return wait_until(lambda: predicate(self), timeout, "the OTLP export")
-
-
-def attributes(items: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in items:
-        assert isinstance(kv, KeyValue)
-        out[kv.key] = value(kv.value)
-    return out
-
-
-def value(any_value: AnyValue) -> Any:
-    """An OTLP AnyValue as Python (nested maps and lists included)."""
-    kind = any_value.WhichOneof("value") or "string_value"
-    if kind == "kvlist_value":
-        return attributes(any_value.kvlist_value.values)
-    if kind == "array_value":
-        return [value(v) for v in any_value.array_value.values]
-    return getattr(any_value, kind)
 
 
 @contextlib.contextmanager

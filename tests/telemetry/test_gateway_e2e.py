@@ -13,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import load_settings
 from app.main import create_app
+from app.stack.logsink import attributes
 from tests.support import free_port, live_server
 
-from .otlp_receiver import Received, attributes, http_receiver
+from .otlp_receiver import Received, http_receiver
 from .test_metrics import value
 
 TRANSLATE = {"input": "hello", "source_language_code": "en-IN", "target_language_code": "hi-IN"}

@@ -9,10 +9,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from app.calls import LATENCY_BUCKETS
 from app.config import ConfigError, load_settings
+from app.stack.logsink import attributes
 from app.telemetry import Telemetry
 
 from .conftest import Gateway
-from .otlp_receiver import Received, attributes, grpc_receiver, http_receiver
+from .otlp_receiver import Received, grpc_receiver, http_receiver
 
 
 def _provider_call(gateway: Gateway, environ: dict[str, str] | None = None) -> None:

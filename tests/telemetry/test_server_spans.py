@@ -99,6 +99,20 @@ def test_the_callers_traceparent_is_continued(served: tuple[httpx.Client, InMemo
     assert span.parent.is_remote
 
 
+def test_every_answer_reports_its_trace_in_traceresponse(served: tuple[httpx.Client, InMemorySpanExporter]) -> None:
+    """``traceresponse`` names the trace and the server span, on success, on errors (where it agrees
+    with the answer's own trace id) and on streams, whose headers go before the body."""
+    client, spans = served
+    answers = [client.get("/items/1", headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}),
+               client.get("/teapot"), client.get("/stream")]
+    by_name = {span.name: span for span in _finished(spans, 3)}
+    for answer, name in zip(answers, ("GET /items/{item_id}", "GET /teapot", "GET /stream"), strict=True):
+        context = by_name[name].context
+        expected = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+        assert answer.headers["traceresponse"] == expected, name
+    assert answers[0].headers["traceresponse"].split("-")[1] == CALLER_TRACE == answers[0].json()["trace_id"]
+
+
 def test_server_errors_mark_the_span_and_client_errors_do_not(
     served: tuple[httpx.Client, InMemorySpanExporter],
 ) -> None:

@@ -50,6 +50,9 @@ class OperationView:
     success_chart: Chart | None
     """None when the chart window holds no calls."""
     latency_chart: Chart | None
+    availability_budget: float | None = None
+    """Share of the availability error budget left (``/health/slo``); None without calls."""
+    latency_budget: float | None = None
 
     @property
     def service(self) -> str:
@@ -107,6 +110,8 @@ class StatusPage:
     """Chart windows the recorder's horizon allows, for links."""
     fleet: FleetStatus
     """Whose numbers: the fleet's (merged through Redis) or this process's, and who reports."""
+    budget_window: str
+    """The history the error budgets left are computed over (``/health/slo``'s ``budget_window``)."""
 
     @property
     def status_word(self) -> str:
@@ -137,12 +142,15 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
     agg = reports.aggregate(manager)
     health = agg.health
     rules: Rules = {(r.name, r.severity): r for r in monitoring.rules}
+    slo = monitoring.slo_report(sorted(set(manager.operations) | set(monitoring.recorder.keys())))
+    budgets = {(o.provider, o.operation): (o.availability.budget_remaining, o.latency.budget_remaining)
+               for o in slo.operations}
     providers = []
     for name in health.providers:
         detail = await reports.provider_detail(manager, health, name)
         operations = [
             _operation(op, monitoring.trends(op.service, window_s, step_s, operations=manager.operations),
-                       settings.alerts.window, rules)
+                       settings.alerts.window, rules, budgets)
             for op in detail.operations.values()
         ]
         providers.append(ProviderView(
@@ -160,6 +168,7 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
         environment=settings.environment, event_loop_lag=reports.event_loop_lag(manager),
         window_choices=[w for w in ("15m", "1h") if parse_duration(w) <= settings.monitoring_horizon],
         fleet=monitoring.fleet_status(),
+        budget_window=slo.budget_window,
     )
 
 
@@ -171,15 +180,16 @@ def _seconds(window: str | float) -> float:
         return 3600.0
 
 
-def _operation(op: OperationHealth, trends: Trends, window: float, rules: Rules
-               ) -> OperationView:
+def _operation(op: OperationHealth, trends: Trends, window: float, rules: Rules,
+               budgets: dict[tuple[str, str], tuple[float | None, float | None]]) -> OperationView:
     key = ServiceKey.parse(op.service)
+    availability, latency = budgets.get((key.provider, key.operation), (None, None))
     charts = _charts(op.service, trends, rules) if any(p.requests for p in trends.points) else (None, None)
     return OperationView(
         provider=key.provider, operation=key.operation, status=op.status,
         breaker_state=op.breaker_state, calls_per_minute=op.requests * 60 / window,
         success_rate=op.success_rate, latency_p95_ms=op.latency_p95_ms, rejections=op.rejections,
-        success_chart=charts[0], latency_chart=charts[1],
+        success_chart=charts[0], latency_chart=charts[1], availability_budget=availability, latency_budget=latency,
     )
 
 
@@ -249,6 +259,9 @@ def describe_value(rule: AlertRule | None, value: float, threshold: float) -> tu
         return f"value {value:.4g}", f"any overloaded refusal, or {percent(threshold, 0)} of the limit in flight"
     if kind == "event_loop_lag":
         return f"p99 loop lag {seconds(value)}", f"above {seconds(threshold)}"
+    if kind in ("error_budget_burn", "latency_budget_burn") and rule is not None and rule.slo is not None:
+        factors = " or ".join(f"{p.factor:g}x" for p in rule.slo.pairs(rule.page))
+        return f"budget burning {value:.1f}x", f"{factors} in both windows of a pair"
     return f"{value:g}", f"{threshold:g}"
 
 
