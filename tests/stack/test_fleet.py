@@ -149,8 +149,11 @@ def test_an_incident_split_across_replicas_fires_in_every_replica_as_in_promethe
                POLL)
     calls(fleet, 9, failing=True)
     calls(fleet, 9, failing=False)
-    expected = {(ALERT, "warning", "openai", "chat"), (ALERT, "critical", "openai", "chat")}
-    wait_until(lambda: prometheus_firing(fleet) == expected, 30, f"Prometheus to fire {expected}", POLL)
+    # Half the calls failing also burns the 0.5% error budget 100 times over: the page and the ticket.
+    expected = {(name, severity, "openai", "chat") for name in (ALERT, "ProviderErrorBudgetBurn")
+                for severity in ("warning", "critical")}
+    wait_until(lambda: prometheus_firing(fleet) == expected, 30,
+               lambda: f"Prometheus to fire {expected}; got {prometheus_firing(fleet)}", POLL)
     for replica in replicas:
         # Each replica saw 8 calls, under ALERT_MIN_REQUESTS: only the fleet's numbers fire.
         wait_until(lambda r=replica: in_app_firing(r) == prometheus_firing(fleet), 15,  # type: ignore[misc]
