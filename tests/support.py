@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +14,10 @@ import pytest
 import uvicorn
 
 from app.stack import binaries
+from app.stack.processes import free_port
+
+__all__ = ["T0", "Clock", "LiveServer", "free_port", "live_server", "stack_binary", "wait_until",
+           "wait_until_async"]
 
 T = TypeVar("T")
 
@@ -78,13 +81,6 @@ class Clock:
     def advance(self, seconds: float) -> float:
         self.now += seconds
         return self.now
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveServer:

@@ -1,8 +1,10 @@
 """The PromQL behind every panel, for all calls or for the calls a dashboard's variables choose.
 
 Every range is ``$__rate_interval`` (Grafana widens it to cover at least four scrapes); quantiles
-use ``histogram_quantile`` over summed bucket rates, as the rules do (Prometheus 2.x compares ``le``
-as a string, so a bucket is never selected by its bound).
+use ``histogram_quantile`` over summed bucket rates, as the rules do. No query selects a bucket by
+its bound or returns ``le``: Prometheus 3 spells a scraped bound ``"5.0"`` and one received over OTLP
+``"5"``, so only the number is the same on both paths. No query selects ``job`` or ``instance``
+either; ``instance`` is kept only to tell replicas apart.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ per provider operation over the rule's window, per
 state backend now (``GatewayStateBackendDown``), per provider (``ProviderSaturated``: its
 ``overloaded`` refusals over the window summed over operations, else its highest in-flight share of
 the limit now) or per replica (``GatewayEventLoopLagHigh``: the p99 of its lag histogram over the
-window). Like Prometheus 2.x's ``AlertingRule.Eval``:
+window). Like Prometheus 3's ``AlertingRule.Eval``:
 
 * a condition that holds and has no active alert starts one, ``pending``, with ``since`` (Prometheus's
   ``activeAt``) = ``now``; an active alert gets the new value and annotations;

@@ -1,7 +1,7 @@
 """Prometheus's arithmetic, so that in-app numbers equal the rule engine's.
 
-Ported from Prometheus 2.42 (``promql/functions.go`` and ``promql/quantile.go``), the version
-``promtool test rules`` runs with on this machine.
+Ported from Prometheus 3.16 (``promql/functions.go`` and ``promql/quantile.go`` of module
+v0.316.0), the version ``promtool test rules`` and the stack tests run (``.stack/bin/``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ _SMALL_DELTA = 1e-12
 
 
 def extrapolated_increase(samples: Sequence[Sample], start: float, end: float) -> float | None:
-    """``increase()`` of a counter over the samples in ``[start, end]`` (sorted by time).
+    """``increase()`` of a counter over the samples in ``(start, end]`` (sorted by time): range
+    selectors are left-open since Prometheus 3.
 
     None when fewer than two samples fall in the range (Prometheus drops the series). Counter
     resets add the value before the reset. The difference is extrapolated towards each edge by the
     gap to the edge when that gap is under 1.1 average sample intervals, else by half an
-    interval, and never further back than the counter's extrapolated zero.
+    interval; towards the start never further back than the counter's extrapolated zero.
     """
     return _extrapolated(samples, start, end, rate=False)
 
@@ -35,7 +36,7 @@ def extrapolated_rate(samples: Sequence[Sample], start: float, end: float) -> fl
 
 
 def _extrapolated(samples: Sequence[Sample], start: float, end: float, *, rate: bool) -> float | None:
-    inside = [s for s in samples if start <= s[0] <= end]
+    inside = [s for s in samples if start < s[0] <= end]
     if len(inside) < 2:
         return None
     first_t, first_v = inside[0]
@@ -50,13 +51,14 @@ def _extrapolated(samples: Sequence[Sample], start: float, end: float, *, rate: 
     to_end = end - last_t
     sampled = last_t - first_t
     average = sampled / (len(inside) - 1)
+    threshold = average * 1.1
+    if to_start >= threshold:
+        to_start = average / 2
     if result > 0 and first_v >= 0:
         to_start = min(to_start, sampled * (first_v / result))
-    threshold = average * 1.1
-    interval = sampled
-    interval += to_start if to_start < threshold else average / 2
-    interval += to_end if to_end < threshold else average / 2
-    factor = interval / sampled
+    if to_end >= threshold:
+        to_end = average / 2
+    factor = (sampled + to_start + to_end) / sampled
     if rate:
         factor /= end - start
     return result * factor

@@ -40,18 +40,20 @@ Two rules tell a saturated gateway from a slow provider:
   do (PromQL's ``or`` keeps its left side's element). A provider without either series is absent.
 * ``GatewayEventLoopLagHigh``, per ``instance``: ``histogram_quantile(0.99, sum by (instance, le)
   (rate(gateway_event_loop_lag_seconds_bucket[w]))) > event_loop_lag_warning``, one alert per
-  replica. ``le`` is never selected (exporters write ``"0.1"``, Prometheus 2.x compares strings),
-  and a histogram without observations in the window gives NaN, which never fires. In-app the
-  instance is the recorder's :attr:`~app.monitoring.recorder.Recorder.instance` (the host name),
-  not Prometheus's scrape address.
+  replica. ``le`` is never selected and never in a result: Prometheus 3 spells a scraped bound
+  ``"5.0"`` and an OTLP one ``"5"``, and ``histogram_quantile`` reads both as the number. A histogram
+  without observations in the window gives NaN, which never fires. ``instance`` is the scrape
+  address on the scrape path and ``service.instance.id`` on the OTLP path; in-app it is the
+  recorder's :attr:`~app.monitoring.recorder.Recorder.instance` (the host name).
 
-Extrapolation. Prometheus's ``increase()``/``rate()`` see only scraped samples: they take the
-difference between the first and last sample inside ``[t - w, t]`` (both ends included in
-Prometheus 2.x, the version promtool tests run with here; 3.x excludes the left end), add counter
-resets, and extrapolate that difference towards the window's edges (by the gap to the edge when
-it is under 1.1 average sample intervals, else by half an interval; never below the counter's
-extrapolated zero). So ``increase()`` of an exact count of 10 calls can be 10.7, and a series that
-appears mid-window contributes nothing for its first sample. The in-app recorder counts exactly.
+Extrapolation. Prometheus's ``increase()``/``rate()`` see only stored samples (scraped, or
+received over OTLP at each export): they take the difference between the first and last sample
+inside ``(t - w, t]`` (left-open in Prometheus 3, the version promtool and the stack tests run),
+add counter resets, and extrapolate that difference towards the window's edges (by the gap to the
+edge when it is under 1.1 average sample intervals, else by half an interval; towards the start
+never below the counter's extrapolated zero). So ``increase()`` of an exact count of 10 calls can
+be 10.7, and a series that appears mid-window contributes nothing for its first sample. The in-app
+recorder counts exactly.
 How the two agree:
 
 * ratios and quantiles are invariant to an extrapolation factor shared by numerator and
@@ -63,7 +65,7 @@ How the two agree:
 
 For exact parity on recorded inputs (promtool's ``input_series``), the evaluator also accepts
 samples (:class:`app.monitoring.samples.SampleSource`) and then computes ``increase()`` and
-``rate()`` with Prometheus 2.x's extrapolation and floating-point order (:mod:`app.monitoring.promql`),
+``rate()`` with Prometheus 3's extrapolation and floating-point order (:mod:`app.monitoring.promql`),
 so the same input series give the same alerts, values and annotations in both engines.
 
 Runbook links are ``alerts/RUNBOOK.md#<alertname lowercased>`` joined to a base URL: ``""`` by

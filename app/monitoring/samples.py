@@ -196,13 +196,13 @@ class SampleSource:
         return {instance: tuple(sorted(by_le.items())) for instance, by_le in rates.items()}
 
     def _instant(self, samples: list[Sample], now: float) -> float | None:
-        """The latest sample in ``[now - lookback, now]`` (Prometheus 2.x; 3.x excludes the left
-        end), unless it is a staleness marker."""
+        """The latest sample in ``(now - lookback, now]`` (left-open, as in Prometheus 3), unless it
+        is a staleness marker."""
         latest = None
         for t, value in samples:
             if t > now:
                 break
-            if t >= now - self.lookback:
+            if t > now - self.lookback:
                 latest = value
         return None if latest is None or math.isnan(latest) else latest
 

@@ -47,6 +47,7 @@ class PortTaken(StackError):
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -121,6 +122,10 @@ class Options:
     """Overrides of the config's ``global`` section (tests shorten the intervals)."""
     scrape_gateway: bool = True
     """False leaves the gateway job out, for a Prometheus fed only over OTLP."""
+    replicas: tuple[str, ...] = ()
+    """Base URLs of further gateway replicas the gateway job scrapes besides ``gateway``."""
+    alerting: bool = True
+    """False leaves Prometheus without Alertmanager, for replicas that deliver their own alerts."""
     credentials: Path | None = None
     """The file of the gateway's admin key Prometheus sends (default: the committed placeholder)."""
     alertmanager_config: dict[str, Any] | None = None
@@ -144,23 +149,32 @@ def prometheus_config(gateway: str, hosts: Mapping[str, str], options: Options) 
     config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     config["global"].update(options.prometheus_global)
     config["rule_files"] = [str(options.rules)]
-    for alertmanagers in config["alerting"]["alertmanagers"]:
+    if not options.alerting:
+        del config["alerting"]
+    for alertmanagers in config.get("alerting", {}).get("alertmanagers", []):
         for static in alertmanagers["static_configs"]:
             static["targets"] = [hosts[t] for t in static["targets"]]
     jobs = []
     for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            static["targets"] = [hosts[t] for t in static["targets"]]
         if job["job_name"] == "gateway":
             if not options.scrape_gateway:
                 continue
             job["scheme"] = urlsplit(gateway).scheme or "http"
-        for static in job["static_configs"]:
-            static["targets"] = [hosts[t] for t in static["targets"]]
+            job["static_configs"][0]["targets"] += [urlsplit(url).netloc for url in options.replicas]
         if "authorization" in job:
             credentials = options.credentials or PROMETHEUS_CONFIG.parent / job["authorization"]["credentials_file"]
             job["authorization"]["credentials_file"] = str(credentials)
         jobs.append(job)
     config["scrape_configs"] = jobs
     return config
+
+
+def alertmanager_command(config: Path, storage: Path, listen: str) -> list[str]:
+    """Alertmanager alone (no cluster) on ``listen``, logging warnings and errors only."""
+    return [str(binary("alertmanager")), f"--config.file={config}", f"--storage.path={storage}",
+            f"--web.listen-address={listen}", "--cluster.listen-address=", "--log.level=warn"]
 
 
 @contextlib.contextmanager
@@ -207,10 +221,8 @@ def _started(gateway: str, workdir: Path, options: Options) -> Iterator[Running]
             daemons[name] = Daemon(name, args, url, workdir / f"{name}.log", ready, env)
             cleanup.callback(daemons[name].stop)
 
-        start("alertmanager", [
-            str(binary("alertmanager")), f"--config.file={workdir / 'alertmanager.yml'}",
-            f"--storage.path={workdir / 'alertmanager-data'}", f"--web.listen-address={loopback['alertmanager']}",
-            "--cluster.listen-address=", "--log.level=warn"], endpoints.alertmanager, "/-/ready")
+        start("alertmanager", alertmanager_command(workdir / "alertmanager.yml", workdir / "alertmanager-data",
+                                                   loopback["alertmanager"]), endpoints.alertmanager, "/-/ready")
         start("prometheus", [
             str(binary("prometheus")), f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'prometheus-data'}", f"--web.listen-address={loopback['prometheus']}",

@@ -1,8 +1,12 @@
 """Every instrument of the gateway, created in one place, with the names and attribute keys of
 the provider metrics.
 
-* Histogram bounds are floats, so Prometheus reads ``le="5.0"`` and ``le="10.0"`` (the spelling
-  Prometheus 3 normalises every ``le`` to).
+* Names translate alike on ``/metrics`` and through Prometheus 3's OTLP receiver: dots to
+  underscores, the unit as a suffix (``s``: ``_seconds``), ``_total`` on counters; units in
+  braces are annotations, dropped by both. A unit of ``1`` would add ``_ratio`` to a gauge over
+  OTLP only, so the two state gauges say ``{state}``.
+* Histogram bounds are floats, so ``/metrics`` writes ``le="5.0"`` and ``le="10.0"`` (the spelling
+  Prometheus 3 normalises scraped bounds to); over OTLP Prometheus writes ``le="5"``.
 * ``gateway_state_backend_up``, ``provider_client_active_requests`` and
   ``provider_client_concurrency_limit`` are observable gauges: each collection (a scrape, an OTLP
   export) reads them at that moment, so they need no listener and are never stale. The cost and
@@ -82,7 +86,7 @@ class Instruments:
         self.rejections = meter.create_counter(
             REJECTIONS, unit="{rejection}", description="Calls refused before reaching the provider.")
         self.circuit_state = meter.create_gauge(
-            CIRCUIT_STATE, unit="1", description="Circuit breaker state: 0 closed, 1 half-open, 2 open.")
+            CIRCUIT_STATE, unit="{state}", description="Circuit breaker state: 0 closed, 1 half-open, 2 open.")
         self.circuit_opened = meter.create_counter(
             CIRCUIT_OPENED, unit="{transition}", description="Times a circuit breaker opened.")
         self.time_to_first_byte = meter.create_histogram(
@@ -110,7 +114,7 @@ class Instruments:
             description="Number of input and output tokens used.",
             explicit_bucket_boundaries_advisory=GEN_AI_TOKEN_BUCKETS)
         self.state_backend_up = meter.create_observable_gauge(
-            STATE_BACKEND_UP, callbacks=[observe_state], unit="1",
+            STATE_BACKEND_UP, callbacks=[observe_state], unit="{state}",
             description="1 while the store of rate limits and breaker state answers, 0 while it is down "
                         "(backend redis or memory; memory is always 1).")
         self.active_requests = meter.create_observable_gauge(

@@ -99,8 +99,8 @@ class AppProcess:
     """``python -m app <command> --port N`` with its output kept in a log file."""
 
     def __init__(self, command: str, env: Mapping[str, str], log_dir: Path, name: str,
-                 args: Sequence[str] = ()) -> None:
-        self.port = free_port()
+                 args: Sequence[str] = (), port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
@@ -165,8 +165,8 @@ def simulated_providers(simulator_url: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def gateway_process(env: Mapping[str, str], log_dir: Path, name: str = "gateway",
-                    args: Sequence[str] = ()) -> Iterator[AppProcess]:
-    gateway = AppProcess("serve", env, log_dir, name, args).wait_ready("/health/live")
+                    args: Sequence[str] = (), port: int | None = None) -> Iterator[AppProcess]:
+    gateway = AppProcess("serve", env, log_dir, name, args, port).wait_ready("/health/live")
     try:
         yield gateway
     finally:

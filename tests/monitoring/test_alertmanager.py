@@ -5,19 +5,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp import web
 
 from app.monitoring import Monitoring
+from app.stack.processes import Daemon, alertmanager_command
 
-from ..support import Clock, free_port, stack_binary, wait_until, wait_until_async
+from ..support import Clock, free_port, wait_until_async
 from .helpers import record, settings
 
 pytestmark = pytest.mark.stack
@@ -78,24 +77,13 @@ def alertmanager(tmp_path: Path, webhook_port: int, port: int | None = None) -> 
             {"url": f"http://127.0.0.1:{webhook_port}/hook", "send_resolved": True}]}],
     }))
     port = port or free_port()
-    process = subprocess.Popen(
-        [stack_binary("alertmanager"), f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    def ready() -> bool:
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else "exited"
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-        return False
-
+    daemon = Daemon("alertmanager", alertmanager_command(config, tmp_path / "data", f"127.0.0.1:{port}"),
+                    f"http://127.0.0.1:{port}", tmp_path / "alertmanager.log", "/-/ready")
     try:
-        wait_until(ready, 15, "alertmanager to become ready", interval=0.05)
-        yield url
+        daemon.wait_ready(15)
+        yield daemon.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        daemon.stop()
 
 
 def immediate(url: str) -> tuple[Monitoring, Clock]:

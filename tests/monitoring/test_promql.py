@@ -47,12 +47,25 @@ def test_increase_never_extrapolates_below_the_counters_zero() -> None:
 
 
 def test_increase_adds_counter_resets() -> None:
-    assert extrapolated_increase(counter(0, 15, [5, 10, 2, 4]), 0, 45) == 9
+    assert extrapolated_increase(counter(0, 15, [5, 10, 2, 4]), -1, 45) == pytest.approx(9 * 46 / 45)
 
 
 def test_increase_needs_two_samples_in_the_range() -> None:
     assert extrapolated_increase(counter(0, 15, [1, 2, 3]), 31, 100) is None
     assert extrapolated_increase([], 0, 300) is None
+
+
+def test_the_range_is_left_open_as_in_prometheus_3() -> None:
+    # (0, 15] holds the sample at 15 s only; the one at 0 s is outside.
+    assert extrapolated_increase(counter(0, 15, [1, 2, 3]), 0, 15) is None
+    # (0, 45]: 10, 2 (a reset), 4 is 4, extrapolated by 15 s towards the start over 30 s sampled.
+    assert extrapolated_increase(counter(0, 15, [5, 10, 2, 4]), 0, 45) == 6
+
+
+def test_a_distant_start_is_cut_to_half_an_interval_before_the_zero_point_is_considered() -> None:
+    # 8..108 sampled every 10 s from 100 s in (0, 200]: the start is 100 s away, so half an
+    # interval (5 s); the zero point, 8 s back, is further. (Prometheus 2 took the zero point first.)
+    assert extrapolated_increase(counter(100, 10, [8.0 + 10 * i for i in range(11)]), 0, 200) == pytest.approx(105)
 
 
 def test_quantile_interpolates_linearly_within_the_bucket() -> None:

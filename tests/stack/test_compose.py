@@ -12,9 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+import pytest
 import yaml
+from opentelemetry.sdk.metrics import MeterProvider
 
 from app.config import Secret, load_settings
+from app.telemetry.otlp import otlp_metric_reader, otlp_span_exporter
 
 from .conftest import ALERTS, REPO
 
@@ -93,6 +96,40 @@ def test_gateway_image_and_environment() -> None:
     assert otlp.hostname == "otel-collector" and otlp.port in published("otel-collector")
     alertmanager = urlsplit(env["ALERTMANAGER_URL"])
     assert alertmanager.hostname == "alertmanager" and alertmanager.port in published("alertmanager")
+
+
+def built_version(program: str, module: str) -> str:
+    """The version of ``module`` that ``stack/<program>/go.mod`` pins."""
+    match = re.search(rf"^\s+{re.escape(module)} (v[\d.]+)", (REPO / "stack" / program / "go.mod").read_text(),
+                      re.MULTILINE)
+    assert match, (program, module)
+    return match.group(1)
+
+
+def test_prometheus_and_alertmanager_images_are_the_built_versions() -> None:
+    """The images are the releases the tests run: Prometheus's Go module v0.3MM.P is release
+    3.MM.P (v0.316.0 is 3.16.0); Alertmanager's module and release versions are the same."""
+    major, minor, patch = built_version("prometheus", "github.com/prometheus/prometheus").removeprefix("v").split(".")
+    assert (major, len(minor)) == ("0", 3) and minor.startswith("3"), "a Prometheus 3 module version"
+    assert SERVICES["prometheus"]["image"] == f"prom/prometheus:v3.{int(minor[1:])}.{patch}"
+    alertmanager = built_version("alertmanager", "github.com/prometheus/alertmanager")
+    assert SERVICES["alertmanager"]["image"] == f"prom/alertmanager:{alertmanager}"
+
+
+def test_metrics_reach_prometheus_one_way_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prometheus scrapes /metrics, so the gateway exports no OTLP metrics (the Collector would
+    forward them into the same Prometheus, counting every call twice); its OTLP receiver is on
+    for the Collector's metrics pipeline all the same."""
+    env = SERVICES["gateway"]["environment"]
+    assert env["OTEL_METRICS_EXPORTER"] == "none"
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_EXPORTER", "OTEL_TRACES_EXPORTER"):
+        monkeypatch.setenv(name, env.get(name, ""))
+    assert otlp_metric_reader(load_settings({})) is None, "the gateway honours OTEL_METRICS_EXPORTER=none"
+    assert otlp_span_exporter(MeterProvider()) is not None, "traces still go over OTLP"
+    config = yaml.safe_load((ALERTS / "prometheus" / "prometheus.yml").read_text())
+    assert "gateway" in [job["job_name"] for job in config["scrape_configs"]]
+    assert "--web.enable-otlp-receiver" in SERVICES["prometheus"]["command"]
+    assert config["otlp"] == {"translation_strategy": "UnderscoreEscapingWithSuffixes"}
 
 
 def test_prometheus_and_alertmanager_mounts_agree_with_their_configs() -> None:

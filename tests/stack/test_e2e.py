@@ -1,16 +1,19 @@
-"""End to end: faults in the simulator fire the same alerts in Prometheus (the rendered rules
-over the gateway's /metrics), in the gateway itself (/health/alerts) and, through a real
-Alertmanager with the committed routing and inhibition, in the webhook receiver."""
+"""End to end: faults in the simulator fire the same alerts in Prometheus 3 (the rendered rules over
+the gateway's metrics, scraped from /metrics or received over OTLP through the Collector), in the
+gateway itself (/health/alerts) and, through a real Alertmanager with the committed routing and
+inhibition, in the webhook receiver."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from tests.support import wait_until
 
+from .arrival import PATHS
 from .conftest import POLL, Stack
 
 Alert = tuple[str, str, str, str]
@@ -40,8 +43,8 @@ def _alert(labels: dict[str, str]) -> Alert:
     return labels["alertname"], labels["severity"], labels["provider"], labels["operation"]
 
 
-def prometheus_alerts(stack: Stack, state: str = "firing") -> set[Alert]:
-    return {_alert(r["metric"]) for r in stack.query(f'ALERTS{{alertstate="{state}"}}')}
+def prometheus_alerts(stack: Stack, state: str = "firing", path: str = "scrape") -> set[Alert]:
+    return {_alert(r["metric"]) for r in stack.query(f'ALERTS{{alertstate="{state}"}}', path)}
 
 
 def gateway_alerts(stack: Stack) -> set[Alert]:
@@ -51,27 +54,28 @@ def gateway_alerts(stack: Stack) -> set[Alert]:
             for a in response.json()["alerts"] if a["state"] == "firing"}
 
 
-def notified(stack: Stack, status: str = "firing") -> set[tuple[str, Alert]]:
-    return {(n["path"], _alert(a["labels"])) for n in stack.sink.received()
+def notified(stack: Stack, status: str = "firing", path: str = "scrape") -> set[tuple[str, Alert]]:
+    return {(n["path"], _alert(a["labels"])) for n in stack.paths[path].sink.received()
             for a in n["payload"]["alerts"] if a["status"] == status}
 
 
-def alertmanager_alerts(stack: Stack) -> dict[Alert, dict[str, Any]]:
-    response = httpx.get(f"{stack.alertmanager}/api/v2/alerts", timeout=5)
+def alertmanager_alerts(stack: Stack, path: str) -> dict[Alert, dict[str, Any]]:
+    response = httpx.get(f"{stack.paths[path].alertmanager}/api/v2/alerts", timeout=5)
     response.raise_for_status()
     return {_alert(a["labels"]): a["status"] for a in response.json()}
 
 
-def test_prometheus_gateway_and_receiver_agree(stack: Stack) -> None:
-    wait_until(lambda: prometheus_alerts(stack) == FIRING, 30,
-               lambda: f"alerts firing in Prometheus; got {prometheus_alerts(stack)}", POLL)
+@pytest.mark.parametrize("path", PATHS)
+def test_prometheus_gateway_and_receiver_agree(stack: Stack, path: str) -> None:
+    wait_until(lambda: prometheus_alerts(stack, path=path) == FIRING, 30,
+               lambda: f"alerts firing in Prometheus; got {prometheus_alerts(stack, path=path)}", POLL)
     wait_until(lambda: gateway_alerts(stack) == FIRING, 30,
                lambda: f"alerts firing in /health/alerts; got {gateway_alerts(stack)}", POLL)
-    assert prometheus_alerts(stack) == gateway_alerts(stack) == FIRING
-    wait_until(lambda: notified(stack) == NOTIFIED, 30,
-               lambda: f"notifications received by the webhook; got {notified(stack)}", POLL)
+    assert prometheus_alerts(stack, path=path) == gateway_alerts(stack) == FIRING
+    wait_until(lambda: notified(stack, path=path) == NOTIFIED, 30,
+               lambda: f"notifications received by the webhook; got {notified(stack, path=path)}", POLL)
 
-    statuses = alertmanager_alerts(stack)
+    statuses = alertmanager_alerts(stack, path)
     assert set(statuses) == FIRING
     for alert, status in statuses.items():
         if alert in INHIBITED:

@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from app.monitoring import render
+from app.stack.processes import Options, free_port, running
 from tests.hardening.servers import (
     AppProcess,
     RedisServer,
@@ -36,22 +36,24 @@ from tests.hardening.servers import (
     simulated_providers,
     simulator_process,
 )
-from tests.support import free_port, stack_binary, wait_until
+from tests.support import wait_until
 
 from .conftest import (
     ADMIN_KEY,
-    EVAL_INTERVAL,
-    FOR,
     GATEWAY_ENV,
     POLL,
-    WINDOW,
-    Daemon,
+    PROMETHEUS_GLOBAL,
     _sink_server,
     alertmanager_config,
-    prometheus_config,
+    credentials_file,
+    query,
+    render_rules,
 )
 
 MIN_REQUESTS = 10
+ENV = {**GATEWAY_ENV, "ADMIN_API_KEY": ADMIN_KEY, "ALERT_MIN_REQUESTS": str(MIN_REQUESTS),
+       "SARVAM_RATE_LIMIT": "100000", "LOG_LEVEL": "warning"}
+"""The replicas' settings but for Redis, the simulator and Alertmanager."""
 CHAT = {"messages": [{"role": "user", "content": "hello"}]}
 TRANSLATE = {"input": "hello", "source_language_code": "en-IN", "target_language_code": "hi-IN"}
 ALERT = "ProviderSuccessRateLow"
@@ -69,10 +71,7 @@ class Fleet:
     sink: Any
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        body = httpx.post(f"{self.prometheus}/api/v1/query", data={"query": expr}, timeout=10).json()
-        assert body["status"] == "success", body
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
+        return query(self.prometheus, expr)
 
     def fault(self, **fields: Any) -> None:
         self.simulator.client.put("/_sim/faults", json=fields).raise_for_status()
@@ -84,46 +83,24 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     tmp = tmp_path_factory.mktemp("fleet")
-    rules = tmp / "rules"
-    assert render.main(["render", "--out", str(rules), "--window", WINDOW, "--for", FOR,
-                        "--eval-interval", EVAL_INTERVAL, "--min-requests", str(MIN_REQUESTS)]) == 0
+    ports = [free_port() for _ in range(3)]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(_sink_server())
         redis = stack.enter_context(redis_server())
         simulator = stack.enter_context(simulator_process(tmp))
-        am_port, prom_port = free_port(), free_port()
-        (tmp / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(sink.url)))
-        alertmanager = Daemon("alertmanager", [
-            stack_binary("alertmanager"), f"--config.file={tmp / 'alertmanager.yml'}",
-            f"--storage.path={tmp / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
-            "--cluster.listen-address=", "--log.level=warn",
-        ], f"http://127.0.0.1:{am_port}", tmp / "alertmanager.log")
-        stack.callback(alertmanager.stop)
-        alertmanager.wait_ready()
-        env = {**GATEWAY_ENV, **simulated_providers(simulator.url), "ADMIN_API_KEY": ADMIN_KEY,
-               "STATE_REDIS_URL": redis.url, "ALERTMANAGER_URL": alertmanager.url,
-               "ALERT_MIN_REQUESTS": str(MIN_REQUESTS), "OPENAI_MAX_FAILURES": "100",
-               "SARVAM_RATE_LIMIT": "100000", "LOG_LEVEL": "warning"}
-        replicas = [stack.enter_context(gateway_process(env, tmp, f"replica-{n}")) for n in range(3)]
-        credentials = tmp / "admin_api_key"
-        credentials.write_text(ADMIN_KEY + "\n")
-        hosts = {"gateway:8000": replicas[0].url.removeprefix("http://"),
-                 "localhost:9090": f"127.0.0.1:{prom_port}", "alertmanager:9093": f"127.0.0.1:{am_port}"}
-        config = prometheus_config(rules / render.PROMETHEUS_RULES, hosts, credentials)
         # Prometheus scrapes every replica; only the replicas deliver to Alertmanager here, so
         # that its deduplication of their copies is what the test sees.
-        del config["alerting"]
-        [gateway_job] = [job for job in config["scrape_configs"] if job["job_name"] == "gateway"]
-        gateway_job["static_configs"] = [{"targets": [r.url.removeprefix("http://") for r in replicas]}]
-        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        prometheus = Daemon("prometheus", [
-            stack_binary("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
-        ], f"http://127.0.0.1:{prom_port}", tmp / "prometheus.log")
-        stack.callback(prometheus.stop)
-        prometheus.wait_ready()
-        found = Fleet(redis, simulator, replicas, prometheus.url, alertmanager.url, sink)
+        options = Options(rules=render_rules(tmp / "rules", ENV) / render.PROMETHEUS_RULES,
+                          prometheus_global=PROMETHEUS_GLOBAL, replicas=tuple(urls[1:]), alerting=False,
+                          credentials=credentials_file(tmp), alertmanager_config=alertmanager_config(sink.url))
+        (tmp / "stack").mkdir()
+        endpoints = stack.enter_context(running(urls[0], tmp / "stack", options)).endpoints
+        env = {**ENV, **simulated_providers(simulator.url), "STATE_REDIS_URL": redis.url,
+               "ALERTMANAGER_URL": endpoints.alertmanager}
+        replicas = [stack.enter_context(gateway_process(env, tmp, f"replica-{n}", port=port))
+                    for n, port in enumerate(ports)]
+        found = Fleet(redis, simulator, replicas, endpoints.prometheus, endpoints.alertmanager, sink)
         wait_until(lambda: len(found.query('up{job="gateway"} == 1')) == 3, 30,
                    "Prometheus to scrape 3 replicas", POLL)
         yield found
@@ -172,8 +149,11 @@ def test_an_incident_split_across_replicas_fires_in_every_replica_as_in_promethe
                POLL)
     calls(fleet, 9, failing=True)
     calls(fleet, 9, failing=False)
-    expected = {(ALERT, "warning", "openai", "chat"), (ALERT, "critical", "openai", "chat")}
-    wait_until(lambda: prometheus_firing(fleet) == expected, 30, f"Prometheus to fire {expected}", POLL)
+    # Half the calls failing also burns the 0.5% error budget 100 times over: the page and the ticket.
+    expected = {(name, severity, "openai", "chat") for name in (ALERT, "ProviderErrorBudgetBurn")
+                for severity in ("warning", "critical")}
+    wait_until(lambda: prometheus_firing(fleet) == expected, 30,
+               lambda: f"Prometheus to fire {expected}; got {prometheus_firing(fleet)}", POLL)
     for replica in replicas:
         # Each replica saw 8 calls, under ALERT_MIN_REQUESTS: only the fleet's numbers fire.
         wait_until(lambda r=replica: in_app_firing(r) == prometheus_firing(fleet), 15,  # type: ignore[misc]

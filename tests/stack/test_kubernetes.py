@@ -9,6 +9,7 @@ settings (selectors, ports, probes, grace periods, secrets)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,17 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 """The oldest Kubernetes we target (the ``preStop`` ``sleep`` action) and kubernetes-validate's newest."""
 
 
+def kubectl() -> str:
+    """Debian's kubectl (kubernetes-client, which scripts/test.sh installs), not one of the stack's
+    programs; fails the test (never skips) without it."""
+    found = shutil.which("kubectl")
+    if found is None:
+        pytest.fail("kubectl not found: install Debian's kubernetes-client (scripts/test.sh does)")
+    return found
+
+
 def built() -> list[dict[str, Any]]:
-    result = run(stack_binary("kubectl"), "kustomize", BASE)
+    result = run(kubectl(), "kustomize", BASE)
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 

@@ -1,5 +1,6 @@
-"""One set of cases, two engines: the promtool tests under alerts/tests/ replayed through the
-in-app evaluator, which must expect exactly what promtool expects of the rendered rules.
+"""One set of cases, two engines, two metric paths: the promtool tests under alerts/tests/ replayed
+through the in-app evaluator, which must expect exactly what promtool (Prometheus 3) expects of the
+rendered rules, with the series as scraped and as received over OTLP (:mod:`.arrival`).
 
 For every test group, the evaluator reads the group's ``input_series`` (``SampleSource``
 expands promtool's notation) and evaluates at promtool's steps from time 0. At each
@@ -7,7 +8,7 @@ expands promtool's notation) and evaluates at promtool's steps from time 0. At e
 at each ``promql_expr_test`` time, ``ALERTS{...}`` must equal its pending or firing alerts, and the
 recording rules' values must equal the evaluator's window statistics. An expression this test
 cannot map fails it, so that every case runs in both engines. test_rules.py runs promtool on the
-same files.
+same files, on both paths.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from app.monitoring.rules import alert_rules, recording_rules
 from app.monitoring.samples import SampleSource, parse_series
 from app.monitoring.stats import WindowStats
 
+from .arrival import PATHS, arriving
 from .conftest import ALERTS
 
 SETTINGS = AlertSettings()
@@ -42,10 +44,11 @@ LabelSet = frozenset[tuple[str, str]]
 
 def _cases() -> list[Any]:
     cases = []
-    for path in TEST_FILES:
-        document = yaml.safe_load(path.read_text())
-        for index, group in enumerate(document["tests"]):
-            cases.append(pytest.param(document, group, id=f"{path.stem}[{index}]"))
+    for metric_path in PATHS:
+        for path in TEST_FILES:
+            document = yaml.safe_load(arriving(path.read_text(), metric_path))
+            for index, group in enumerate(document["tests"]):
+                cases.append(pytest.param(document, group, id=f"{metric_path}-{path.stem}[{index}]"))
     return cases
 
 

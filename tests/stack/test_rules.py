@@ -4,6 +4,7 @@ amtool, unit-tested by promtool, routed by severity, documented in the runbook."
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from app.monitoring import render
 from app.monitoring.rules import alert_rules, recording_rules
 from tests.support import stack_binary
 
+from .arrival import PATHS, arriving
 from .conftest import ALERTS, REPO, run
 
 PROMETHEUS_RULES = ALERTS / render.PROMETHEUS_RULES
@@ -113,10 +115,17 @@ def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path) -> None:
     assert render.main(["render", "--check", "--out", str(out)]) == 1
 
 
-def test_promtool_unit_tests_pass() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_promtool_unit_tests_pass(path: str, tmp_path: Path) -> None:
+    """The committed cases, with the series as they arrive by ``path`` (:mod:`.arrival`)."""
     files = sorted((ALERTS / "tests").glob("*.yml"))
     assert files
-    result = run(stack_binary("promtool"), "test", "rules", *files)
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    shutil.copytree(ALERTS / "prometheus", tmp_path / "prometheus")
+    for file in files:
+        (tests / file.name).write_text(arriving(file.read_text(), path))
+    result = run(stack_binary("promtool"), "test", "rules", *sorted(tests.iterdir()))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(files)
 

@@ -21,7 +21,7 @@ def gauge(reader: InMemoryMetricReader) -> dict[str, float]:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 if metric.name == STATE_BACKEND_UP:
-                    assert metric.unit == "1"
+                    assert metric.unit == "{state}"  # not "1": OTLP translation would add _ratio
                     for point in metric.data.data_points:
                         assert isinstance(point, NumberDataPoint)
                         found[str(point.attributes["backend"])] = point.value  # type: ignore[index]
