@@ -30,8 +30,8 @@ from .config_files import ANONYMOUS, ClientBudget, PriceRule, load_budgets, load
 
 __all__ = [
     "ANONYMOUS", "OPERATIONS", "PROVIDERS", "AlertSettings", "ClientBudget", "ConfigError", "Objectives", "PriceRule",
-    "Secret", "ServiceConfig", "Settings", "SloSettings", "format_duration", "get_service_config", "get_settings",
-    "load_settings", "parse_duration", "redact_url",
+    "Secret", "ServiceConfig", "Settings", "SloSettings", "SpendBudget", "format_duration", "get_service_config",
+    "get_settings", "load_settings", "parse_duration", "redact_url",
 ]
 
 PROVIDERS: tuple[str, ...] = ("sarvam", "deepgram", "openai", "rag")
@@ -174,6 +174,15 @@ class SloSettings:
 
 
 @dataclass(frozen=True)
+class SpendBudget:
+    """A provider's spend budget in USD (``P_BUDGET_DAILY_USD``, ``P_BUDGET_MONTHLY_USD``); None is
+    no budget."""
+
+    daily: float | None = None
+    monthly: float | None = None
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     """Thresholds and timing shared by the in-app evaluator and the rendered rule files."""
 
@@ -197,6 +206,8 @@ class AlertSettings:
     slo: SloSettings = SloSettings()
     """The objectives whose error-budget burn rates ``ProviderErrorBudgetBurn`` and
     ``ProviderLatencyBudgetBurn`` watch."""
+    spend: Mapping[str, SpendBudget] = field(default_factory=dict)
+    """Per provider with a budget, what ``ProviderBudgetBurn`` watches (none by default: no rule)."""
 
 
 @dataclass(frozen=True)
@@ -322,6 +333,19 @@ def _slo(env: Env) -> SloSettings:
                        env.integer("SLO_TIME_SCALE", 1, minimum=1))
 
 
+def _spend(env: Env) -> dict[str, SpendBudget]:
+    """``P_BUDGET_DAILY_USD`` and ``P_BUDGET_MONTHLY_USD`` per provider: unset is no budget, else a
+    positive number of US dollars."""
+    budgets: dict[str, SpendBudget] = {}
+    for provider in PROVIDERS:
+        daily, monthly = (f"{provider.upper()}_BUDGET_{period}_USD" for period in ("DAILY", "MONTHLY"))
+        budget = SpendBudget(env.number(daily, 0.0) if env.raw(daily) is not None else None,
+                             env.number(monthly, 0.0) if env.raw(monthly) is not None else None)
+        if budget != SpendBudget():
+            budgets[provider] = budget
+    return budgets
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises :class:`ConfigError` on the first bad one."""
     env = Env(os.environ if environ is None else environ)
@@ -339,7 +363,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         latency_p95_critical=env.duration("ALERT_LATENCY_P95_CRITICAL", 10.0),
         event_loop_lag_warning=env.duration("ALERT_EVENT_LOOP_LAG_WARNING", 0.1),
     )
-    alerts = dataclasses.replace(alerts, slo=_slo(env))
+    alerts = dataclasses.replace(alerts, slo=_slo(env), spend=_spend(env))
     if alerts.success_rate_critical >= alerts.success_rate_warning:
         raise ConfigError("ALERT_SUCCESS_RATE_CRITICAL", "a ratio below ALERT_SUCCESS_RATE_WARNING")
     if alerts.latency_p95_critical <= alerts.latency_p95_warning:

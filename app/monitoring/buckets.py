@@ -16,6 +16,7 @@ class Bucket:
     """One time slot of one provider operation (this replica's, or the fleet's merged)."""
 
     __slots__ = (
+        "cost",
         "errors",
         "histogram",
         "latency_max",
@@ -39,6 +40,8 @@ class Bucket:
         self.errors: dict[str, int] = {}
         self.rejections: dict[str, int] = {}
         self.openings = 0
+        self.cost = 0.0
+        """US dollars the priced calls of the slot cost."""
 
 
 class LagBucket:
@@ -73,6 +76,7 @@ class Aggregate:
     errors: Mapping[str, int]
     rejections: Mapping[str, int]
     openings: int
+    cost: float = 0.0
 
     @property
     def success_rate(self) -> float | None:
@@ -99,6 +103,7 @@ def accumulate(total: Bucket, b: Bucket, sign: int = 1) -> None:
     total.successes += sign * b.successes
     total.openings += sign * b.openings
     total.latency_sum += sign * b.latency_sum
+    total.cost += sign * b.cost
     for i, count in enumerate(b.histogram):
         total.histogram[i] += sign * count
     for name, count in b.errors.items():
@@ -110,7 +115,7 @@ def accumulate(total: Bucket, b: Bucket, sign: int = 1) -> None:
 def merge(buckets: Iterable[Bucket]) -> Aggregate:
     """The buckets' calls added up (of one replica, or of the fleet)."""
     requests = successes = openings = 0
-    latency_sum = 0.0
+    latency_sum = cost = 0.0
     latency_min, latency_max = math.inf, -math.inf
     histogram = [0] * (len(LATENCY_BUCKETS) + 1)
     errors: dict[str, int] = {}
@@ -120,6 +125,7 @@ def merge(buckets: Iterable[Bucket]) -> Aggregate:
         successes += b.successes
         openings += b.openings
         latency_sum += b.latency_sum
+        cost += b.cost
         latency_min = min(latency_min, b.latency_min)
         latency_max = max(latency_max, b.latency_max)
         histogram = list(map(operator.add, histogram, b.histogram))
@@ -130,5 +136,5 @@ def merge(buckets: Iterable[Bucket]) -> Aggregate:
     return Aggregate(
         requests, successes, latency_sum,
         latency_min if requests else None, latency_max if requests else None,
-        tuple(histogram), errors, rejections, openings,
+        tuple(histogram), errors, rejections, openings, cost,
     )

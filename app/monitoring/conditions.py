@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar, Final, Literal, Protocol
 
-from ..config import format_duration
+from ..config import SpendBudget, format_duration
 from . import recording as r
 from .promql import bucket_quantile
 from .slo import Signal, Slo, budget_record
@@ -22,7 +22,7 @@ from .stats import Key, WindowSource, WindowStats
 
 Kind = Literal[
     "success_rate", "latency_p95", "circuit_open", "rate_limited", "state_backend_down", "saturated",
-    "event_loop_lag", "error_budget_burn", "latency_budget_burn",
+    "event_loop_lag", "error_budget_burn", "latency_budget_burn", "spend_budget_burn",
 ]
 AlertKey = tuple[str, ...]
 """The values of a rule's :attr:`~app.monitoring.rules.AlertRule.by` labels: ``(provider, operation)``,
@@ -58,6 +58,11 @@ class Rule(Protocol):
     @property
     def page(self) -> bool:
         """Whether a budget-burn rule watches the page pairs (else the ticket pairs)."""
+        ...
+
+    @property
+    def spend(self) -> Mapping[str, SpendBudget]:
+        """The spend budgets ``ProviderBudgetBurn`` watches, per provider; empty for the others."""
         ...
 
 
@@ -334,6 +339,75 @@ class LatencyBudgetBurn(_BudgetBurn):
     signal = "latency"
 
 
+DAY: Final = 86400.0
+"""Seconds, unscaled: the daily budget's window, and the monthly projection's rate window."""
+HOUR: Final = 3600.0
+"""Seconds, unscaled: the rate window of the daily budget's projection."""
+MONTH: Final = 30 * 86400.0
+"""Seconds, unscaled: the month a monthly budget covers."""
+
+
+class SpendBudgetBurn(Condition):
+    """``ProviderBudgetBurn``, per ``provider`` with a budget, from ``provider_client_cost_usd_total``
+    summed over its operations, models and clients. The value is a share of a budget:
+
+    * critical (``page``): the spend over the last day is the daily budget or more;
+    * warning: the spend rate over the last hour, kept for a day, would spend the daily budget, or
+      the spend rate over the last day, kept for 30 days, would spend the monthly budget.
+
+    Both compare the share with the rule's threshold (1) by ``>=``.
+
+    Each provider's terms are joined with ``or`` in that order (the first that holds gives the
+    value). Every window and period is divided by ``SLO_TIME_SCALE``, for tests."""
+
+    kind = "spend_budget_burn"
+    by = SATURATION_LABELS
+
+    def breached(self, value: float, threshold: float) -> bool:
+        return value >= threshold
+
+    def terms(self, rule: Rule) -> list[tuple[str, str, float, float, float]]:
+        """``(provider, function, window, multiplier, budget)`` per term, in the expression's order:
+        the value is ``function(cost[window]) * multiplier / budget``."""
+        scale = _slo(rule).settings.time_scale
+        found: list[tuple[str, str, float, float, float]] = []
+        for provider, budget in rule.spend.items():
+            if rule.page and budget.daily is not None:
+                found.append((provider, "increase", DAY / scale, 1.0, budget.daily))
+            if not rule.page and budget.daily is not None:
+                found.append((provider, "rate", HOUR / scale, DAY / scale, budget.daily))
+            if not rule.page and budget.monthly is not None:
+                found.append((provider, "rate", DAY / scale, MONTH / scale, budget.monthly))
+        return found
+
+    def promql(self, rule: Rule, recorded: bool) -> str:
+        parts = []
+        for provider, function, window, multiplier, budget in self.terms(rule):
+            spent = f'sum by (provider) ({function}({r.COST}{{provider="{provider}"}}[{format_duration(window)}]))'
+            scaled = spent if multiplier == 1 else f"{spent} * {r.num(multiplier)}"
+            parts.append(f"{scaled} / {r.num(budget)} >= {r.num(rule.threshold)}")
+        return " or ".join(parts) if parts else "vector(0) > 1"
+
+    def grafana_threshold(self, threshold: float) -> tuple[str, float]:
+        """Every term applies its comparison already; a holding value is at least 1: ``> 0``."""
+        return "gt", 0.0
+
+    def holding(self, rule: Rule, reading: Reading) -> dict[AlertKey, float]:
+        found: dict[AlertKey, float] = {}
+        for provider, function, window, multiplier, budget in self.terms(rule):
+            if (provider,) in found:
+                continue
+            costs = [s.cost_usd for (p, _), s in reading.window_stats(window).items()
+                     if p == provider and s.cost_usd is not None]
+            if not costs:
+                continue
+            spent = sum(costs) / window if function == "rate" else sum(costs)
+            value = spent * multiplier / budget
+            if self.breached(value, rule.threshold):
+                found[(provider,)] = value
+        return found
+
+
 def _slo(rule: Rule) -> Slo:
     assert rule.slo is not None, "a budget-burn rule carries its objectives"
     return rule.slo
@@ -341,6 +415,7 @@ def _slo(rule: Rule) -> Slo:
 
 CONDITIONS: Final[Mapping[Kind, Condition]] = {
     c.kind: c for c in (SuccessRate(), LatencyP95(), CircuitOpen(), RateLimited(), StateBackendDown(),
-                        Saturated(), EventLoopLag(), ErrorBudgetBurn(), LatencyBudgetBurn())
+                        Saturated(), EventLoopLag(), ErrorBudgetBurn(), LatencyBudgetBurn(),
+                        SpendBudgetBurn())
 }
 """Every alert kind's condition, by kind: the one registry the renderer and the evaluator read."""

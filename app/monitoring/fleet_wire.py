@@ -3,8 +3,8 @@
 Each time slot is a hash ``<prefix>:slot:<slot>`` with ``provider.operation|field`` fields: ``n``
 (calls that reached the provider), ``ok``, ``open`` (breaker openings), ``sum``/``min``/``max``
 (latency seconds), ``h<i>`` (calls in latency bucket ``i``), ``e:<error type>``,
-``r:<rejection reason>``, and ``lag|<instance>|<i>`` for each replica's event-loop lag histogram;
-``_v`` is the version of its last change.
+``r:<rejection reason>``, ``c`` (US dollars the priced calls cost), and ``lag|<instance>|<i>`` for
+each replica's event-loop lag histogram; ``_v`` is the version of its last change.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def copy(b: Bucket) -> Bucket:
     copy = Bucket(b.slot)
     copy.requests, copy.successes, copy.openings = b.requests, b.successes, b.openings
     copy.latency_sum, copy.latency_min, copy.latency_max = b.latency_sum, b.latency_min, b.latency_max
+    copy.cost = b.cost
     copy.histogram, copy.errors, copy.rejections = list(b.histogram), dict(b.errors), dict(b.rejections)
     return copy
 
@@ -109,6 +110,8 @@ def bucket_updates(name: str, b: Bucket, sent: Bucket | None) -> list[Any]:
             out += ("i", f"{name}|{field}", now - before)
     if b.latency_sum != was.latency_sum:
         out += ("f", f"{name}|sum", repr(b.latency_sum - was.latency_sum))
+    if b.cost != was.cost:
+        out += ("f", f"{name}|c", repr(b.cost - was.cost))
     if b.latency_min < was.latency_min:
         out += ("m", f"{name}|min", repr(b.latency_min))
     if b.latency_max > was.latency_max:
@@ -142,6 +145,8 @@ def decode(slot: int, field: str, value: str, buckets: dict[Key, Bucket], lag: d
         b.openings = int(value)
     elif rest == "sum":
         b.latency_sum = float(value)
+    elif rest == "c":
+        b.cost = float(value)
     elif rest == "min":
         b.latency_min = float(value)
     elif rest == "max":

@@ -108,6 +108,8 @@ class Recorder:
         else:
             self.record(spec.provider, spec.operation, event.outcome == "success", event.duration,
                         event.error_type)
+            if event.context.cost_usd is not None and event.outcome == "success":
+                self._bucket((spec.provider, spec.operation), self.clock()).cost += event.context.cost_usd
 
     def on_rejection(self, spec: CallSpec, reason: ErrorType) -> None:
         rejections = self._bucket((spec.provider, spec.operation), self.clock()).rejections
@@ -278,6 +280,7 @@ class Recorder:
                 circuit_openings=float(agg.openings),
                 rate_limited=float(agg.rejections.get(ErrorType.RATE_LIMITED, 0)),
                 overloaded=float(agg.rejections.get(ErrorType.OVERLOADED, 0)),
+                cost_usd=agg.cost,
             )
         return stats
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 BY = "by (provider, operation)"
 ON = "on (provider, operation)"
 DURATION = "provider_client_request_duration_seconds"
+COST = "provider_client_cost_usd_total"
 STATE_BACKEND_UP = "gateway_state_backend_up"
 """The gauge (Prometheus name) of :mod:`app.telemetry`: 1 while the state store answers, else 0."""
 ACTIVE_REQUESTS = "provider_client_active_requests"

@@ -20,13 +20,13 @@ import difflib
 import math
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..config import AlertSettings, ConfigError, format_duration, load_settings, parse_duration
+from ..config import AlertSettings, ConfigError, SpendBudget, format_duration, load_settings, parse_duration
 from .rules import DEFAULT_RUNBOOK_BASE_URL, AlertRule, alert_rules, recording_rules
 
 PROMETHEUS_RULES = Path("prometheus/rules.yml")
@@ -39,6 +39,10 @@ SCALED_RULES = Path("prometheus/rules-scaled.yml")
 and evaluated every 5 seconds, so a 3-day window is 72 minutes. Rendered and checked with the others;
 never loaded by a Prometheus."""
 TEST_TIME_SCALE = 60
+TEST_SPEND_BUDGETS: Mapping[str, SpendBudget] = {"deepgram": SpendBudget(monthly=30.0),
+                                                  "openai": SpendBudget(daily=10.0, monthly=200.0)}
+"""The spend budgets of the test profile, so ``ProviderBudgetBurn`` has rules to test (an unset budget
+renders no rule): one provider with both budgets, one with a monthly budget only."""
 GROUP = "provider-alerts"
 """The one rule group (it holds the gateway's state backend alert too)."""
 DATASOURCE_UID = "prometheus"
@@ -181,8 +185,9 @@ def render(settings: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_BASE
 
 
 def scaled(settings: AlertSettings) -> AlertSettings:
-    """The error-budget tests' profile of ``settings`` (:data:`SCALED_RULES`)."""
-    return dataclasses.replace(settings, eval_interval=5.0,
+    """The error-budget tests' profile of ``settings`` (:data:`SCALED_RULES`), with the spend
+    budgets of :data:`TEST_SPEND_BUDGETS` where ``settings`` has none."""
+    return dataclasses.replace(settings, eval_interval=5.0, spend=settings.spend or TEST_SPEND_BUDGETS,
                                slo=dataclasses.replace(settings.slo, time_scale=TEST_TIME_SCALE))
 
 

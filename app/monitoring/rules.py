@@ -75,12 +75,13 @@ or e.g. ``https://github.com/acme/ai-gateway/blob/main/`` for absolute links in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
-from ..config import AlertSettings, format_duration
+from ..config import AlertSettings, SpendBudget, format_duration
 from . import recording as r
-from .conditions import CONDITIONS, Condition, Kind
+from .conditions import CONDITIONS, DAY, HOUR, MONTH, Condition, Kind
 from .slo import Signal, Slo, budget_record
 
 Severity = Literal["warning", "critical"]
@@ -125,6 +126,8 @@ class AlertRule:
     budget_left: str | None = None
     """The ``budget_left`` annotation of the budget-burn rules: a template that queries the recorded
     budget left (Grafana's templates cannot query, so its rules go without)."""
+    spend: Mapping[str, SpendBudget] = field(default_factory=dict)
+    """The spend budgets per provider that ``ProviderBudgetBurn`` watches; empty for the others."""
 
     @property
     def condition(self) -> Condition:
@@ -199,6 +202,23 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
             budget_left=f"{query} of the {period} {signal} error budget left",
         )
 
+    def spend(severity: Severity) -> AlertRule:
+        page = severity == "critical"
+        day, hour = format_duration(DAY / slo.settings.time_scale), format_duration(HOUR / slo.settings.time_scale)
+        month = format_duration(MONTH / slo.settings.time_scale)
+        what = (f"spent {{{{ $value | humanizePercentage }}}} of its daily budget over the last {day}" if page else
+                f"spends at a rate that would use {{{{ $value | humanizePercentage }}}} of a budget: of the daily "
+                f"one at the rate of the last {hour} kept for {day}, or of the monthly one at the rate of the "
+                f"last {day} kept for {month}")
+        return AlertRule(
+            "ProviderBudgetBurn", severity, "spend_budget_burn", 1.0, DAY / slo.settings.time_scale, 0.0, 0,
+            summary="Provider spend budget spent" if page else "Provider spend budget burning",
+            description=f"{{{{ $labels.provider }}}}: {what} (P_BUDGET_DAILY_USD, P_BUDGET_MONTHLY_USD).",
+            runbook_url=runbook("ProviderBudgetBurn"), slo=slo, page=page, spend=alerts.spend,
+        )
+
+    daily = any(b.daily is not None for b in alerts.spend.values())
+    budgets = ((spend("critical"),) if daily else ()) + ((spend("warning"),) if alerts.spend else ())
     return (
         success("warning", alerts.success_rate_warning),
         success("critical", alerts.success_rate_critical),
@@ -249,4 +269,5 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
         burn("ProviderErrorBudgetBurn", "error_budget_burn", "availability", "warning"),
         burn("ProviderLatencyBudgetBurn", "latency_budget_burn", "latency", "critical"),
         burn("ProviderLatencyBudgetBurn", "latency_budget_burn", "latency", "warning"),
+        *budgets,
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .promql import Sample, extrapolated_increase, extrapolated_rate
-from .recording import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, DURATION, LOOP_LAG, STATE_BACKEND_UP
+from .recording import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, COST, DURATION, LOOP_LAG, STATE_BACKEND_UP
 from .stats import Key, WindowStats
 
 K = TypeVar("K")
@@ -103,6 +103,7 @@ class SampleSource:
         openings: dict[Key, float] = {}
         rate_limited: dict[Key, float] = {}
         overloaded: dict[Key, float] = {}
+        cost: dict[Key, float] = {}
         for series in self._series:
             if "provider" not in series.labels or "operation" not in series.labels:
                 continue
@@ -125,6 +126,8 @@ class SampleSource:
                 _add(attempted, key, increase)
                 if series.labels.get("outcome") == "success":
                     _add(succeeded, key, increase)
+            elif series.metric == COST:
+                _add(cost, key, increase)
             elif series.metric == "provider_circuit_opened_total":
                 _add(openings, key, increase)
             elif series.metric == "provider_client_rejections_total":
@@ -133,7 +136,8 @@ class SampleSource:
                     _add(rate_limited, key, increase)
                 elif reason == "overloaded":
                     _add(overloaded, key, increase)
-        keys = set(attempted) | set(buckets) | set(state) | set(openings) | set(rate_limited) | set(overloaded)
+        keys = (set(attempted) | set(buckets) | set(state) | set(openings) | set(rate_limited) | set(overloaded)
+                | set(cost))
         return {key: WindowStats(
             attempted=attempted.get(key),
             succeeded=succeeded.get(key, 0.0),
@@ -142,6 +146,7 @@ class SampleSource:
             circuit_openings=openings.get(key),
             rate_limited=rate_limited.get(key),
             overloaded=overloaded.get(key),
+            cost_usd=cost.get(key),
         ) for key in keys}
 
     def state_backends(self, now: float) -> dict[str, float]:

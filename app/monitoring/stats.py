@@ -28,6 +28,8 @@ class WindowStats:
     """Calls rejected by the gateway's rate limit."""
     overloaded: float | None
     """Calls refused because the provider's concurrency limit (``P_MAX_CONCURRENCY``) was reached."""
+    cost_usd: float | None = None
+    """What the priced calls cost (``provider_client_cost_usd_total``), summed over models and clients."""
 
 
 class WindowSource(Protocol):

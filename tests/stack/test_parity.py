@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from app.config import AlertSettings, parse_duration
+from app.monitoring.conditions import DAY
 from app.monitoring.evaluator import Alert, Evaluator
 from app.monitoring.promql import bucket_quantile
 from app.monitoring.render import scaled
@@ -173,7 +174,7 @@ def test_parity_covers_every_alert_and_severity() -> None:
             for check in group.get("alert_rule_test", []):
                 for alert in check.get("exp_alerts") or []:
                     fired.add((check["alertname"], alert["exp_labels"]["severity"]))
-    assert fired == {(r.name, r.severity) for r in alert_rules(SETTINGS)}
+    assert fired == {(r.name, r.severity) for settings in PROFILES.values() for r in alert_rules(settings)}
 
 
 def test_the_scaled_profile_divides_only_the_error_budget_windows() -> None:
@@ -182,6 +183,12 @@ def test_the_scaled_profile_divides_only_the_error_budget_windows() -> None:
     full, test = (alert_rules(p) for p in PROFILES.values())
     scale = PROFILES["../prometheus/rules-scaled.yml"].slo.time_scale
     assert scale == 60
+    # Spend budgets are unset by default (no rule); the scaled profile sets some, and scales their day.
+    spend = [b for b in test if b.kind == "spend_budget_burn"]
+    assert [b.severity for b in spend] == ["critical", "warning"]
+    assert all(b.window == DAY / scale and "[24m]" in b.promql() for b in spend)
+    assert "[1m]" in spend[1].promql() and "* 43200 /" in spend[1].promql()  # the hour, the 30d month
+    test = tuple(b for b in test if b not in spend)
     for a, b in zip(full, test, strict=True):
         assert (a.name, a.severity, a.kind) == (b.name, b.severity, b.kind)
         if a.slo is None:

@@ -93,9 +93,10 @@ def test_promtool_lints_the_rules_and_the_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path) -> None:
+def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The error-budget tests' rule file is the committed rules with the SLO windows divided by
-    60 (the drift check above covers it); promtool lints it like the others."""
+    60 and the test spend budgets (the drift check above covers it); promtool lints it like the
+    others. The budgets render from the environment as from the profile."""
     scaled = yaml.safe_load((ALERTS / render.SCALED_RULES).read_text())
     (group,) = scaled["groups"]
     assert group["interval"] == "5s"
@@ -104,7 +105,12 @@ def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path) -> None:
     assert "provider_operation:provider_client_request_error:ratio12h" in records  # the 30d period / 60
     result = run(stack_binary("promtool"), "check", "rules", *LINT, ALERTS / render.SCALED_RULES)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert render.main(["render", "--out", str(tmp_path), "--slo-time-scale", "60", "--eval-interval", "5s"]) == 0
+    for provider, budget in render.TEST_SPEND_BUDGETS.items():
+        for period, usd in (("DAILY", budget.daily), ("MONTHLY", budget.monthly)):
+            if usd is not None:
+                monkeypatch.setenv(f"{provider.upper()}_BUDGET_{period}_USD", str(usd))
+    assert render.main(["render", "--from-env", "--out", str(tmp_path), "--slo-time-scale", "60",
+                        "--eval-interval", "5s"]) == 0
     assert (tmp_path / render.PROMETHEUS_RULES).read_text().split("\n", 2)[2] == (
         (ALERTS / render.SCALED_RULES).read_text().split("\n", 2)[2])
     # The drift check covers it: every rendering writes it beside the rule files.
@@ -165,7 +171,7 @@ def test_alertmanager_groups_inhibits_and_resolves() -> None:
 def test_runbook_has_a_section_per_alert() -> None:
     headings = re.findall(r"^## (.+)$", (ALERTS / "RUNBOOK.md").read_text(), re.MULTILINE)
     anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
-    for rule in RULES:
+    for rule in alert_rules(render.scaled(AlertSettings())):  # the profile with spend budgets: every alert
         path, anchor = rule.runbook_url.split("#")
         assert (REPO / path).exists() and anchor in anchors, rule.runbook_url
 
