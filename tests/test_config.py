@@ -206,3 +206,24 @@ def test_slo_settings_are_validated_at_start(name: str, value: str, accepts: str
     with pytest.raises(ConfigError) as caught:
         load_settings({name: value})
     assert str(caught.value).startswith(f"{name}: expected {accepts}")
+
+
+def test_provider_spend_budgets_are_read_per_provider_and_unset_is_none() -> None:
+    assert dict(load_settings({}).alerts.spend) == {}
+    spend = load_settings({"OPENAI_BUDGET_DAILY_USD": "25", "OPENAI_BUDGET_MONTHLY_USD": "500.5",
+                           "DEEPGRAM_BUDGET_MONTHLY_USD": "30"}).alerts.spend
+    assert set(spend) == {"openai", "deepgram"}
+    assert (spend["openai"].daily, spend["openai"].monthly) == (25.0, 500.5)
+    assert (spend["deepgram"].daily, spend["deepgram"].monthly) == (None, 30.0)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("OPENAI_BUDGET_DAILY_USD", "0"),
+    ("SARVAM_BUDGET_MONTHLY_USD", "-5"),
+    ("RAG_BUDGET_DAILY_USD", "ten"),
+    ("DEEPGRAM_BUDGET_DAILY_USD", "inf"),
+])
+def test_provider_spend_budgets_are_validated_at_start(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value})
+    assert str(caught.value).startswith(f"{name}: expected a number > 0")
