@@ -31,7 +31,7 @@ from litestar.exceptions import WebSocketDisconnect
 from ..calls import CallContext, ErrorType, GatewayError, ServiceKey
 from ..providers.base import Session
 from ..providers.service_manager import ServiceManager
-from ..resilience.auth import key_matches
+from ..resilience.auth import check_client
 from ..wire import closes
 from ..wire.handshake import deny
 
@@ -101,9 +101,8 @@ class LiveRoute:
 
     async def authorized(self, socket: AnySocket, provider: str) -> bool:
         """Whether the caller's key is one of ``GATEWAY_API_KEYS`` (when set); refuses it if not."""
-        keys = socket.app.state.service_manager.settings.gateway_api_keys
-        if not keys or key_matches(self.client_key(socket.headers), keys):
-            return True
+        if check_client(socket.app.state.service_manager.settings, self.client_key(socket.headers)):
+            return True  # the session's usage and cost are the key's name's
         detail = f"a valid gateway client key is required as the {provider} SDK's key"
         await _refuse(socket, self.unauthorized(detail), closes.POLICY, closes.reason("unauthorized", detail))
         return False
@@ -118,7 +117,10 @@ class LiveRoute:
         async def connect(_: CallContext) -> Upstream:
             return await manager.live.connect(service, protocol.path, protocol.params(query))
 
-        return await manager.pipeline.session(service.spec(), connect, validate=lambda: protocol.check(query))
+        # Priced by the model the provider is asked for (none: the price is unknown, never zero).
+        model = dict(protocol.params(query)).get("model")
+        return await manager.pipeline.session(service.spec(model), connect,
+                                              validate=lambda: protocol.check(query))
 
     async def refuse(self, socket: AnySocket, error: GatewayError) -> None:
         await _refuse(socket, self.refusal(error), close_code(error), closes.reason(error.error_type, error.detail))

@@ -198,7 +198,7 @@ class Pipeline:
         """Open a live session: validation, then the attempts to ``connect`` (its upgrade) under the
         provider's timeout, each admitted like any call. The session holds its rate-limit permit's
         worth, its bulkhead slot and its breaker permit until :meth:`Session.end`."""
-        ctx = CallContext(spec=spec)
+        ctx = CallContext(spec=spec, client=self._client())
         try:
             self._validate(ctx, validate)
             upstream, admitted = await self._attempts(ctx, lambda: connect(ctx), False)

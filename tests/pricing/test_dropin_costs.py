@@ -1,6 +1,7 @@
 """The drop-in routes price their calls like ``/v1``, attributed to the name of the key the SDK
 carries: Deepgram's speak by the voice the caller named (or Deepgram's own default voice), its
-listen by the audio's seconds, OpenAI's streamed chat by the usage the gateway asked for."""
+listen by the audio's seconds (a file, or a live session's audio at its close), OpenAI's streamed
+chat by the usage the gateway asked for."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from openai.types.chat import ChatCompletionMessageParam
 from app.simulator.audio import synth_wav
 from tests.dropin.sdks import CLIENT_KEY, deepgram_sdk, openai_sdk, sarvam_sdk
 from tests.gateway import Gateway, running_gateway
+from tests.streams import clients
 
-from .test_costs import INR_PER_USD, cost
+from .test_costs import INR_PER_USD, cost, usage
 
 TEAM = {"client": "team-c"}
 
@@ -44,6 +46,19 @@ def test_deepgram_listen_is_priced_by_the_audio_seconds(gw: Gateway) -> None:
     deepgram_sdk(gw.url).listen.v1.media.transcribe_file(request=synth_wav(2.25, 16000), model="nova-3", language="en")
     assert cost(gw, provider="deepgram", operation="stt", **TEAM) - before == pytest.approx(2.25 * 0.0048 / 60,
                                                                                            rel=1e-6)
+
+
+async def test_a_deepgram_live_session_is_priced_by_its_audio_seconds_at_close(gw: Gateway) -> None:
+    """Through the SDK's WebSocket client (``/deepgram/v1/listen``): 3.7 seconds of 16 kHz linear16
+    audio at Nova-3's $0.0048 a minute, billed once when the session ends, to the key's name."""
+    before = cost(gw, provider="deepgram", operation="stt", **TEAM)
+    seconds = usage(gw, provider="deepgram", operation="stt", unit="audio_second", **TEAM)
+    messages = await clients.deepgram_transcripts(gw.url, 3.7, key=CLIENT_KEY)
+    assert messages[-1].type == "Metadata" and messages[-1].duration == pytest.approx(3.7)
+    assert usage(gw, provider="deepgram", operation="stt", unit="audio_second", **TEAM) - seconds == \
+        pytest.approx(3.7, rel=1e-9)
+    assert cost(gw, provider="deepgram", operation="stt", **TEAM) - before == pytest.approx(3.7 * 0.0048 / 60,
+                                                                                           rel=1e-9)
 
 
 def test_sarvam_translate_is_priced_by_the_characters(gw: Gateway) -> None:

@@ -80,3 +80,14 @@ async def test_a_missing_key_is_refused() -> None:
         refused = await raw.refusal(gw.url, "/v1/stt/stream?language_code=hi-IN", {"Authorization": "Bearer no"})
         assert refused.status == 401
         assert refused.body["error_type"] == "unauthorized"
+
+
+async def test_a_session_is_priced_at_its_close_for_the_keys_name() -> None:
+    """English goes to Deepgram, asked for Nova-3 ($0.0048 a minute): 3.2 seconds of audio cost
+    3.2 * 0.0048 / 60 USD, attributed to the name of the key, once the session ends."""
+    with running_gateway({"GATEWAY_API_KEYS": "team-s:gw-stream-client-key"}) as gw:
+        await transcribe(gw, "language_code=en-US", 3.2)
+        cost = await wait_until_async(lambda: sample(gw, "provider_client_cost_usd_total", provider="deepgram",
+                                                     operation="stt", model="nova-3", client="team-s"),
+                                      5, "the session's cost")
+        assert cost == pytest.approx(3.2 * 0.0048 / 60, rel=1e-9)
