@@ -6,7 +6,6 @@ characters) or ask for a result, and the provider's messages that are results.""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Router, WebSocket, websocket
@@ -15,6 +14,7 @@ from litestar.datastructures import MultiDict
 from ..calls import CallContext, invalid
 from ..wire import deepgram as dg
 from ..wire import sarvam as sv
+from ..wire.frames import json_message
 from .dropin import DEEPGRAM_DROPIN, SARVAM_DROPIN, deepgram_key, sarvam_key
 from .live import Frame, LiveProtocol, LiveRoute
 
@@ -24,15 +24,6 @@ BASE64_WAV_HEADER = "UklGR"
 """How a base64 WAV file starts ("RIFF")."""
 
 
-def message(frame: Frame) -> dict[str, Any]:
-    """A text message's JSON object (empty for binary frames and anything else)."""
-    if isinstance(frame, bytes):
-        return {}
-    try:
-        data = json.loads(frame)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _rate(query: Query, name: str, allowed: frozenset[int] | None = None, required: bool = False) -> int | None:
@@ -78,17 +69,17 @@ def _speak_check(query: Query) -> None:
 
 
 def _speak_count(frame: Frame, _: Query, ctx: CallContext) -> None:
-    data = message(frame)
+    data = json_message(frame)
     if data.get("type") == "Speak":
         ctx.characters += len(str(data.get("text", "")))
 
 
 DEEPGRAM_LISTEN = LiveProtocol(
     "deepgram", "stt", "/v1/listen", _listen_check, _listen_count,
-    asks=lambda frame: isinstance(frame, bytes), is_result=lambda frame: message(frame).get("type") == "Results")
+    asks=lambda frame: isinstance(frame, bytes), is_result=lambda frame: json_message(frame).get("type") == "Results")
 DEEPGRAM_SPEAK = LiveProtocol(
     "deepgram", "tts", "/v1/speak", _speak_check, _speak_count,
-    asks=lambda frame: message(frame).get("type") == "Flush", is_result=lambda frame: isinstance(frame, bytes))
+    asks=lambda frame: json_message(frame).get("type") == "Flush", is_result=lambda frame: isinstance(frame, bytes))
 
 
 # -- Sarvam ------------------------------------------------------------------------------------
@@ -100,7 +91,7 @@ def _stt_check(query: Query) -> None:
 
 
 def _stt_count(frame: Frame, query: Query, ctx: CallContext) -> None:
-    audio = message(frame).get("audio")
+    audio = json_message(frame).get("audio")
     if not isinstance(audio, dict):
         return
     data = str(audio.get("data", ""))
@@ -110,7 +101,7 @@ def _stt_count(frame: Frame, query: Query, ctx: CallContext) -> None:
 
 
 def _tts_count(frame: Frame, _: Query, ctx: CallContext) -> None:
-    data = message(frame)
+    data = json_message(frame)
     body = data.get("data")
     if data.get("type") == "text" and isinstance(body, dict):
         ctx.characters += len(str(body.get("text", "")))
@@ -118,11 +109,12 @@ def _tts_count(frame: Frame, _: Query, ctx: CallContext) -> None:
 
 SARVAM_STT = LiveProtocol(
     "sarvam", "stt", "/speech-to-text/ws", _stt_check, _stt_count,
-    asks=lambda frame: "audio" in message(frame), is_result=lambda frame: message(frame).get("type") == "data")
+    asks=lambda frame: "audio" in json_message(frame),
+    is_result=lambda frame: json_message(frame).get("type") == "data")
 SARVAM_TTS = LiveProtocol(
     "sarvam", "tts", "/text-to-speech/ws", lambda _: None, _tts_count,
-    asks=lambda frame: message(frame).get("type") == "flush",
-    is_result=lambda frame: message(frame).get("type") == "audio")
+    asks=lambda frame: json_message(frame).get("type") == "flush",
+    is_result=lambda frame: json_message(frame).get("type") == "audio")
 
 
 DEEPGRAM_ROUTE = LiveRoute(deepgram_key, DEEPGRAM_DROPIN.refused, DEEPGRAM_DROPIN.unauthorized)

@@ -23,9 +23,9 @@ from litestar.datastructures import MultiDict
 from ..calls import CallContext, GatewayError, invalid
 from ..resilience.auth import bearer_token
 from ..wire import sarvam as sv
+from ..wire.frames import json_message
 from .door import count, door
 from .live import Frame, LiveProtocol, LiveRoute
-from .live_routes import message
 from .problems import HTTP_ERROR_TYPES, gateway_error_response, problem
 
 AnySocket = WebSocket[Any, Any, Any]
@@ -58,7 +58,7 @@ def _asks(frame: Frame) -> bool:
 
 
 def _finalize(frame: Frame) -> bool:
-    return message(frame).get("type") == FINALIZE
+    return json_message(frame).get("type") == FINALIZE
 
 
 def _transcript(text: str, seconds: object) -> str:
@@ -66,7 +66,7 @@ def _transcript(text: str, seconds: object) -> str:
 
 
 def _from_deepgram(frame: Frame, _: Query) -> Frame | None:
-    data = message(frame)
+    data = json_message(frame)
     if data.get("type") != "Results":
         return None
     return _transcript(data["channel"]["alternatives"][0]["transcript"], data.get("duration"))
@@ -80,7 +80,7 @@ def _to_sarvam(frame: Frame, query: Query) -> Frame | None:
 
 
 def _from_sarvam(frame: Frame, _: Query) -> Frame | None:
-    data = message(frame)
+    data = json_message(frame)
     body = data.get("data")
     if data.get("type") != "data" or not isinstance(body, dict):
         return None
@@ -90,7 +90,7 @@ def _from_sarvam(frame: Frame, _: Query) -> Frame | None:
 PROTOCOLS = {
     "deepgram": LiveProtocol(
         "deepgram", "stt", "/v1/listen", lambda query: None, _count, _asks,
-        is_result=lambda frame: message(frame).get("type") == "Results",
+        is_result=lambda frame: json_message(frame).get("type") == "Results",
         params=lambda query: [("model", "nova-3"), ("encoding", "linear16"), ("sample_rate", str(_rate(query))),
                               ("language", _language(query)), ("punctuate", "true")],
         to_provider=lambda frame, _: frame if isinstance(frame, bytes) else (
@@ -98,7 +98,7 @@ PROTOCOLS = {
         to_caller=_from_deepgram),
     "sarvam": LiveProtocol(
         "sarvam", "stt", "/speech-to-text/ws", lambda query: None, _count, _asks,
-        is_result=lambda frame: message(frame).get("type") == "data",
+        is_result=lambda frame: json_message(frame).get("type") == "data",
         params=lambda query: [("language-code", _language(query)), ("sample_rate", str(_rate(query))),
                               ("input_audio_codec", "pcm_s16le")],
         to_provider=_to_sarvam, to_caller=_from_sarvam),

@@ -16,10 +16,11 @@ from litestar.exceptions import WebSocketDisconnect
 
 from app.simulator.audio import pcm_tone
 from app.simulator.deepgram import DEEPGRAM, DEFAULT_TTS_MODEL, SECONDS_PER_CHAR, model_id_of
-from app.simulator.live import LiveFaults, Transcriber, admit_socket, json_message, next_frame, pcm_seconds, wav_rate
+from app.simulator.live import LiveFaults, Transcriber, admit_socket, next_frame, pcm_seconds, wav_rate
 from app.simulator.state import SimulatorState
 from app.wire import closes
 from app.wire import deepgram as wire
+from app.wire.frames import json_message
 
 AnySocket = WebSocket[Any, Any, Any]
 DEFAULT_LIVE_MODEL = "nova-3"

@@ -10,7 +10,6 @@ after the first result (its handler returns without a close, and the server drop
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -111,12 +110,3 @@ async def next_frame(socket: AnySocket) -> bytes | str | None:
     return data if data is not None else message.get("text") or ""
 
 
-def json_message(frame: bytes | str) -> dict[str, Any]:
-    """A text frame's JSON object, or an empty one for anything else."""
-    if isinstance(frame, bytes):
-        return {}
-    try:
-        data = json.loads(frame)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

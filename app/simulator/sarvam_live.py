@@ -15,11 +15,12 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 
 from app.simulator.audio import synth_wav
-from app.simulator.live import LiveFaults, Transcriber, admit_socket, json_message, next_frame, pcm_seconds, wav_rate
+from app.simulator.live import LiveFaults, Transcriber, admit_socket, next_frame, pcm_seconds, wav_rate
 from app.simulator.sarvam import DEFAULT_SAMPLE_RATE, SARVAM, speech_seconds
 from app.simulator.state import SimulatorState
 from app.wire import closes
 from app.wire import sarvam as wire
+from app.wire.frames import json_message
 
 AnySocket = WebSocket[Any, Any, Any]
 RESULT_SECONDS = 1.0
