@@ -77,7 +77,9 @@ def test_half_open_admits_exactly_one_of_fifty_concurrent_callers() -> None:
         gw.fault("sarvam", operation="translate", error_rate=1.0, status_code=500)
         assert_problem(gw.translate(), 502, "upstream_5xx")
         clock.advance(1.1)
-        gw.fault("sarvam", operation="translate", latency_ms=500)  # a slow but good trial
+        # A slow but good trial: 2 s, so that all fifty callers arrive while it is in flight even on a
+        # loaded machine (at 500 ms, half of them once came after it had closed the breaker).
+        gw.fault("sarvam", operation="translate", latency_ms=2000)
         gw.clear_upstream_requests()
         with ThreadPoolExecutor(50) as pool:
             statuses = list(pool.map(lambda _: gw.translate().status_code, range(50)))
