@@ -5,7 +5,8 @@ reason) is seen; repeats while the storm lasts only increment a counter. Failed 
 one by one up to :data:`FAILED_CALLS_PER_INTERVAL` per provider and interval, then counted too.
 A background task writes one summary per counted key every ``LOG_SUMMARY_INTERVAL``, so the count
 appears within one interval even when the storm has stopped. A key with no repeat during an
-interval is forgotten, so the next occurrence after a quiet spell is logged again.
+interval (a whole one after it was first written) is forgotten, so the next occurrence after a quiet spell
+is logged again.
 
 Everything runs on the event loop of the app (the pipeline's observers and this task), so plain
 dicts suffice.
@@ -35,6 +36,9 @@ class StormControl:
         self.interval = interval
         self.failed_call_cap = failed_call_cap
         self._known: set[Key] = set()
+        self._fresh: set[Key] = set()
+        """Keys first written this interval: kept through the next flush, so that a storm whose
+        first occurrence falls just before a flush still folds its second one."""
         self._counts: dict[Key, int] = {}
         self._failures: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -45,6 +49,7 @@ class StormControl:
             self._counts[key] = self._counts.get(key, 0) + 1
             return False
         self._known.add(key)
+        self._fresh.add(key)
         return True
 
     def failure_written(self, key: Key) -> bool:
@@ -60,7 +65,9 @@ class StormControl:
     def flush(self) -> None:
         """Write one ``log.summary`` per counted key and start a new interval."""
         counts, self._counts = self._counts, {}
-        self._known &= counts.keys()  # still storming: keep folding; quiet: log the next one again
+        # Still storming, or first seen this interval: keep folding; quiet for an interval: log the next one again.
+        self._known = (self._known & counts.keys()) | self._fresh
+        self._fresh = set()
         self._failures.clear()
         for (name, provider, operation, reason), count in counts.items():
             events.emit(

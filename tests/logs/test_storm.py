@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from app.logs.storm import FAILED_CALLS_PER_INTERVAL
+import pytest
+
+from app.logs.storm import FAILED_CALLS_PER_INTERVAL, StormControl
 
 from .capture import logged_gateway
 
@@ -64,3 +66,15 @@ def test_failed_calls_are_logged_one_by_one_up_to_the_cap_then_counted() -> None
     # Stopping writes what was still counted, per error type.
     summaries = {s["reason"]: s["count"] for s in lines.events("log.summary", event="provider.call.failed")}
     assert summaries == {"upstream_5xx": 7, "auth": 1}
+
+
+@pytest.mark.unit
+def test_a_flush_right_after_the_first_occurrence_does_not_end_the_storm() -> None:
+    storm = StormControl(interval=1.0)
+    key = ("provider.rejected", "sarvam", "translate", "circuit_open")
+    assert storm.first(key)
+    storm.flush()  # the interval ends a moment after the storm began
+    assert not storm.first(key)  # the second occurrence is folded, not written again
+    storm.flush()  # it was counted: still storming
+    storm.flush()  # a whole interval without it: the storm is over
+    assert storm.first(key)
