@@ -78,7 +78,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
              started("gateway", [sys.executable, "-m", "app", "serve", "--port", str(gw_port)], gw_port,
                      "/health/ready", logs, env=clean_environment(env)) as gateway:
             async with session:
-                await wait_ready(session, [simulator, gateway])
+                # A gateway whose every allocation is traced (--breakdown) takes 40-60 s to start here.
+                await wait_ready(session, [simulator, gateway], timeout=180 if args.breakdown else 60)
                 bench = Bench(simulator, gateway, session)
                 await bench.post("/v1/chat/completions", CHAT)  # first-call set-up is not per call
                 await bench.fault(provider="openai", operation="chat", latency_ms=60_000)
