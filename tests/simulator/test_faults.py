@@ -316,7 +316,9 @@ def test_chunk_delay_paces_streams(client: httpx.Client) -> None:
         for _ in response.iter_raw():
             arrivals.append(time.monotonic() - started)
     assert len(arrivals) == 5  # 1.02 s of audio in quarter-second chunks
-    assert arrivals[-1] - arrivals[0] >= 0.4
+    # Four pauses of 100 ms lie between the request and the last chunk. (Measured between the first and the last
+    # arrival, a first chunk delivered late by a busy loop once made the span 392 ms.)
+    assert arrivals[-1] >= 0.4
 
 
 def test_an_operation_fault_overrides_the_provider_fault(client: httpx.Client) -> None:
