@@ -66,9 +66,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def session(http: aiohttp.ClientSession, url: str, frames: int, side: Side, opened: asyncio.Event,
-                  go: asyncio.Event, open_count: list[int], total: int) -> None:
+                  go: asyncio.Event, open_count: list[int], total: int, phase: float = 0.0) -> None:
     """One paced session: ``frames`` frames of 100 ms, a result timed for each full second; it
-    waits for ``go`` once open (``opened`` is set when every session is open or failed to)."""
+    waits for ``go`` once open (``opened`` is set when every session is open or failed to), then
+    ``phase`` seconds more, so that sessions send at different moments as real speakers do."""
     counted = False
 
     def count() -> None:
@@ -95,7 +96,7 @@ async def session(http: aiohttp.ClientSession, url: str, frames: int, side: Side
 
             reader = asyncio.create_task(receive())
             loop = asyncio.get_running_loop()
-            start = loop.time()
+            start = loop.time() + phase
             for n in range(1, frames + 1):
                 due = start + n * 0.1
                 await asyncio.sleep(max(0.0, due - loop.time()))
@@ -142,14 +143,22 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 opened, go = asyncio.Event(), asyncio.Event()
                 count = [0]
                 total = 2 * args.sessions
-                tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total))
-                         for _ in range(args.sessions) for url, side in ((gw_url, through), (sim_url, direct))]
+                # Session i starts its 100 ms schedule i/N of a frame late (both sides alike): the
+                # frames of N speakers spread over each 100 ms instead of all N at one instant.
+                tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total,
+                                                     0.1 * i / args.sessions))
+                         for i in range(args.sessions) for url, side in ((gw_url, through), (sim_url, direct))]
                 await asyncio.wait_for(opened.wait(), 300)
                 held_rss = gateway.rss_mib()
-                cpu_before = gateway.cpu_seconds()
+                cpu_before = gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()
+                wall = time.perf_counter()
                 go.set()
                 await asyncio.gather(*tasks)
-                cpu = gateway.cpu_seconds() - cpu_before
+                wall = time.perf_counter() - wall
+                cpu = gateway.cpu_seconds() - cpu_before[0]
+                shares = {name: round((now - before) / wall, 2) for name, now, before in zip(
+                    ("gateway", "simulator", "client"),
+                    (gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()), cpu_before)}
                 await asyncio.sleep(0.5)
                 left = await in_flight(http, gateway)
     relayed = args.sessions * (frames + 1) + through.results
@@ -163,6 +172,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "sender_lateness_p99_ms": round(percentile(through.lateness + direct.lateness, 0.99) * 1000, 2),
         "gateway_cpu_us_per_frame": round(cpu / relayed * 1e6, 1) if relayed else None,
         "gateway_rss_kib_per_session": round((held_rss - idle_rss) * 1024 / args.sessions, 1),
+        "cpu_cores_used": shares,
         "results": {"gateway": through.results, "direct": direct.results, "expected_each": expected},
         "failures": {"gateway": through.failures[:5], "direct": direct.failures[:5]},
         "in_flight_after": left,

@@ -30,7 +30,10 @@ class LiveUpstreams:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._client is None:
-            self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            # No connection cap of aiohttp's own (100 by default): a socket is held for the whole
+            # session, and each provider's bulkhead already bounds how many are open.
+            self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+                                                 connector=aiohttp.TCPConnector(limit=0))
         return self._client
 
     async def connect(self, service: ProviderService, path: str, params: Params) -> aiohttp.ClientWebSocketResponse:
