@@ -117,6 +117,30 @@ async def in_flight(http: aiohttp.ClientSession, gateway: Server) -> int:
         return int((await response.json())["concurrency"]["in_flight"])
 
 
+async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...], frames: int, sessions: int,
+                gateway: Server, simulator: Server) -> tuple[float, float, dict[str, float]]:
+    """``sessions`` sessions to each URL of ``group`` at once: the gateway's RSS with all of them
+    open, its CPU seconds while they ran, and the cores each process used meanwhile."""
+    opened, go = asyncio.Event(), asyncio.Event()
+    count = [0]
+    total = len(group) * sessions
+    # Session i starts its 100 ms schedule i/N of a frame late: the frames of N speakers spread
+    # over each 100 ms, as real speakers' do, instead of all N at one instant.
+    tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total, 0.1 * i / sessions))
+             for i in range(sessions) for url, side in group]
+    await asyncio.wait_for(opened.wait(), 300)
+    held_rss = gateway.rss_mib()
+    before = gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()
+    wall = time.perf_counter()
+    go.set()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - wall
+    after = gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()
+    names = ("gateway", "simulator", "client")
+    shares = {name: round((b - a) / wall, 2) for name, a, b in zip(names, before, after, strict=True)}
+    return held_rss, after[0] - before[0], shares
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     frames = round(args.seconds * 10)
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,25 +164,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.5)
                 idle_rss = gateway.rss_mib()
                 through, direct = Side(), Side()
-                opened, go = asyncio.Event(), asyncio.Event()
-                count = [0]
-                total = 2 * args.sessions
-                # Session i starts its 100 ms schedule i/N of a frame late (both sides alike): the
-                # frames of N speakers spread over each 100 ms instead of all N at one instant.
-                tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total,
-                                                     0.1 * i / args.sessions))
-                         for i in range(args.sessions) for url, side in ((gw_url, through), (sim_url, direct))]
-                await asyncio.wait_for(opened.wait(), 300)
-                held_rss = gateway.rss_mib()
-                cpu_before = gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()
-                wall = time.perf_counter()
-                go.set()
-                await asyncio.gather(*tasks)
-                wall = time.perf_counter() - wall
-                cpu = gateway.cpu_seconds() - cpu_before[0]
-                shares = {name: round((now - before) / wall, 2) for name, now, before in zip(
-                    ("gateway", "simulator", "client"),
-                    (gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()), cpu_before)}
+                phases = {"together": ((gw_url, through), (sim_url, direct))} if args.together else \
+                    {"direct": ((sim_url, direct),), "gateway": ((gw_url, through),)}
+                results = {name: await phase(http, group, frames, args.sessions, gateway, simulator)
+                           for name, group in phases.items()}
+                held_rss, cpu, _ = results["together" if args.together else "gateway"]
                 await asyncio.sleep(0.5)
                 left = await in_flight(http, gateway)
     relayed = args.sessions * (frames + 1) + through.results
@@ -172,7 +182,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "sender_lateness_p99_ms": round(percentile(through.lateness + direct.lateness, 0.99) * 1000, 2),
         "gateway_cpu_us_per_frame": round(cpu / relayed * 1e6, 1) if relayed else None,
         "gateway_rss_kib_per_session": round((held_rss - idle_rss) * 1024 / args.sessions, 1),
-        "cpu_cores_used": shares,
+        "cpu_cores_used": {name: shares for name, (_, _, shares) in results.items()},
         "results": {"gateway": through.results, "direct": direct.results, "expected_each": expected},
         "failures": {"gateway": through.failures[:5], "direct": direct.failures[:5]},
         "in_flight_after": left,
@@ -188,6 +198,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=500, help="sessions through the gateway (and as many direct)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of audio each session sends")
+    parser.add_argument("--together", action="store_true",
+                        help="run both sides at once (default: the direct sessions, then as many through the gateway)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     figures = asyncio.run(measure(args))

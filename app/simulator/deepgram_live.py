@@ -12,11 +12,10 @@ from typing import Any
 
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
-from litestar.exceptions import WebSocketDisconnect
 
 from app.simulator.audio import pcm_tone
 from app.simulator.deepgram import DEEPGRAM, DEFAULT_TTS_MODEL, SECONDS_PER_CHAR, model_id_of
-from app.simulator.live import LiveFaults, Transcriber, admit_socket, next_frame, pcm_seconds, wav_rate
+from app.simulator.live import LiveFaults, LiveSession, Transcriber, pcm_seconds, serve_socket, wav_rate
 from app.simulator.state import SimulatorState
 from app.wire import closes
 from app.wire import deepgram as wire
@@ -29,7 +28,7 @@ RESULT_SECONDS = 1.0
 SPEAK_CHUNK_SECONDS = 0.25
 
 
-class _Listen:
+class _Listen(LiveSession):
     """One live transcription: the audio's format, what has been received and transcribed."""
 
     def __init__(self, socket: AnySocket, faults: LiveFaults) -> None:
@@ -63,6 +62,19 @@ class _Listen:
     def pending_seconds(self) -> float:
         return pcm_seconds(self.pending, self.rate, self.channels)
 
+    async def frame(self, frame: bytes | str) -> bool:
+        if isinstance(frame, bytes):
+            self.audio(frame)
+            return self.pending_seconds < RESULT_SECONDS or await self.result()
+        kind = json_message(frame).get("type")
+        if kind == "Finalize":
+            return await self.result(from_finalize=True)
+        if kind == "CloseStream":
+            if await self.result(from_finalize=True):
+                await self.close()
+            return False
+        return True
+
     async def result(self, *, from_finalize: bool = False) -> bool:
         """Transcribe what is pending; ``False`` when the session is to be dropped (a fault)."""
         seconds = self.pending_seconds
@@ -91,72 +103,57 @@ class _Listen:
         await self.socket.close(closes.NORMAL)
 
 
+class _Speak(LiveSession):
+    """One live synthesis: the text spoken since the last flush, and the flushes so far."""
+
+    def __init__(self, socket: AnySocket, faults: LiveFaults) -> None:
+        query = socket.query_params
+        self.socket, self.faults = socket, faults
+        self.rate = int(query.get("sample_rate") or 24000)
+        self.model = query.get("model") or DEFAULT_TTS_MODEL
+        self.text: list[str] = []
+        self.flushes = 0
+
+    async def start(self) -> None:
+        await self.socket.send_json(wire.speak_metadata(request_id=str(uuid.uuid4()), model=self.model,
+                                                        model_id=model_id_of(self.model)))
+
+    async def frame(self, frame: bytes | str) -> bool:
+        data = json_message(frame)
+        kind = data.get("type")
+        if kind == "Speak":
+            self.text.append(str(data.get("text", "")))
+        elif kind == "Flush":
+            return await self.flush()
+        elif kind == "Clear":
+            self.text.clear()
+            await self.socket.send_json(wire.cleared(self.flushes))
+        elif kind == "Close":
+            await self.socket.close(closes.NORMAL)
+            return False
+        return True
+
+    async def flush(self) -> bool:
+        """The audio of the text so far, in chunks, then ``Flushed``; ``False`` when a fault drops the socket."""
+        if self.flushes == 0 and self.faults.first_result_delay:
+            await asyncio.sleep(self.faults.first_result_delay)
+        audio = pcm_tone(len("".join(self.text)) * SECONDS_PER_CHAR, self.rate)
+        self.text.clear()
+        size = max(2, int(self.rate * SPEAK_CHUNK_SECONDS) * 2)
+        for start in range(0, len(audio), size):
+            await self.socket.send_bytes(audio[start:start + size])
+            if self.faults.drop_after_first:
+                return False
+        await self.socket.send_json(wire.flushed(self.flushes))
+        self.flushes += 1
+        return True
+
+
 @websocket("/v1/listen")
 async def listen(socket: AnySocket, sim_state: NamedDependency[SimulatorState]) -> None:
-    faults = await admit_socket(socket, sim_state, DEEPGRAM, "stt")
-    if faults is None:
-        return
-    await socket.accept()
-    session = _Listen(socket, faults)
-    try:
-        while True:
-            frame = await next_frame(socket)
-            if frame is None:
-                return
-            if isinstance(frame, bytes):
-                session.audio(frame)
-                if session.pending_seconds >= RESULT_SECONDS and not await session.result():
-                    return  # dropped, no close frame
-                continue
-            kind = json_message(frame).get("type")
-            if kind == "Finalize" and not await session.result(from_finalize=True):
-                return
-            if kind == "CloseStream":
-                if await session.result(from_finalize=True):
-                    await session.close()
-                return
-    except WebSocketDisconnect:
-        return
+    await serve_socket(socket, sim_state, DEEPGRAM, "stt", _Listen)
 
 
 @websocket("/v1/speak")
 async def speak(socket: AnySocket, sim_state: NamedDependency[SimulatorState]) -> None:
-    faults = await admit_socket(socket, sim_state, DEEPGRAM, "tts")
-    if faults is None:
-        return
-    await socket.accept()
-    query = socket.query_params
-    rate = int(query.get("sample_rate") or 24000)
-    model = query.get("model") or DEFAULT_TTS_MODEL
-    await socket.send_json(wire.speak_metadata(request_id=str(uuid.uuid4()), model=model, model_id=model_id_of(model)))
-    text: list[str] = []
-    flushes = 0
-    try:
-        while True:
-            frame = await next_frame(socket)
-            if frame is None:
-                return
-            data = json_message(frame)
-            kind = data.get("type")
-            if kind == "Speak":
-                text.append(str(data.get("text", "")))
-            elif kind == "Flush":
-                if flushes == 0 and faults.first_result_delay:
-                    await asyncio.sleep(faults.first_result_delay)
-                audio = pcm_tone(len("".join(text)) * SECONDS_PER_CHAR, rate)
-                text.clear()
-                size = max(2, int(rate * SPEAK_CHUNK_SECONDS) * 2)
-                for start in range(0, len(audio), size):
-                    await socket.send_bytes(audio[start:start + size])
-                    if faults.drop_after_first:
-                        return
-                await socket.send_json(wire.flushed(flushes))
-                flushes += 1
-            elif kind == "Clear":
-                text.clear()
-                await socket.send_json(wire.cleared(flushes))
-            elif kind == "Close":
-                await socket.close(closes.NORMAL)
-                return
-    except WebSocketDisconnect:
-        return
+    await serve_socket(socket, sim_state, DEEPGRAM, "tts", _Speak)

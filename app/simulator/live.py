@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import Response, WebSocket
+from litestar.exceptions import WebSocketDisconnect
 
 from app.simulator import content
 from app.simulator.gate import HANG_CAP_SEC, POLL_SEC, ProviderWire
@@ -63,6 +65,34 @@ async def admit_socket(
         await refuse(socket, wire.error(status, headers=headers))
         return None
     return LiveFaults(fault.spec.latency_ms / 1000, fault.spec.truncate)
+
+
+class LiveSession:
+    """One accepted simulated session: :meth:`start` once, then :meth:`frame` for each client frame."""
+
+    async def start(self) -> None:
+        """What the provider sends as soon as the socket is open (nothing, unless overridden)."""
+
+    async def frame(self, frame: bytes | str) -> bool:
+        """Handle one client frame; ``False`` ends the session (it closed the socket, or a fault drops it)."""
+        raise NotImplementedError
+
+
+async def serve_socket(socket: AnySocket, state: SimulatorState, wire: ProviderWire, operation: str,
+                       session: Callable[[AnySocket, LiveFaults], LiveSession]) -> None:
+    """A live route: the handshake's checks, then ``session``'s frames until it ends or the client goes."""
+    faults = await admit_socket(socket, state, wire, operation)
+    if faults is None:
+        return
+    await socket.accept()
+    live = session(socket, faults)
+    try:
+        await live.start()
+        while (frame := await next_frame(socket)) is not None:
+            if not await live.frame(frame):
+                return
+    except WebSocketDisconnect:
+        return
 
 
 def _hanging(state: SimulatorState, provider: str, operation: str) -> bool:
