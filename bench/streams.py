@@ -2,10 +2,13 @@
 
 Starts, as subprocesses on free loopback ports, the standalone simulator and the gateway in its
 production profile (Deepgram pointed at the simulator, its rate limit and bulkhead out of the way),
-then opens ``--sessions`` sessions to ``/deepgram/v1/listen`` through the gateway and as many
-directly to the simulator's ``/_sim/deepgram/v1/listen``, all at once. Each session sends real-time
-paced audio, 16 kHz 16-bit mono in 100 ms frames, for ``--seconds``; the simulator answers a
-``Results`` message for each second of audio, right after the frame that completes it. Measured:
+then opens ``--sessions`` sessions directly to the simulator's ``/_sim/deepgram/v1/listen``, all at
+once, and after them as many to ``/deepgram/v1/listen`` through the gateway (``--together``: both
+sides at once, which on a small machine measures the client and the simulator competing for the
+cores as much as the gateway). Each session sends real-time paced audio, 16 kHz 16-bit mono in
+100 ms frames, for ``--seconds``, its schedule offset by a share of a frame so that the sessions'
+frames spread over each 100 ms as real speakers' do; the simulator answers a ``Results`` message
+for each second of audio, right after the frame that completes it. Measured:
 
 * latency per result message (from sending the frame that completes a second of audio to the
   ``Results`` for it), p50 and p99, through the gateway and directly: the difference is what the
@@ -13,6 +16,7 @@ paced audio, 16 kHz 16-bit mono in 100 ms frames, for ``--seconds``; the simulat
 * how late the senders ran against their 100 ms schedule (is the run itself real time?);
 * the gateway's CPU time per relayed frame (caller frames in plus provider messages out);
 * the gateway's RSS per open session (RSS with every session open minus idle RSS);
+* the cores each process (gateway, simulator, this client) used while the sessions ran;
 * the bulkhead slots in flight after every session closed (must be 0).
 
     python bench/streams.py                          # 500 sessions for 20 s
