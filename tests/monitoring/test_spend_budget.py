@@ -79,5 +79,5 @@ def test_the_fleet_wire_carries_the_cost() -> None:
     updates = bucket_updates("openai.chat", now, sent)
     assert updates == ["f", "openai.chat|c", repr(1.5)]
     merged: dict[Key, Bucket] = {}
-    decode(7, "openai.chat|c", "1.75", merged, {})
+    decode(7, "openai.chat|c", "1.75", merged, {}, {})
     assert merged[("openai", "chat")].cost == 1.75
