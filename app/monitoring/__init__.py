@@ -34,7 +34,7 @@ from .slo_report import SloReport, slo_report
 from .stats import Key
 from .status import BreakerView, HealthStatus, OperationHealth, operation_health, overall, provider_health
 from .trends import Trends, compute_trends, parse_window_step
-from .usage import SpendToday, UsageRecorder, UsageReport, UsageSource, spend_today, usage_report
+from .usage import SpendToday, UsageRecorder, UsageReport, UsageSource, spend_to_date, spend_today, usage_report
 
 __all__ = ["Alert", "HealthStatus", "Monitoring", "Trends", "current", "monitoring", "set_current"]
 
@@ -77,6 +77,7 @@ class Monitoring:
         slo = settings.alerts.slo
         self.history: Recorder = kind(resolution(slo), horizon(slo), clock, **recorder_args)
         """The coarse ring: the error-budget windows of 30 minutes and more (:mod:`.history`)."""
+        self.recorder.spend_reader = self.spend_to_date
         self.rings = Tiered(self.recorder, self.history, held(slo))
         self.slo = Slo(slo)
         self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
@@ -122,6 +123,11 @@ class Monitoring:
     def spend_today(self) -> SpendToday:
         """What each provider has cost this UTC day (the fleet's while its view is)."""
         return spend_today(self._usage_source(), self.clock())
+
+    def spend_to_date(self, now: float | None = None) -> dict[tuple[str, str], float]:
+        """USD per ``(provider, "day" | "month")`` spent this UTC day and month (the fleet's while its
+        view is): ``provider_spend_usd`` and the monthly term of ``ProviderBudgetBurn``."""
+        return spend_to_date(self._usage_source(), self.clock() if now is None else now)
 
     def _usage_source(self) -> UsageSource:
         if isinstance(self.recorder, FleetRecorder) and self.recorder.view == "fleet":

@@ -47,7 +47,7 @@ from .buckets import Bucket, cumulative
 from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, copy_spend, decode, decode_period, spend_updates
 from .recorder import STATE_VALUES, LastError, Recorder
 from .stats import Key
-from .usage import Spend, UsageKey, UsageRecorder, day_period, window_slots
+from .usage import Spend, UsageKey, UsageRecorder, day_period, month_period, window_slots
 
 log = logging.getLogger("app.monitoring.fleet")
 
@@ -373,7 +373,7 @@ class FleetRecorder(Recorder):
 
     def _periods_read(self, now: float) -> list[str]:
         """The periods whose fleet totals each flush reads back."""
-        return [] if self.usage is None else [day_period(now)]
+        return [] if self.usage is None else [day_period(now), month_period(now)]
 
     def _merge(self, changed: list[Any], version: int, oldest: int) -> None:
         for i in range(0, len(changed), 2):

@@ -1,7 +1,8 @@
 """The in-app usage and cost recorder: per provider operation and client, the calls that
 succeeded, their billed units and their cost, in a ring of time buckets like the request
 recorder's (so ``GET /health/usage?window=`` answers without the external stack), and each
-provider's spend this UTC day (for ``/status``).
+provider's spend this UTC day and month (``/status``, ``provider_spend_usd`` and the monthly term of
+``ProviderBudgetBurn``).
 
 Recording touches one bucket and one running total per period (a few additions), like the request
 recorder. With shared state the fleet recorder (:mod:`.fleet`) sends what changed with its flush
@@ -69,6 +70,11 @@ def day_period(epoch: float) -> str:
     return f"d{Periods.at(epoch).day}"
 
 
+def month_period(epoch: float) -> str:
+    """The running totals' name of the UTC month of ``epoch``: ``m2026-12``."""
+    return f"m{Periods.at(epoch).month}"
+
+
 class UsageSource(Protocol):
     """Where the usage reports read: this replica's recorder, or the fleet's merge of them."""
 
@@ -92,6 +98,9 @@ class UsageRecorder:
         self.periods: dict[str, dict[str, Spend]] = {}
         """Running totals per provider of the current period and the one before (the fleet
         recorder sends what the last seconds of a period added after it ended)."""
+        self._day: tuple[float, float, str, str] = (0.0, 0.0, "", "")
+        """The current UTC day's start and end, and the names of its day and month (recording
+        reads them, computing them once a day)."""
 
     def on_call(self, event: CallEvent) -> None:
         if event.health_check or event.outcome != "success":
@@ -99,8 +108,12 @@ class UsageRecorder:
         ctx, spec = event.context, event.spec
         now = self.clock()
         units = billed_usage(ctx)
+        if not self._day[0] <= now < self._day[1]:
+            periods = Periods.at(now)
+            self._day = (now + periods.day_left - 86400, now + periods.day_left, day_period(now), month_period(now))
         for spend in (self._bucket((spec.provider, spec.operation, ctx.client), now),
-                      self._period(day_period(now)).setdefault(spec.provider, Spend())):
+                      self._period(self._day[2]).setdefault(spec.provider, Spend()),
+                      self._period(self._day[3]).setdefault(spec.provider, Spend())):
             spend.requests += 1
             if ctx.cost_usd is None:
                 spend.unpriced += 1
@@ -165,6 +178,13 @@ def usage_report(source: UsageSource, now: float, window: float, window_text: st
         services.setdefault(str(ServiceKey(provider, operation)), Spend()).add(spend)
         clients.setdefault(client, Spend()).add(spend)
     return UsageReport(window_text, total, services, clients, view)
+
+
+def spend_to_date(source: UsageSource, now: float) -> dict[tuple[str, str], float]:
+    """USD per ``(provider, "day" | "month")`` spent this UTC day and month (``provider_spend_usd``)."""
+    periods = (("day", day_period(now)), ("month", month_period(now)))
+    return {(provider, name): spend.cost_usd for name, period in periods
+            for provider, spend in source.spent(period).items()}
 
 
 def spend_today(source: UsageSource, now: float) -> SpendToday:

@@ -68,6 +68,7 @@ class ServiceManager:
         # gateway_state_backend_up and GatewayStateBackendDown read the store's health when they need it.
         self.telemetry.observe_state_backend(self.state_backend)
         self.monitoring.observe_state_backend(self.state_backend)
+        self.telemetry.observe_spend(self.monitoring.spend_to_date)
         bulkheads = self.pipeline.bulkheads.values()
         self.telemetry.observe_bulkheads(bulkheads)
         self.monitoring.observe_saturation(lambda: {b.provider: (b.in_flight, b.limit) for b in bulkheads})
