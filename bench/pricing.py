@@ -39,8 +39,8 @@ def main() -> None:
     meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("bench")
     spend = SpendTotals()
     nothing = lambda _: []  # noqa: E731
-    observer = TelemetryObserver(Instruments(meter, nothing, nothing, nothing, spend.observe_cost, spend.observe_usage),
-                                 "gpt-4o-mini", spend)
+    observer = TelemetryObserver(Instruments(meter, nothing, nothing, nothing, spend.observe_cost, spend.observe_usage,
+                                             nothing), "gpt-4o-mini", spend)
     for name, ctx, model in (("translate", translate, None), ("chat", chat, "gpt-4o-mini")):
         ctx.cost_usd = prices.cost(ctx, model)
         event = CallEvent(ctx.spec, "success", None, 0.01, ctx)

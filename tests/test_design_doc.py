@@ -176,7 +176,7 @@ def prometheus_metric_names() -> tuple[set[str], int]:
     def one(_: CallbackOptions) -> Iterable[Observation]:
         return [Observation(1)]
 
-    made = Instruments(provider.get_meter("design"), one, one, one, one, one)
+    made = Instruments(provider.get_meter("design"), one, one, one, one, one, one)
     for instrument in vars(made).values():  # the observable gauges report through ``one``
         for method in ("record", "add", "set"):
             if hasattr(instrument, method):
@@ -196,7 +196,8 @@ def test_every_metric_is_documented_and_every_documented_metric_exists() -> None
     documented = {name for cell in first_cells for name in re.findall(r"`((?:provider|gateway|gen_ai)_[a-z_]+)`", cell)}
     assert sorted(documented - names) == []
     labels = [instruments.PROVIDER, instruments.OPERATION, instruments.OUTCOME, instruments.ERROR_TYPE_LABEL,
-              instruments.REASON, instruments.BACKEND, instruments.TOKEN_INPUT, instruments.TOKEN_OUTPUT,
+              instruments.REASON, instruments.BACKEND, instruments.PERIOD, instruments.TOKEN_INPUT,
+              instruments.TOKEN_OUTPUT,
               *(r.value for r in instruments.REJECTION_REASONS)]
     assert sorted(label for label in labels if not quoted(label) and f" {label}" not in DESIGN) == []
 

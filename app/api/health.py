@@ -29,7 +29,7 @@ from ..monitoring.schemas import (
 )
 from ..monitoring.slo_report import SloReport
 from ..monitoring.trends import TrendError
-from ..monitoring.usage import UsageReport, usage_report
+from ..monitoring.usage import UsageReport
 from ..providers.service_manager import ServiceManager
 from ..resilience.auth import require_admin
 
@@ -101,7 +101,7 @@ def metrics(
 
 
 @get("/usage", summary="Calls, billed units and cost per provider operation and per client over the window "
-     "(this replica's)", sync_to_thread=False)
+     "(the fleet's with shared state)", sync_to_thread=False)
 def usage(
     request: Request[Any, Any, Any],
     window: Annotated[str | None, QueryParameter(description="Prometheus duration; default: the alert window")] = None,
@@ -109,7 +109,7 @@ def usage(
     manager = _manager(request)
     settings = manager.settings
     seconds = _window(window, settings.alerts.window, settings.monitoring_horizon)
-    return usage_report(manager.usage, seconds, format_duration(seconds))
+    return manager.monitoring.usage_report(seconds, format_duration(seconds))
 
 
 @get("/alerts", summary="Pending and firing alerts, and recently resolved ones", sync_to_thread=False)

@@ -20,6 +20,7 @@ GEN_AI = "gen_ai_provider_name, gen_ai_operation_name"
 CALLS = "provider, operation"
 COST = "provider_client_cost_usd_total"
 HOUR = 3600
+MONTH = 'period="month"'
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,11 @@ def tokens(s: Scope) -> str:
 def spend_rate(s: Scope) -> str:
     """US dollars per hour being spent, per provider operation."""
     return f"{rate(CALLS, COST, s.calls)} * {HOUR}"
+
+
+def spent_this_month(s: Scope) -> str:
+    """US dollars each provider has cost this UTC month: the fleet's, which every replica exports."""
+    return f"max by (provider) ({select('provider_spend_usd', MONTH, s.provider)})"
 
 
 def top_clients(s: Scope) -> str:

@@ -117,13 +117,16 @@ def cost(s: q.Scope, f: Facts) -> Row:
     return "Cost", [
         graph(Signal("Spend rate", "US dollars per hour spent on provider calls, per provider operation "
                      "(provider_client_cost_usd_total; calls whose price is unknown are not in it).", "currencyUSD",
-                     [Query(q.spend_rate(s), CALL_LEGEND)], width=8)),
+                     [Query(q.spend_rate(s), CALL_LEGEND)], width=6)),
         listing(Signal("Top clients", "The ten clients (names of GATEWAY_API_KEYS, or anonymous) spending most "
                        "now, in US dollars per hour.", "currencyUSD", [Query(q.top_clients(s), "{{client}}")],
-                       width=8)),
+                       width=6)),
         summary(Signal("Cost per provider operation", "US dollars per hour per provider operation, averaged "
                        "over the dashboard's time range.", "currencyUSD", [Query(q.spend_rate(s), CALL_LEGEND)],
-                       width=8)),
+                       width=6)),
+        listing(Signal("Spent this month", "US dollars each provider has cost this UTC month, now "
+                       "(provider_spend_usd, the fleet's); ProviderBudgetBurn pages at P_BUDGET_MONTHLY_USD.",
+                       "currencyUSD", [Query(q.spent_this_month(s), "{{provider}}")], width=6)),
     ]
 
 

@@ -34,6 +34,7 @@ from .slo_report import SloReport, slo_report
 from .stats import Key
 from .status import BreakerView, HealthStatus, OperationHealth, operation_health, overall, provider_health
 from .trends import Trends, compute_trends, parse_window_step
+from .usage import SpendToday, UsageRecorder, UsageReport, UsageSource, spend_to_date, spend_today, usage_report
 
 __all__ = ["Alert", "HealthStatus", "Monitoring", "Trends", "current", "monitoring", "set_current"]
 
@@ -58,6 +59,8 @@ class Monitoring:
         """``instance``: this replica's label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
         self.settings = settings
         self.clock = clock
+        self.usage = UsageRecorder(settings.monitoring_bucket, settings.monitoring_horizon, clock)
+        """Calls, billed units and cost per provider operation and client (``/health/usage``, ``/status``)."""
         recorder_args: dict[str, Any] = {
             "reset_timeouts": {name: svc.circuit_reset_time for name, svc in settings.services.items()},
             "instance": instance,
@@ -66,10 +69,15 @@ class Monitoring:
         kind = FleetRecorder if settings.state_redis_url else Recorder
         if settings.state_redis_url:
             recorder_args["window"] = settings.alerts.window
-        self.recorder: Recorder = kind(settings.monitoring_bucket, settings.monitoring_horizon, clock, **recorder_args)
+        self.recorder: Recorder = (
+            FleetRecorder(settings.monitoring_bucket, settings.monitoring_horizon, clock, usage=self.usage,
+                          **recorder_args)
+            if settings.state_redis_url else Recorder(settings.monitoring_bucket, settings.monitoring_horizon, clock,
+                                                      **recorder_args))
         slo = settings.alerts.slo
         self.history: Recorder = kind(resolution(slo), horizon(slo), clock, **recorder_args)
         """The coarse ring: the error-budget windows of 30 minutes and more (:mod:`.history`)."""
+        self.recorder.spend_reader = self.spend_to_date
         self.rings = Tiered(self.recorder, self.history, held(slo))
         self.slo = Slo(slo)
         self.rules: tuple[AlertRule, ...] = alert_rules(settings.alerts, runbook_base_url)
@@ -107,6 +115,24 @@ class Monitoring:
             return self.recorder.status(now)
         return local_status(self.recorder, self.settings.alerts.window, now,
                             "no shared state store (STATE_REDIS_URL): this process's numbers only")
+
+    def usage_report(self, window: float, window_text: str) -> UsageReport:
+        """Calls, billed units and cost over ``window`` (the fleet's while its view is)."""
+        return usage_report(self._usage_source(), self.clock(), window, window_text, self.recorder.view)
+
+    def spend_today(self) -> SpendToday:
+        """What each provider has cost this UTC day (the fleet's while its view is)."""
+        return spend_today(self._usage_source(), self.clock())
+
+    def spend_to_date(self, now: float | None = None) -> dict[tuple[str, str], float]:
+        """USD per ``(provider, "day" | "month")`` spent this UTC day and month (the fleet's while its
+        view is): ``provider_spend_usd`` and the monthly term of ``ProviderBudgetBurn``."""
+        return spend_to_date(self._usage_source(), self.clock() if now is None else now)
+
+    def _usage_source(self) -> UsageSource:
+        if isinstance(self.recorder, FleetRecorder) and self.recorder.view == "fleet":
+            return self.recorder.fleet_usage
+        return self.usage
 
     @property
     def running(self) -> bool:

@@ -349,16 +349,19 @@ MONTH: Final = 30 * 86400.0
 
 class SpendBudgetBurn(Condition):
     """``ProviderBudgetBurn``, per ``provider`` with a budget, from ``provider_client_cost_usd_total``
-    summed over its operations, models and clients. The value is a share of a budget:
+    summed over its operations, models and clients, and from ``provider_spend_usd``. The value is a
+    share of a budget:
 
-    * critical (``page``): the spend over the last day is the daily budget or more;
+    * critical (``page``): the spend over the last day is the daily budget or more, or the spend this
+      UTC month (the gauge, the highest over replicas) is the monthly budget or more;
     * warning: the spend rate over the last hour, kept for a day, would spend the daily budget, or
       the spend rate over the last day, kept for 30 days, would spend the monthly budget.
 
     Both compare the share with the rule's threshold (1) by ``>=``.
 
     Each provider's terms are joined with ``or`` in that order (the first that holds gives the
-    value). Every window and period is divided by ``SLO_TIME_SCALE``, for tests."""
+    value). Every window and projected period is divided by ``SLO_TIME_SCALE``, for tests; the
+    calendar month is the gauge's."""
 
     kind = "spend_budget_burn"
     by = SATURATION_LABELS
@@ -368,12 +371,15 @@ class SpendBudgetBurn(Condition):
 
     def terms(self, rule: Rule) -> list[tuple[str, str, float, float, float]]:
         """``(provider, function, window, multiplier, budget)`` per term, in the expression's order:
-        the value is ``function(cost[window]) * multiplier / budget``."""
+        the value is ``function(cost[window]) * multiplier / budget``, or for the function
+        ``month`` (no window) the month's spend (the gauge) ``/ budget``."""
         scale = _slo(rule).settings.time_scale
         found: list[tuple[str, str, float, float, float]] = []
         for provider, budget in rule.spend.items():
             if rule.page and budget.daily is not None:
                 found.append((provider, "increase", DAY / scale, 1.0, budget.daily))
+            if rule.page and budget.monthly is not None:
+                found.append((provider, "month", 0.0, 1.0, budget.monthly))
             if not rule.page and budget.daily is not None:
                 found.append((provider, "rate", HOUR / scale, DAY / scale, budget.daily))
             if not rule.page and budget.monthly is not None:
@@ -383,7 +389,9 @@ class SpendBudgetBurn(Condition):
     def promql(self, rule: Rule, recorded: bool) -> str:
         parts = []
         for provider, function, window, multiplier, budget in self.terms(rule):
-            spent = f'sum by (provider) ({function}({r.COST}{{provider="{provider}"}}[{format_duration(window)}]))'
+            selector = f'{{provider="{provider}"'
+            spent = (f'max by (provider) ({r.SPEND}{selector},period="month"}})' if function == "month"
+                     else f"sum by (provider) ({function}({r.COST}{selector}}}[{format_duration(window)}]))")
             scaled = spent if multiplier == 1 else f"{spent} * {r.num(multiplier)}"
             parts.append(f"{scaled} / {r.num(budget)} >= {r.num(rule.threshold)}")
         return " or ".join(parts) if parts else "vector(0) > 1"
@@ -396,6 +404,11 @@ class SpendBudgetBurn(Condition):
         found: dict[AlertKey, float] = {}
         for provider, function, window, multiplier, budget in self.terms(rule):
             if (provider,) in found:
+                continue
+            if function == "month":
+                month = reading.source.spend_to_date(reading.now).get((provider, "month"))
+                if month is not None and self.breached(month / budget, rule.threshold):
+                    found[(provider,)] = month / budget
                 continue
             costs = [s.cost_usd for (p, _), s in reading.window_stats(window).items()
                      if p == provider and s.cost_usd is not None]

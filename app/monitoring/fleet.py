@@ -8,7 +8,8 @@ replica changed since its last read, all in one Lua script: one round trip per i
 batch of deltas has a sequence number and stays queued until Redis answers, so a batch whose
 answer was lost is sent again and applied once. In Redis each time slot is a hash of counters
 (:mod:`app.monitoring.fleet_wire`), expiring with the recorder's horizon; a version number says
-which slots changed. Each replica also reports itself (``gw:fleet:replicas``): when it last
+which slots changed. The usage recorder's buckets and running totals per period ride along
+(:class:`FleetUsage`). Each replica also reports itself (``gw:fleet:replicas``): when it last
 did, its calls in flight against its limits (``ProviderSaturated`` is per replica, as Prometheus
 sees it per target), its last errors and its own request counts over the alert window.
 
@@ -43,9 +44,10 @@ from ..background import cancel
 from ..calls import LOOP_LAG_BUCKETS, ServiceKey
 from ..resilience.shared_state import StateHealth, text
 from .buckets import Bucket, cumulative
-from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, decode
+from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, copy_spend, decode, decode_period, spend_updates
 from .recorder import STATE_VALUES, LastError, Recorder
 from .stats import Key
+from .usage import Spend, UsageKey, UsageRecorder, day_period, month_period, window_slots
 
 log = logging.getLogger("app.monitoring.fleet")
 
@@ -88,12 +90,37 @@ def replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+class FleetUsage:
+    """The fleet's usage (a :class:`~app.monitoring.usage.UsageSource`): the merged usage buckets of
+    the slots read, and the current periods' running totals as the last flush read them."""
+
+    def __init__(self, bucket: float) -> None:
+        self.bucket = bucket
+        self.slots: dict[int, dict[UsageKey, Spend]] = {}
+        self.periods: dict[str, dict[str, Spend]] = {}
+
+    def window(self, now: float, window: float) -> dict[UsageKey, Spend]:
+        totals: dict[UsageKey, Spend] = {}
+        for slot in window_slots(self.bucket, now, window):
+            for key, spend in self.slots.get(slot, {}).items():
+                totals.setdefault(key, Spend()).add(spend)
+        return totals
+
+    def spent(self, period: str) -> dict[str, Spend]:
+        return self.periods.get(period, {})
+
+
 class FleetRecorder(Recorder):
     """A recorder whose reads are the fleet's once :meth:`connect` gave it Redis and :meth:`start` ran."""
 
     def __init__(self, *args: Any, window: float = 300.0, flush_interval: float = FLUSH_INTERVAL,
-                 **kwargs: Any) -> None:
+                 usage: UsageRecorder | None = None, **kwargs: Any) -> None:
+        """``usage``: the usage recorder whose buckets (of the same size) and totals ride along."""
         super().__init__(*args, **kwargs)
+        self.usage = usage
+        self.fleet_usage = FleetUsage(self.bucket)
+        self._usage_sent: dict[tuple[UsageKey, int], Spend] = {}
+        self._periods_sent: dict[tuple[str, str], Spend] = {}
         self.replica = replica_id()
         self.window = window
         self.flush_interval = flush_interval
@@ -106,7 +133,7 @@ class FleetRecorder(Recorder):
         self._lag_sent: dict[int, list[int]] = {}
         self._unsent_from = -math.inf
         self._seq = 0
-        self._pending: list[tuple[int, dict[int, list[Any]]]] = []
+        self._pending: list[tuple[int, dict[int | str, list[Any]]]] = []
         """Batches of deltas sent or not, until Redis confirms them."""
         self._slots_cache: dict[int, dict[Key, Bucket]] = {}
         self._lag_cache: dict[int, dict[str, list[int]]] = {}
@@ -251,7 +278,7 @@ class FleetRecorder(Recorder):
             self._queue(oldest, current)
             argv: list[Any] = [self._prefix, self._epoch, uuid.uuid4().hex, math.ceil(self.horizon + self.bucket),
                                self._version, oldest, self.replica, json.dumps(self._report(now)), repr(now),
-                               repr(now - self.horizon), len(self._pending)]
+                               repr(now - self.horizon), " ".join(self._periods_read(now)), len(self._pending)]
             for seq, groups in self._pending:
                 argv += [seq, len(groups)]
                 for slot, updates in groups.items():
@@ -263,6 +290,8 @@ class FleetRecorder(Recorder):
             self._pending = []
             self._merge(raw[3], int(text(raw[2])), oldest)
             self._reports = {r["replica"]: r for r in (json.loads(text(b)) for b in raw[4])}
+            self.fleet_usage.periods = {text(raw[5][j]): decode_period([text(f) for f in raw[5][j + 1]])
+                                        for j in range(0, len(raw[5]), 2)}
             self._synced_at = now
             return True
         return False
@@ -276,24 +305,27 @@ class FleetRecorder(Recorder):
         # Slots that have left the ring have left every replica's horizon too: a batch unsent that
         # long (a script that keeps failing while Redis answers) keeps only its slots still in it.
         self._pending = [(seq, kept) for seq, batch in self._pending
-                         if (kept := {slot: u for slot, u in batch.items() if slot >= oldest})]
+                         if (kept := {slot: u for slot, u in batch.items()
+                                      if isinstance(slot, str) or slot >= oldest})]
         self._sent.update(sent)
         self._lag_sent.update(lag_sent)
         self._unsent_from = current  # earlier slots are complete; the current one may grow
         self._sent = {k: b for k, b in self._sent.items() if k[1] >= current}
+        self._usage_sent = {k: s for k, s in self._usage_sent.items() if k[1] >= current}
         self._lag_sent = {slot: h for slot, h in self._lag_sent.items() if slot >= current}
 
     def _new_epoch(self, epoch: str) -> None:
         """An empty (new) Redis: resend the whole ring and read everything again."""
         self._epoch, self._version = epoch, 0
         self._sent, self._lag_sent, self._unsent_from, self._pending = {}, {}, -math.inf, []
-        self._slots_cache, self._lag_cache = {}, {}
+        self._usage_sent, self._periods_sent = {}, {}
+        self._slots_cache, self._lag_cache, self.fleet_usage.slots = {}, {}, {}
         self.forget_sealed()
 
-    def _deltas(self, first: float, current: int) -> tuple[dict[int, list[Any]], dict[tuple[Key, int], Bucket],
-                                                          dict[int, list[int]]]:
-        """Per slot, the updates since the last flush; and the copies to remember once sent."""
-        groups: dict[int, list[Any]] = {}
+    def _deltas(self, first: float, current: int) -> tuple[dict[int | str, list[Any]],
+                                                          dict[tuple[Key, int], Bucket], dict[int, list[int]]]:
+        """Per slot (and period), the updates since the last flush; and the copies to remember once sent."""
+        groups: dict[int | str, list[Any]] = {}
         sent: dict[tuple[Key, int], Bucket] = {}
         slots = range(int(max(first, current - self._size + 1)), current + 1)
         for key, series in self._series.items():
@@ -317,19 +349,44 @@ class FleetRecorder(Recorder):
             if updates:
                 groups.setdefault(slot, []).extend(updates)
                 lag_sent[slot] = list(lag.histogram)
+        self._usage_deltas(slots, groups)
         return groups, sent, lag_sent
+
+    def _usage_deltas(self, slots: range, groups: dict[int | str, list[Any]]) -> None:
+        """The usage buckets' and running totals' updates, remembered as sent at once (a batch
+        stays queued until Redis confirms it)."""
+        if self.usage is None:
+            return
+        for (provider, operation, client), slot, spend in self.usage.held(slots):
+            name = f"u|{ServiceKey(provider, operation)}|{client}"
+            updates = spend_updates(name, spend, self._usage_sent.get(((provider, operation, client), slot)))
+            if updates:
+                groups.setdefault(slot, []).extend(updates)
+                self._usage_sent[((provider, operation, client), slot)] = copy_spend(spend)
+        for period, providers in self.usage.periods.items():
+            for provider, spend in providers.items():
+                updates = spend_updates(provider, spend, self._periods_sent.get((period, provider)))
+                if updates:
+                    groups.setdefault(period, []).extend(updates)
+                    self._periods_sent[(period, provider)] = copy_spend(spend)
+        self._periods_sent = {k: s for k, s in self._periods_sent.items() if k[0] in self.usage.periods}
+
+    def _periods_read(self, now: float) -> list[str]:
+        """The periods whose fleet totals each flush reads back."""
+        return [] if self.usage is None else [day_period(now), month_period(now)]
 
     def _merge(self, changed: list[Any], version: int, oldest: int) -> None:
         for i in range(0, len(changed), 2):
             slot, fields = int(text(changed[i])), changed[i + 1]
             buckets: dict[Key, Bucket] = {}
             lag: dict[str, list[int]] = {}
+            usage: dict[UsageKey, Spend] = {}
             for j in range(0, len(fields), 2):
-                decode(slot, text(fields[j]), text(fields[j + 1]), buckets, lag)
+                decode(slot, text(fields[j]), text(fields[j + 1]), buckets, lag, usage)
             self.restate(slot, self._slots_cache.get(slot, {}), buckets)
-            self._slots_cache[slot], self._lag_cache[slot] = buckets, lag
+            self._slots_cache[slot], self._lag_cache[slot], self.fleet_usage.slots[slot] = buckets, lag, usage
         self._version = version
-        for cache in (self._slots_cache, self._lag_cache):
+        for cache in (self._slots_cache, self._lag_cache, self.fleet_usage.slots):
             for slot in [s for s in cache if s < oldest]:
                 del cache[slot]
 

@@ -3,8 +3,13 @@
 Each time slot is a hash ``<prefix>:slot:<slot>`` with ``provider.operation|field`` fields: ``n``
 (calls that reached the provider), ``ok``, ``open`` (breaker openings), ``sum``/``min``/``max``
 (latency seconds), ``h<i>`` (calls in latency bucket ``i``), ``e:<error type>``,
-``r:<rejection reason>``, ``c`` (US dollars the priced calls cost), and ``lag|<instance>|<i>`` for
-each replica's event-loop lag histogram; ``_v`` is the version of its last change.
+``r:<rejection reason>``, ``c`` (US dollars the priced calls cost), ``lag|<instance>|<i>`` for
+each replica's event-loop lag histogram, and the usage recorder's buckets as
+``u|provider.operation|client|<spend field>``; ``_v`` is the version of its last change. A spend
+field is ``n`` (calls that succeeded), ``x`` (of them unpriced), ``c`` (US dollars) or
+``q:<unit>`` (billed units). Each provider's running totals of a UTC day or month are a hash
+``<prefix>:spend:<period>`` (``d2026-12-07``, ``m2026-12``) with ``provider|<spend field>`` fields,
+expiring after two days or 32 days; each flush reads back the current periods' hashes.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS, ServiceKey
+from ..resilience.budgets import DAY_TTL, MONTH_TTL
 from .buckets import Bucket
 from .stats import Key
+from .usage import Spend, UsageKey
 
 # ARGV: 1 prefix, 2 known epoch, 3 new epoch, 4 ttl (s), 5 last version read, 6 oldest live slot,
-# 7 replica id, 8 replica report (JSON), 9 now, 10 oldest report kept, 11 batches; then per batch
-# its sequence number and its number of slots, and per slot the slot, its number of updates and
-# (op, field, value) per update: op i = HINCRBY, f = HINCRBYFLOAT, m / M = keep the smaller /
-# larger. A batch whose sequence number the replica had already had applied is skipped.
+# 7 replica id, 8 replica report (JSON), 9 now, 10 oldest report kept, 11 the periods to read back
+# (space-separated), 12 batches; then per batch its sequence number and its number of slots, and
+# per slot the slot (or a period's name), its number of updates and (op, field, value) per update:
+# op i = HINCRBY, f = HINCRBYFLOAT, m / M = keep the smaller / larger. A batch whose sequence number
+# the replica had already had applied is skipped.
 SYNC_SCRIPT = """
 local p = ARGV[1]
 local epoch = redis.call('get', p .. ':epoch')
@@ -28,7 +36,7 @@ if not epoch then
   redis.call('set', p .. ':epoch', epoch)
 end
 if epoch ~= ARGV[2] then return {'epoch', epoch} end
-local ttl, batches, i = tonumber(ARGV[4]), tonumber(ARGV[11]), 12
+local ttl, batches, i = tonumber(ARGV[4]), tonumber(ARGV[12]), 13
 local applied = tonumber(redis.call('hget', p .. ':applied', ARGV[7]) or '0')
 local version = tonumber(redis.call('get', p .. ':version') or '0')
 local bumped = false
@@ -37,7 +45,8 @@ for b = 1, batches do
   i = i + 2
   for g = 1, groups do
     local slot, n = ARGV[i], tonumber(ARGV[i + 1])
-    local h = p .. ':slot:' .. slot
+    local period = tonumber(slot) == nil
+    local h = p .. (period and ':spend:' or ':slot:') .. slot
     i = i + 2
     if seq > applied then
       if not bumped then
@@ -56,9 +65,13 @@ for b = 1, batches do
           end
         end
       end
-      redis.call('hset', h, '_v', version)
-      redis.call('expire', h, ttl)
-      redis.call('zadd', p .. ':slots', slot, slot)
+      if period then
+        redis.call('expire', h, string.sub(slot, 1, 1) == 'm' and MONTH_TTL or DAY_TTL)
+      else
+        redis.call('hset', h, '_v', version)
+        redis.call('expire', h, ttl)
+        redis.call('zadd', p .. ':slots', slot, slot)
+      end
     else
       i = i + 3 * n
     end
@@ -87,8 +100,13 @@ for k = 1, #seen, 2 do
     redis.call('hdel', p .. ':applied', seen[k])
   end
 end
-return {'ok', epoch, tostring(version), changed, redis.call('hvals', p .. ':replicas')}
-"""
+local periods = {}
+for name in string.gmatch(ARGV[11], '%S+') do
+  table.insert(periods, name)
+  table.insert(periods, redis.call('hgetall', p .. ':spend:' .. name))
+end
+return {'ok', epoch, tostring(version), changed, redis.call('hvals', p .. ':replicas'), periods}
+""".replace("MONTH_TTL", str(MONTH_TTL)).replace("DAY_TTL", str(DAY_TTL))
 
 
 def copy(b: Bucket) -> Bucket:
@@ -124,11 +142,59 @@ def bucket_updates(name: str, b: Bucket, sent: Bucket | None) -> list[Any]:
     return out
 
 
-def decode(slot: int, field: str, value: str, buckets: dict[Key, Bucket], lag: dict[str, list[int]]) -> None:
+def spend_updates(name: str, spend: Spend, sent: Spend | None) -> list[Any]:
+    """``(op, field, value)`` triples, flattened, that bring ``name``'s spend from ``sent`` to ``spend``."""
+    was = sent or Spend()
+    out: list[Any] = []
+    if spend.requests != was.requests:
+        out += ("i", f"{name}|n", spend.requests - was.requests)
+    if spend.unpriced != was.unpriced:
+        out += ("i", f"{name}|x", spend.unpriced - was.unpriced)
+    if spend.cost_usd != was.cost_usd:
+        out += ("f", f"{name}|c", repr(spend.cost_usd - was.cost_usd))
+    for unit, amount in spend.units.items():
+        if amount != was.units.get(unit, 0.0):
+            out += ("f", f"{name}|q:{unit}", repr(amount - was.units.get(unit, 0.0)))
+    return out
+
+
+def copy_spend(spend: Spend) -> Spend:
+    return Spend(spend.requests, spend.unpriced, spend.cost_usd, dict(spend.units))
+
+
+def decode_spend(spend: Spend, field: str, value: str) -> None:
+    """One spend field (``n``, ``x``, ``c``, ``q:<unit>``) into ``spend``."""
+    if field == "n":
+        spend.requests = int(value)
+    elif field == "x":
+        spend.unpriced = int(value)
+    elif field == "c":
+        spend.cost_usd = float(value)
+    elif field.startswith("q:"):
+        spend.units[field[2:]] = float(value)
+
+
+def decode_period(fields: list[str]) -> dict[str, Spend]:
+    """A period's hash (``HGETALL``: field, value, ...) as spend per provider."""
+    providers: dict[str, Spend] = {}
+    for j in range(0, len(fields), 2):
+        provider, _, field = fields[j].rpartition("|")
+        decode_spend(providers.setdefault(provider, Spend()), field, fields[j + 1])
+    return providers
+
+
+def decode(slot: int, field: str, value: str, buckets: dict[Key, Bucket], lag: dict[str, list[int]],
+           usage: dict[UsageKey, Spend]) -> None:
     """One field of a slot's hash into the merged buckets."""
     if field == "_v":
         return
     head, _, rest = field.partition("|")
+    if head == "u":
+        name, _, rest = rest.partition("|")
+        client, _, what = rest.rpartition("|")
+        key = ServiceKey.parse(name)
+        decode_spend(usage.setdefault((key.provider, key.operation, client), Spend()), what, value)
+        return
     if head == "lag":
         instance, _, index = rest.rpartition("|")
         lag.setdefault(instance, [0] * (len(LOOP_LAG_BUCKETS) + 1))[int(index)] = int(value)

@@ -97,5 +97,8 @@ class Tiered:
     def saturation(self, now: float) -> Mapping[str, float]:
         return self.fine.saturation(now)
 
+    def spend_to_date(self, now: float) -> Mapping[tuple[str, str], float]:
+        return self.fine.spend_to_date(now)
+
     def loop_lag(self, now: float, window: float) -> Mapping[str, tuple[tuple[float, float], ...]]:
         return self.fine.loop_lag(now, window)

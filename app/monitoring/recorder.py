@@ -90,6 +90,8 @@ class Recorder:
         """Where rate limits and breakers live and whether that answers (set by the app)."""
         self.saturation_reader: Callable[[], Mapping[str, tuple[int, int]]] | None = None
         """Per provider, ``(calls in flight now, limit)`` in this process (set by the app)."""
+        self.spend_reader: Callable[[float], Mapping[tuple[str, str], float]] | None = None
+        """USD per ``(provider, period)`` spent this UTC day and month at a time (set by the app)."""
         self.instance: str = instance or socket.gethostname()
         """This replica's ``instance`` label on ``GatewayEventLoopLagHigh`` (default: the host name)."""
         self._lag: list[LagBucket | None] = [None] * self._size
@@ -283,6 +285,11 @@ class Recorder:
                 cost_usd=agg.cost,
             )
         return stats
+
+    def spend_to_date(self, now: float) -> Mapping[tuple[str, str], float]:
+        """USD per ``(provider, period)`` spent this UTC day and month; nothing until
+        :attr:`spend_reader` is set."""
+        return self.spend_reader(now) if self.spend_reader is not None else {}
 
     def saturation(self, now: float) -> dict[str, float]:
         """Per provider, calls in flight / limit in this process now (the only replica it sees);

@@ -206,7 +206,8 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
         page = severity == "critical"
         day, hour = format_duration(DAY / slo.settings.time_scale), format_duration(HOUR / slo.settings.time_scale)
         month = format_duration(MONTH / slo.settings.time_scale)
-        what = (f"spent {{{{ $value | humanizePercentage }}}} of its daily budget over the last {day}" if page else
+        what = (f"spent {{{{ $value | humanizePercentage }}}} of a budget: of the daily one over the last {day}, or "
+                "of the monthly one this UTC month" if page else
                 f"spends at a rate that would use {{{{ $value | humanizePercentage }}}} of a budget: of the daily "
                 f"one at the rate of the last {hour} kept for {day}, or of the monthly one at the rate of the "
                 f"last {day} kept for {month}")
@@ -217,8 +218,7 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
             runbook_url=runbook("ProviderBudgetBurn"), slo=slo, page=page, spend=alerts.spend,
         )
 
-    daily = any(b.daily is not None for b in alerts.spend.values())
-    budgets = ((spend("critical"),) if daily else ()) + ((spend("warning"),) if alerts.spend else ())
+    budgets = (spend("critical"), spend("warning")) if alerts.spend else ()
     return (
         success("warning", alerts.success_rate_warning),
         success("critical", alerts.success_rate_critical),

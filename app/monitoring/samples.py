@@ -7,7 +7,8 @@ and operation; series with fewer than two samples in the window drop out; a grou
 series is absent; ``gateway_state_backend_up`` is read as an instant vector, its lowest value per
 ``backend``; ``provider_client_active_requests`` and ``provider_client_concurrency_limit`` are read
 as instant vectors and divided per target; the event-loop lag buckets are ``rate()``s summed by
-``instance`` and ``le``. So ``Evaluator(rules, SampleSource.from_promtool(...))`` fires exactly when
+``instance`` and ``le``; ``provider_spend_usd`` is read as an instant vector, its highest value per
+``provider`` and ``period``. So ``Evaluator(rules, SampleSource.from_promtool(...))`` fires exactly when
 ``promtool test rules`` says the rendered rules fire.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .promql import Sample, extrapolated_increase, extrapolated_rate
-from .recording import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, COST, DURATION, LOOP_LAG, STATE_BACKEND_UP
+from .recording import ACTIVE_REQUESTS, CONCURRENCY_LIMIT, COST, DURATION, LOOP_LAG, SPEND, STATE_BACKEND_UP
 from .stats import Key, WindowStats
 
 K = TypeVar("K")
@@ -160,6 +161,18 @@ class SampleSource:
                 backend = series.labels.get("backend", "")
                 lowest[backend] = min(lowest.get(backend, math.inf), value)
         return lowest
+
+    def spend_to_date(self, now: float) -> dict[tuple[str, str], float]:
+        """``max by (provider) (provider_spend_usd{period=...})`` at ``now``, per period."""
+        highest: dict[tuple[str, str], float] = {}
+        for series in self._series:
+            if series.metric != SPEND:
+                continue
+            value = self._instant(series.samples, now)
+            key = (series.labels.get("provider", ""), series.labels.get("period", ""))
+            if value is not None and value > highest.get(key, -math.inf):
+                highest[key] = value
+        return highest
 
     def saturation(self, now: float) -> dict[str, float]:
         """``max by (provider) (sum without (operation) (active) / limit)`` at ``now``: the division

@@ -1,6 +1,6 @@
-"""What the alert conditions read: each provider operation over one window, the state backends
-and each provider's share of its concurrency limit in flight now, and each replica's event-loop lag
-over one window."""
+"""What the alert conditions read: each provider operation over one window, the state backends,
+each provider's spend this UTC day and month and its share of its concurrency limit in flight now,
+and each replica's event-loop lag over one window."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ class WindowSource(Protocol):
     def saturation(self, now: float) -> Mapping[str, float]:
         """Per provider, the highest share of its concurrency limit in flight in one replica now
         (calls in flight over all operations / limit); absent without a sample."""
+        ...
+
+    def spend_to_date(self, now: float) -> Mapping[tuple[str, str], float]:
+        """Per ``(provider, period)`` (``day``, ``month``), ``provider_spend_usd`` now: USD spent this
+        UTC day or month (the highest over replicas, as ``max by (provider)``); absent without a sample."""
         ...
 
     def loop_lag(self, now: float, window: float) -> Mapping[str, tuple[tuple[float, float], ...]]:

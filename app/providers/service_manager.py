@@ -21,7 +21,6 @@ from ..monitoring import Monitoring
 from ..monitoring import set_current as set_current_monitoring
 from ..monitoring.loop_lag import LoopLagProbe
 from ..monitoring.status import HealthStatus
-from ..monitoring.usage import UsageRecorder
 from ..resilience.ratelimit import RateLimiter
 from ..resilience.shared_state import MEMORY_HEALTH, StateHealth
 from ..telemetry import Telemetry
@@ -53,13 +52,11 @@ class ServiceManager:
         self.settings = settings or get_settings()
         self.telemetry = telemetry or Telemetry(self.settings)
         self.monitoring = Monitoring(self.settings)
-        self.usage = UsageRecorder(self.settings.monitoring_bucket, self.settings.monitoring_horizon)
-        """Calls, billed units and cost per provider operation and client (``/health/usage``, ``/status``)."""
         self.storm = StormControl(self.settings.log_summary_interval)
         call_log = CallLog(self.storm)
         self.pipeline = Pipeline(
             self.settings, limiter=RateLimiter(),
-            observers=[self.telemetry.observer, self.monitoring.observer, self.usage, call_log],
+            observers=[self.telemetry.observer, self.monitoring.observer, self.monitoring.usage, call_log],
             tracer=self.telemetry.tracer,
             hold_listeners=[call_log.on_hold], stream_observers=[self.telemetry.observer],
         )
@@ -71,6 +68,7 @@ class ServiceManager:
         # gateway_state_backend_up and GatewayStateBackendDown read the store's health when they need it.
         self.telemetry.observe_state_backend(self.state_backend)
         self.monitoring.observe_state_backend(self.state_backend)
+        self.telemetry.observe_spend(self.monitoring.spend_to_date)
         bulkheads = self.pipeline.bulkheads.values()
         self.telemetry.observe_bulkheads(bulkheads)
         self.monitoring.observe_saturation(lambda: {b.provider: (b.in_flight, b.limit) for b in bulkheads})

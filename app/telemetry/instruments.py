@@ -7,9 +7,10 @@ the provider metrics.
   OTLP only, so the two state gauges say ``{state}``.
 * Histogram bounds are floats, so ``/metrics`` writes ``le="5.0"`` and ``le="10.0"`` (the spelling
   Prometheus 3 normalises scraped bounds to); over OTLP Prometheus writes ``le="5"``.
-* ``gateway_state_backend_up``, ``provider_client_active_requests`` and
-  ``provider_client_concurrency_limit`` are observable gauges: each collection (a scrape, an OTLP
-  export) reads them at that moment, so they need no listener and are never stale. The cost and
+* ``gateway_state_backend_up``, ``provider_client_active_requests``,
+  ``provider_client_concurrency_limit`` and ``provider_spend_usd`` are observable gauges: each
+  collection (a scrape, an OTLP export) reads them at that moment, so they need no listener and are
+  never stale. The cost and
   usage counters are observable too, over :class:`~.spend.SpendTotals` (cheaper per call).
 """
 
@@ -40,6 +41,7 @@ AUDIO_DURATION: Final = "provider.client.audio_duration"  # provider_client_audi
 CHARACTERS: Final = "provider.client.characters"  # provider_client_characters_total
 COST: Final = "provider.client.cost.usd"  # provider_client_cost_usd_total
 USAGE: Final = "provider.client.usage"  # provider_client_usage_total
+SPEND: Final = "provider.spend.usd"  # provider_spend_usd
 HEALTH_CHECK_DURATION: Final = "provider.health_check.duration"  # provider_health_check_duration_seconds
 STATE_BACKEND_UP: Final = "gateway.state.backend.up"  # gateway_state_backend_up
 ACTIVE_REQUESTS: Final = "provider.client.active_requests"  # provider_client_active_requests
@@ -64,6 +66,7 @@ MODEL: Final = "model"
 CLIENT: Final = "client"
 UNIT: Final = "unit"
 BACKEND: Final = "backend"
+PERIOD: Final = "period"
 TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 REJECTION_REASONS: Final = (ErrorType.CIRCUIT_OPEN, ErrorType.RATE_LIMITED, ErrorType.INVALID_INPUT,
@@ -76,10 +79,12 @@ Observer = Callable[[CallbackOptions], Iterable[Observation]]
 class Instruments:
     """Every instrument of the gateway, created in this one place; the observable gauges read
     their values through ``observe_state`` (the shared state store's health), ``observe_active``
-    and ``observe_limits`` (the bulkheads) when they are collected, so they cost nothing per call."""
+    and ``observe_limits`` (the bulkheads) and ``observe_spend`` (the spend this day and month)
+    when they are collected, so they cost nothing per call."""
 
     def __init__(self, meter: Meter, observe_state: Observer, observe_active: Observer,
-                 observe_limits: Observer, observe_cost: Observer, observe_usage: Observer) -> None:
+                 observe_limits: Observer, observe_cost: Observer, observe_usage: Observer,
+                 observe_spend: Observer) -> None:
         self.request_duration = meter.create_histogram(
             REQUEST_DURATION, unit="s", description="Duration of provider call attempts.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)
@@ -103,6 +108,10 @@ class Instruments:
         self.usage = meter.create_observable_counter(
             USAGE, callbacks=[observe_usage], unit="{unit}",
             description="Provider usage in the units calls are billed by, by client.")
+        self.spend = meter.create_observable_gauge(
+            SPEND, callbacks=[observe_spend], unit="{USD}",
+            description="What each provider has cost this UTC day or month (period), in US dollars: the fleet's "
+                        "with shared state, else this process's since it started.")
         self.health_check_duration = meter.create_histogram(
             HEALTH_CHECK_DURATION, unit="s", description="Duration of active health checks.",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS)

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from litestar.middleware import DefineMiddleware
@@ -49,7 +49,7 @@ from ..logs.otlp import MaskSecrets, log_handler
 from ..masking import SecretMask
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.shared_state import StateHealth
-from .instruments import BACKEND, OPERATION, PROVIDER, Instruments
+from .instruments import BACKEND, OPERATION, PERIOD, PROVIDER, Instruments
 from .observer import TelemetryObserver
 from .otlp import otlp_log_exporter, otlp_metric_reader, otlp_span_exporter
 from .server_spans import ServerSpans
@@ -107,10 +107,11 @@ class Telemetry:
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
         self._state_health: Callable[[], StateHealth] | None = None
         self._bulkheads: Iterable[Bulkhead] = ()
+        self._spend: Callable[[], Mapping[tuple[str, str], float]] | None = None
         spend = SpendTotals()
         self.instruments = Instruments(self.meter_provider.get_meter(SCOPE, __version__), self._observe_state,
                                        self._observe_active, self._observe_limits, spend.observe_cost,
-                                       spend.observe_usage)
+                                       spend.observe_usage, self._observe_spend)
         self.observer = TelemetryObserver(self.instruments, settings.openai_model, spend)
         self._shutdown = False
         if self.enabled:
@@ -125,6 +126,11 @@ class Telemetry:
         from these bulkheads, read at each collection."""
         self._bulkheads = bulkheads
 
+    def observe_spend(self, spend: Callable[[], Mapping[tuple[str, str], float]]) -> None:
+        """Export ``provider_spend_usd`` from ``spend()`` (USD per provider and period), read at each
+        collection."""
+        self._spend = spend
+
     def record_loop_lag(self, seconds: float) -> None:
         self.instruments.event_loop_lag.record(seconds)
 
@@ -134,6 +140,12 @@ class Telemetry:
 
     def _observe_limits(self, _: CallbackOptions) -> Iterable[Observation]:
         return [Observation(b.limit, {PROVIDER: b.provider}) for b in self._bulkheads]
+
+    def _observe_spend(self, _: CallbackOptions) -> Iterable[Observation]:
+        if self._spend is None:
+            return []
+        return [Observation(usd, {PROVIDER: provider, PERIOD: period})
+                for (provider, period), usd in self._spend().items()]
 
     def _observe_state(self, _: CallbackOptions) -> Iterable[Observation]:
         if self._state_health is None:

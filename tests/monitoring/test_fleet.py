@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from app.calls import CallSpec
+from app.calls import CallContext, CallEvent, CallSpec
 from app.monitoring import Monitoring
 from app.monitoring.fleet import REPLICA_AGE_OUT, STALE_AFTER, FleetRecorder
 from app.resilience.shared_state import StateHealth
@@ -181,6 +181,39 @@ async def test_an_empty_redis_is_rebuilt_from_the_replicas_rings(fleet: Replicas
     record(a, "openai.chat", ok=1)
     await fleet.sync(a, b, a)
     assert fleet.requests(a) == 6 and fleet.requests(b) == 6
+
+
+def translate(m: Monitoring, client: str, characters: int, cost: float | None) -> None:
+    spec = CallSpec("sarvam", "translate")
+    context = CallContext(spec)
+    context.client, context.characters, context.cost_usd = client, characters, cost
+    m.usage.on_call(CallEvent(spec, "success", None, 0.1, context))
+
+
+async def test_usage_and_todays_spend_are_merged_once_local_while_away_and_rebuilt(fleet: Replicas) -> None:
+    a, b = fleet.replicas
+    translate(a, "team-a", 100, 0.5)
+    translate(b, "team-b", 40, 0.25)
+    translate(b, "team-b", 10, None)
+    await fleet.sync(a, b, a, b)
+    await fleet.sync(a, b)  # nothing new: nothing added twice
+    for m in (a, b):
+        report = m.usage_report(600, "10m")
+        assert report.view == "fleet"
+        assert (report.total.requests, report.total.unpriced, report.total.cost_usd) == (3, 1, 0.75)
+        assert report.clients["team-b"].units == {"character": 50}
+        assert report.services["sarvam.translate"].cost_usd == 0.75
+        today = m.spend_today()
+        assert (today.providers, today.unpriced) == ({"sarvam": 0.75}, 1)
+    fleet.store.status = "down"
+    assert a.usage_report(600, "10m").view == "local"
+    assert a.usage_report(600, "10m").total.cost_usd == a.spend_today().cost_usd == 0.5
+    fleet.store.status = "up"
+    with fleet.server.client() as client:
+        client.flushall()  # as a Redis restarted without persistence
+    translate(a, "team-a", 1, 1.0)
+    await fleet.sync(a, b, a, b)
+    assert b.usage_report(600, "10m").total.cost_usd == b.spend_today().cost_usd == 1.75
 
 
 async def test_saturation_is_the_busiest_replicas_and_a_silent_replica_ages_out(fleet: Replicas) -> None:

@@ -4,6 +4,8 @@ are replayed through the same evaluator by tests/stack/test_parity.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from app.calls import CallContext, CallEvent, CallSpec, ErrorType
@@ -22,8 +24,9 @@ def call(m: Monitoring, provider: str, cost: float | None, ok: bool = True) -> N
     spec = CallSpec(provider, "chat")
     context = CallContext(spec)
     context.cost_usd = cost
-    m.observer.on_call(CallEvent(spec, "success" if ok else "error", None if ok else ErrorType.UPSTREAM_5XX,
-                                 0.1, context))
+    event = CallEvent(spec, "success" if ok else "error", None if ok else ErrorType.UPSTREAM_5XX, 0.1, context)
+    m.observer.on_call(event)
+    m.usage.on_call(event)  # as the gateway's pipeline tells both
 
 
 def budget_alerts(m: Monitoring) -> dict[tuple[str, str], float]:
@@ -67,7 +70,29 @@ def test_without_a_budget_there_is_no_rule() -> None:
     assert budget_alerts(m) == {}
     m = Monitoring(settings({"DEEPGRAM_BUDGET_MONTHLY_USD": "30"}), clock)
     assert [(r.name, r.severity) for r in m.rules if r.name == "ProviderBudgetBurn"] == [
-        ("ProviderBudgetBurn", "warning")]  # a monthly budget only: no page, which needs a daily one
+        ("ProviderBudgetBurn", "critical"), ("ProviderBudgetBurn", "warning")]  # the month's page, the rate's warning
+
+
+def test_the_calendar_month_pages_until_it_ends() -> None:
+    """The monthly budget's page reads the spend this UTC month, not a window: it holds after the
+    rolling windows have let the spend go, until the month ends."""
+    month_end = datetime(2023, 12, 1, tzinfo=UTC).timestamp()
+    clock = Clock(month_end - 5 * 86400)
+    m = Monitoring(settings({"DEEPGRAM_BUDGET_MONTHLY_USD": "30"}), clock)
+    for _ in range(29):
+        call(m, "deepgram", 1.0)
+    assert ("deepgram", "critical") not in budget_alerts(m)  # 29 of 30: the rate warns, the month holds
+    clock.advance(3 * 86400)
+    assert budget_alerts(m) == {}  # the day's rate let the burst go
+    call(m, "deepgram", 1.5)
+    call(m, "deepgram", None)  # unpriced: never counted as cost
+    assert budget_alerts(m)[("deepgram", "critical")] == pytest.approx(30.5 / 30)
+    assert m.spend_to_date() == {("deepgram", "day"): 1.5, ("deepgram", "month"): 30.5}
+    clock.advance(86400 + 3600)  # the day's rate no longer holds the 1.5: still 30.5 this month
+    assert budget_alerts(m) == {("deepgram", "critical"): pytest.approx(30.5 / 30)}
+    clock.advance(86400)  # a new month
+    assert budget_alerts(m) == {}
+    assert m.spend_to_date() == {}
 
 
 def test_the_fleet_wire_carries_the_cost() -> None:
@@ -79,5 +104,5 @@ def test_the_fleet_wire_carries_the_cost() -> None:
     updates = bucket_updates("openai.chat", now, sent)
     assert updates == ["f", "openai.chat|c", repr(1.5)]
     merged: dict[Key, Bucket] = {}
-    decode(7, "openai.chat|c", "1.75", merged, {})
+    decode(7, "openai.chat|c", "1.75", merged, {}, {})
     assert merged[("openai", "chat")].cost == 1.75

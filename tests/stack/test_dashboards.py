@@ -53,6 +53,7 @@ SIGNALS = {
     "characters": "provider_client_characters_total",
     "tokens": "gen_ai_client_token_usage",
     "cost": "provider_client_cost_usd_total",
+    "spend this month": "provider_spend_usd",
     "GenAI operation duration": "gen_ai_client_operation_duration_seconds",
     "active health checks": "provider_health_check_duration_seconds",
     "in-flight calls": "provider_client_active_requests",

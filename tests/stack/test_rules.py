@@ -96,7 +96,8 @@ def test_promtool_lints_the_rules_and_the_config() -> None:
 def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The error-budget tests' rule file is the committed rules with the SLO windows divided by
     60 and the test spend budgets (the drift check above covers it); promtool lints it like the
-    others. The budgets render from the environment as from the profile."""
+    others. The budgets render from the environment as from the profile, into the Grafana and
+    Kubernetes rules too."""
     scaled = yaml.safe_load((ALERTS / render.SCALED_RULES).read_text())
     (group,) = scaled["groups"]
     assert group["interval"] == "5s"
@@ -110,9 +111,13 @@ def test_the_scaled_profile_is_rendered_and_valid(tmp_path: Path, monkeypatch: p
             if usd is not None:
                 monkeypatch.setenv(f"{provider.upper()}_BUDGET_{period}_USD", str(usd))
     assert render.main(["render", "--from-env", "--out", str(tmp_path), "--slo-time-scale", "60",
-                        "--eval-interval", "5s"]) == 0
+                        "--eval-interval", "5s", "--kubernetes-out", str(tmp_path / "k8s")]) == 0
     assert (tmp_path / render.PROMETHEUS_RULES).read_text().split("\n", 2)[2] == (
         (ALERTS / render.SCALED_RULES).read_text().split("\n", 2)[2])
+    # ProviderBudgetBurn's calendar-month term reaches all three engines' files.
+    month = 'max by (provider) (provider_spend_usd{provider="deepgram",period="month"}) / 30 >= 1'
+    for path in (render.PROMETHEUS_RULES, render.GRAFANA_RULES, Path("k8s") / render.KUBERNETES_RULES):
+        assert month in (tmp_path / path).read_text(), path
     # The drift check covers it: every rendering writes it beside the rule files.
     out = tmp_path / "again"
     assert render.main(["render", "--out", str(out)]) == 0

@@ -112,7 +112,7 @@ class StatusPage:
     fleet: FleetStatus
     """Whose numbers: the fleet's (merged through Redis) or this process's, and who reports."""
     spend_today: SpendToday
-    """What each provider has cost this UTC day (this replica's calls)."""
+    """What each provider has cost this UTC day (the fleet's calls while :attr:`fleet` is)."""
     budget_window: str
     """The history the error budgets left are computed over (``/health/slo``'s ``budget_window``)."""
 
@@ -172,7 +172,7 @@ async def build(manager: ServiceManager, chart_window: str | float = "1h") -> St
         window_choices=[w for w in ("15m", "1h") if parse_duration(w) <= settings.monitoring_horizon],
         fleet=monitoring.fleet_status(),
         budget_window=slo.budget_window,
-        spend_today=manager.usage.spend_today(),
+        spend_today=monitoring.spend_today(),
     )
 
 
