@@ -24,6 +24,12 @@ from .masking import SecretMask
 _OURS: Final = "_ai_gateway_handler"
 # Libraries that log every upstream request at INFO: one line per provider call is noise.
 _QUIET: Final = ("httpx", "httpx2", "httpcore")
+PER_CONNECTION: Final = frozenset({
+    '%s - "WebSocket %s" [accepted]', '%s - "WebSocket %s" %d', '%s - "WebSocket %s" 403',
+    "connection open", "connection closed",
+})
+"""Uvicorn's INFO lines for each WebSocket handshake, open and close (``uvicorn.error``): up to
+three lines a session, with its query string, repeated for the mounted simulator's side."""
 KEPT: Final = frozenset({"timestamp", "level", "logger", "event.name", "trace_id", "span_id"})
 """JSON keys whose values are names, levels or ids: never masked."""
 
@@ -39,6 +45,15 @@ class TraceContextFilter(logging.Filter):
         else:
             record.trace_id = record.span_id = ""
         return True
+
+
+class PerConnectionFilter(logging.Filter):
+    """Drops uvicorn's per-WebSocket INFO lines (:data:`PER_CONNECTION`), as ``access_log=False``
+    drops its per-request ones: a session has its span, its metrics and, when it fails, its event;
+    500 sessions must not write 1,500 lines. Its warnings and errors pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.msg not in PER_CONNECTION
 
 
 class JsonFormatter(jsonlogger.JsonFormatter):
@@ -104,6 +119,9 @@ def setup_logging(settings: Settings, stream: TextIO | None = None) -> logging.H
     root.setLevel(settings.log_level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    server = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, PerConnectionFilter) for f in server.filters):
+        server.addFilter(PerConnectionFilter())
     return handler
 
 

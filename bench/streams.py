@@ -6,9 +6,10 @@ then opens ``--sessions`` sessions directly to the simulator's ``/_sim/deepgram/
 once, and after them as many to ``/deepgram/v1/listen`` through the gateway (``--together``: both
 sides at once, which on a small machine measures the client and the simulator competing for the
 cores as much as the gateway). Each session sends real-time paced audio, 16 kHz 16-bit mono in
-100 ms frames, for ``--seconds``, its schedule offset by a share of a frame so that the sessions'
-frames spread over each 100 ms as real speakers' do; the simulator answers a ``Results`` message
-for each second of audio, right after the frame that completes it. Measured:
+100 ms frames, for ``--seconds``; the simulator answers a ``Results`` message for each second of
+audio, right after the frame that completes it. Session i starts i/N of a second after the first,
+so that frames, results and ends spread over time as real speakers' do (started at one instant,
+every session's result would fall in the same 100 ms each second). Measured:
 
 * latency per result message (from sending the frame that completes a second of audio to the
   ``Results`` for it), p50 and p99, through the gateway and directly: the difference is what the
@@ -70,10 +71,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def session(http: aiohttp.ClientSession, url: str, frames: int, side: Side, opened: asyncio.Event,
-                  go: asyncio.Event, open_count: list[int], total: int, phase: float = 0.0) -> None:
+                  go: asyncio.Event, open_count: list[int], total: int, offset: float = 0.0) -> None:
     """One paced session: ``frames`` frames of 100 ms, a result timed for each full second; it
     waits for ``go`` once open (``opened`` is set when every session is open or failed to), then
-    ``phase`` seconds more, so that sessions send at different moments as real speakers do."""
+    ``offset`` seconds more, so that sessions send at different moments as real speakers do."""
     counted = False
 
     def count() -> None:
@@ -100,7 +101,7 @@ async def session(http: aiohttp.ClientSession, url: str, frames: int, side: Side
 
             reader = asyncio.create_task(receive())
             loop = asyncio.get_running_loop()
-            start = loop.time() + phase
+            start = loop.time() + offset
             for n in range(1, frames + 1):
                 due = start + n * 0.1
                 await asyncio.sleep(max(0.0, due - loop.time()))
@@ -128,9 +129,8 @@ async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...]
     opened, go = asyncio.Event(), asyncio.Event()
     count = [0]
     total = len(group) * sessions
-    # Session i starts its 100 ms schedule i/N of a frame late: the frames of N speakers spread
-    # over each 100 ms, as real speakers' do, instead of all N at one instant.
-    tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total, 0.1 * i / sessions))
+    # Session i starts i/N of a result's second late (see the module's description).
+    tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total, i / sessions))
              for i in range(sessions) for url, side in group]
     await asyncio.wait_for(opened.wait(), 300)
     held_rss = gateway.rss_mib()

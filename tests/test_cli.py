@@ -9,6 +9,7 @@ import sys
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from tests.support import free_port, wait_until
 
@@ -47,6 +48,7 @@ def test_a_bad_setting_stops_start_up_naming_it() -> None:
 
 
 def test_serve_runs_the_gateway_with_the_simulator_mounted() -> None:
+    """... and logs no line per WebSocket connection (uvicorn writes three a session at INFO)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)],
                                env={**ENV, "OPENAI_API_KEY": "sk-live-looking-key", "OPENAI_BASE_URL":
@@ -61,6 +63,10 @@ def test_serve_runs_the_gateway_with_the_simulator_mounted() -> None:
         translated = httpx.post(f"http://127.0.0.1:{port}/v1/translate", json={
             "input": "Good morning", "source_language_code": "en-IN", "target_language_code": "hi-IN"})
         assert translated.status_code == 200 and translated.json()["provider"] == "sarvam"
+        with connect(f"ws://127.0.0.1:{port}/deepgram/v1/listen?encoding=linear16&sample_rate=16000",
+                     additional_headers={"Authorization": "Token x"}, open_timeout=10) as session:
+            session.send(b"\0" * 32000)  # a second of audio: one transcript, relayed from the mounted simulator
+            assert '"Results"' in session.recv(timeout=10)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
@@ -70,6 +76,7 @@ def test_serve_runs_the_gateway_with_the_simulator_mounted() -> None:
     assert "provider sarvam: simulated" in output and "provider openai: live" in output
     assert f"http://127.0.0.1:{port}/health/" in output and "/metrics" in output and "/schema" in output
     assert "sk-live-looking-key" not in output
+    assert "WebSocket" not in output and "connection open" not in output and "connection closed" not in output
 
 
 def test_simulate_runs_the_simulator_alone() -> None:
