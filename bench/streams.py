@@ -7,9 +7,11 @@ once, and after them as many to ``/deepgram/v1/listen`` through the gateway (``-
 sides at once, which on a small machine measures the client and the simulator competing for the
 cores as much as the gateway). Each session sends real-time paced audio, 16 kHz 16-bit mono in
 100 ms frames, for ``--seconds``; the simulator answers a ``Results`` message for each second of
-audio, right after the frame that completes it. Session i starts i/N of a second after the first,
-so that frames, results and ends spread over time as real speakers' do (started at one instant,
-every session's result would fall in the same 100 ms each second). Measured:
+audio, right after the frame that completes it. Every session is open before any sends; session i
+then starts i/N of ``--spread`` seconds after the first, so that frames, results and ends spread
+over time as real speakers' do (started at one instant, every session's result would fall in the
+same 100 ms each second, and all N would end in the same moment; a session's end costs the gateway
+about ten messages' CPU: its span, its metrics, its price). Measured:
 
 * latency per result message (from sending the frame that completes a second of audio to the
   ``Results`` for it), p50 and p99, through the gateway and directly: the difference is what the
@@ -123,14 +125,14 @@ async def in_flight(http: aiohttp.ClientSession, gateway: Server) -> int:
 
 
 async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...], frames: int, sessions: int,
-                gateway: Server, simulator: Server) -> tuple[float, float, dict[str, float]]:
+                spread: float, gateway: Server, simulator: Server) -> tuple[float, float, dict[str, float]]:
     """``sessions`` sessions to each URL of ``group`` at once: the gateway's RSS with all of them
     open, its CPU seconds while they ran, and the cores each process used meanwhile."""
     opened, go = asyncio.Event(), asyncio.Event()
     count = [0]
     total = len(group) * sessions
-    # Session i starts i/N of a result's second late (see the module's description).
-    tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total, i / sessions))
+    # Session i starts sending i/N of the spread late (see the module's description).
+    tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total, spread * i / sessions))
              for i in range(sessions) for url, side in group]
     await asyncio.wait_for(opened.wait(), 300)
     held_rss = gateway.rss_mib()
@@ -170,7 +172,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 through, direct = Side(), Side()
                 phases = {"together": ((gw_url, through), (sim_url, direct))} if args.together else \
                     {"direct": ((sim_url, direct),), "gateway": ((gw_url, through),)}
-                results = {name: await phase(http, group, frames, args.sessions, gateway, simulator)
+                results = {name: await phase(http, group, frames, args.sessions, args.spread, gateway, simulator)
                            for name, group in phases.items()}
                 held_rss, cpu, _ = results["together" if args.together else "gateway"]
                 await asyncio.sleep(0.5)
@@ -178,7 +180,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     relayed = args.sessions * (frames + 1) + through.results
     expected = args.sessions * (frames // FRAMES_PER_RESULT)
     figures = {
-        "sessions": args.sessions, "seconds": args.seconds,
+        "sessions": args.sessions, "seconds": args.seconds, "spread": args.spread,
         "gateway_p50_ms": round(percentile(through.latencies, 0.5) * 1000, 2),
         "gateway_p99_ms": round(percentile(through.latencies, 0.99) * 1000, 2),
         "direct_p50_ms": round(percentile(direct.latencies, 0.5) * 1000, 2),
@@ -202,10 +204,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=500, help="sessions through the gateway (and as many direct)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of audio each session sends")
+    parser.add_argument("--spread", type=float, default=5.0,
+                        help="seconds over which the sessions start sending (and so end), 1 at the least")
     parser.add_argument("--together", action="store_true",
                         help="run both sides at once (default: the direct sessions, then as many through the gateway)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if args.spread < 1:
+        parser.error("--spread: at least 1 (a second), so that results spread over each second")
     figures = asyncio.run(measure(args))
     text = json.dumps(figures, indent=2)
     print(text)
