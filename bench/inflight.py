@@ -89,7 +89,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 calls = [asyncio.create_task(bench.post("/v1/chat/completions", CHAT)) for _ in range(args.calls)]
 
                 async def all_in_flight() -> bool:
-                    return await bench.in_flight("openai") >= args.calls
+                    return bool(await bench.in_flight("openai") >= args.calls)
 
                 await bench.until(all_in_flight, timeout=120)
                 await asyncio.sleep(1.0)

@@ -4,6 +4,7 @@ telemetry observer's usage and cost counters add to a translate and to a chat ca
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from genai_prices import Usage, calc_price
+from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -38,14 +40,17 @@ def main() -> None:
                        cached_input_tokens=200, client="team-a")
     meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("bench")
     spend = SpendTotals()
-    nothing = lambda _: []  # noqa: E731
+    def nothing(_: object) -> list[Observation]:
+        return []
+
     observer = TelemetryObserver(Instruments(meter, nothing, nothing, nothing, spend.observe_cost, spend.observe_usage,
                                              nothing), "gpt-4o-mini", spend)
     for name, ctx, model in (("translate", translate, None), ("chat", chat, "gpt-4o-mini")):
         ctx.cost_usd = prices.cost(ctx, model)
         event = CallEvent(ctx.spec, "success", None, 0.01, ctx)
-        print(f"{name:9}  Prices.cost {per_call_us(lambda c=ctx, m=model: prices.cost(c, m)):6.2f} µs"
-              f"   usage and cost counters {per_call_us(lambda e=event: observer._spend(e)):6.2f} µs")
+        cost = per_call_us(functools.partial(prices.cost, ctx, model))
+        counters = per_call_us(functools.partial(observer._spend, event))
+        print(f"{name:9}  Prices.cost {cost:6.2f} µs   usage and cost counters {counters:6.2f} µs")
     usage = Usage(input_tokens=1200, output_tokens=300, cache_read_tokens=200)
     print(f"genai_prices.calc_price per call (for comparison) "
           f"{per_call_us(lambda: calc_price(usage, 'gpt-4o-mini', provider_id='openai'), 2000):6.1f} µs")
