@@ -130,3 +130,26 @@ async def test_audio_is_relayed_as_sent() -> None:
             answer = json.loads(await socket.recv())
         assert answer["data"]["metrics"]["audio_duration"] == 1.5
 
+
+
+async def test_more_sessions_than_a_connection_pool_holds_are_relayed_at_once() -> None:
+    """120 sessions held open together: each provider socket is held for its whole session, so the
+    provider side has no connection cap of its own (with aiohttp's default of 100, the 101st
+    session's upgrade waited for a socket until it timed out with 504); the bulkhead (256) bounds them."""
+    sessions = 120
+    opened: list[int] = []
+    go = asyncio.Event()
+
+    async def one(url: str) -> str:
+        async with raw.open_session(url) as socket:  # accepted once the provider accepted
+            opened.append(1)
+            await go.wait()  # every session is open before any sends
+            await socket.send(SECOND)
+            return str(json.loads(await socket.recv())["type"])
+
+    with running_gateway({"DEEPGRAM_RATE_LIMIT": "1000"}) as gw:
+        tasks = [asyncio.create_task(one(gw.url)) for _ in range(sessions)]
+        await wait_until_async(lambda: len(opened) == sessions, 20, f"{sessions} sessions open at once")
+        go.set()
+        assert await asyncio.gather(*tasks) == ["Results"] * sessions
+        await slot_returned(gw)
