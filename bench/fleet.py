@@ -14,6 +14,9 @@ changed comes back, in one round trip. It prints, for the measured replica:
   plain and the fleet recorder);
 * the Redis server's CPU per request (all three replicas' flushes), read from ``/proc``;
 * one alert evaluation over the fleet's merged buckets against one over the local rings.
+
+Each successful call is also recorded by the usage recorder (issue 26): a priced call of one of
+four named clients, whose buckets and UTC-day and -month totals ride along the same flush.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.calls import CallContext, CallEvent, CallSpec
 from app.config import load_settings
 from app.monitoring import Monitoring
 from app.monitoring.fleet import FleetRecorder
@@ -41,6 +45,7 @@ from bench.servers import free_port
 OPERATIONS = [("sarvam", "translate"), ("sarvam", "tts"), ("sarvam", "stt"), ("deepgram", "stt"), ("deepgram", "tts"),
               ("openai", "chat"), ("openai", "embeddings"), ("rag", "query"), ("rag", "ingest")]
 ERRORS = ("upstream_5xx", "timeout", "connection")
+CLIENTS = ("team-a", "team-b", "team-c", "anonymous")
 UP = StateHealth("redis", "up", time.time())
 
 
@@ -58,12 +63,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def record_second(recorder: FleetRecorder, clock: Clock, start: float, rate: int, rng: random.Random) -> None:
+def priced_calls() -> list[CallEvent]:
+    """A successful call per provider operation and client, priced (the usage recorder reads its context)."""
+    events = []
+    for (provider, operation), client in ((o, c) for o in OPERATIONS for c in CLIENTS):
+        ctx = CallContext(CallSpec(provider, operation), characters=120, client=client)
+        ctx.cost_usd = 0.0003
+        events.append(CallEvent(ctx.spec, "success", None, 0.2, ctx))
+    return events
+
+
+def record_second(monitoring: Monitoring, clock: Clock, start: float, rate: int, rng: random.Random,
+                  events: list[CallEvent]) -> None:
+    recorder = monitoring.recorder
     for i in range(rate):
         clock.now = start + i / rate
         provider, operation = OPERATIONS[i % len(OPERATIONS)]
         ok = rng.random() >= 0.05
         recorder.record(provider, operation, ok, rng.lognormvariate(-1.5, 1.0), None if ok else rng.choice(ERRORS))
+        if ok:
+            monitoring.usage.on_call(events[(i % len(OPERATIONS)) * len(CLIENTS) + i % len(CLIENTS)])
     clock.now = start + 1.0
 
 
@@ -95,12 +114,13 @@ async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: in
             recorders.append(monitoring.recorder)
             await monitoring.recorder.sync()
         rng = random.Random(13)
+        events = priced_calls()
         flush_cpu = 0.0
         redis_before = cpu_seconds(server.pid)
         for _second in range(seconds):
             start = clock.now
-            for recorder in recorders:
-                record_second(recorder, clock, start, rate, rng)
+            for monitoring in replicas:
+                record_second(monitoring, clock, start, rate, rng, events)
             for n, recorder in enumerate(recorders):
                 began = time.thread_time()
                 assert await recorder.sync()
@@ -111,12 +131,13 @@ async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: in
         assert await recorders[0].sync()  # what the others flushed after replica 0's last flush
         window = settings.alerts.window
         fleet_totals = measured.recorder.aggregate(OPERATIONS, clock.now - seconds - 1, clock.now).requests
+        usage = measured.usage_report(seconds + 1, f"{seconds + 1}s")
         began = time.perf_counter()
         measured.evaluator.evaluate(clock.now)
         fleet_eval = time.perf_counter() - began
         local = Monitoring(load_settings({}), clock)
         for _second in range(min(seconds, int(window))):
-            record_second(local.recorder, clock, clock.now, rate, rng)  # type: ignore[arg-type]
+            record_second(local, clock, clock.now, rate, rng, events)
         began = time.perf_counter()
         local.evaluator.evaluate(clock.now)
         local_eval = time.perf_counter() - began
@@ -131,6 +152,9 @@ async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: in
               f"fleet recorder {per_call_us(measured, 200_000):.2f} us")
         print(f"  one alert evaluation: fleet view {fleet_eval * 1000:.2f} ms, local rings {local_eval * 1000:.2f} ms")
         assert fleet_totals == requests * len(replicas), "the fleet view lost calls"
+        print(f"  priced calls in replica 0's fleet usage report: {usage.total.requests} "
+              f"(about {0.95 * requests * len(replicas):.0f} expected), {len(usage.clients)} clients")
+        assert usage.view == "fleet" and usage.total.requests > 0.9 * requests * len(replicas), "usage lost calls"
     finally:
         for client in clients:
             await client.aclose()
