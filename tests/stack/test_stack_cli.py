@@ -26,7 +26,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from app.stack import logsink
 from app.stack.binaries import CHECKOUT, STACK_BIN_VARIABLE
 from app.stack.processes import LOG_SINK_FILE
-from tests.support import wait_until
+from tests.support import stack_binary, wait_until
 
 from .otlp import jaeger_trace
 
@@ -106,3 +106,20 @@ def test_stack_up_exits_2_naming_the_build_where_nothing_is_built(tmp_path: Path
     out, err = process.communicate(timeout=60)
     assert process.returncode == 2 and out == ""
     assert "is not built" in err and "scripts/build-stack.sh" in err and str(tmp_path) in err
+
+
+@pytest.mark.parametrize(("program", "directory", "module", "pin", "release"), [
+    ("prometheus", "stack/prometheus", "github.com/prometheus/prometheus", "v0.316.0", "3.16.0"),
+    ("promtool", "stack/prometheus", "github.com/prometheus/prometheus", "v0.316.0", "3.16.0"),
+    ("alertmanager", "stack/alertmanager", "github.com/prometheus/alertmanager", "v0.31.1", "0.31.1"),
+    ("amtool", "stack/alertmanager", "github.com/prometheus/alertmanager", "v0.31.1", "0.31.1"),
+])
+def test_the_built_programs_say_their_release(program: str, directory: str, module: str, pin: str,
+                                              release: str) -> None:
+    """``--version`` names the release the pinned module is (Prometheus's module v0.316.0 is 3.16.0),
+    as an operator checking what runs expects; the build script sets it from the go.mod."""
+    pinned = next(line.split()[1] for line in (CHECKOUT / directory / "go.mod").read_text().splitlines()
+                  if line.split()[:1] == [module])
+    assert pinned == pin, f"{module} is now {pinned}: update this test's pin and release with it"
+    shown = subprocess.run([stack_binary(program), "--version"], capture_output=True, text=True, check=True)
+    assert f"version {release} " in shown.stdout + shown.stderr
