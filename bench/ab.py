@@ -34,9 +34,9 @@ import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.stack.processes import Options, running
+from app.stack.processes import Options, free_port, running
 from bench.overhead import gateway_env, load
-from bench.servers import ROOT, Server, free_port, started, wait_ready
+from bench.servers import ROOT, Server, started, wait_ready
 
 
 def variant(spec: str) -> tuple[str, str, dict[str, str]]:

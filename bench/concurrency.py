@@ -40,7 +40,8 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.servers import Server, clean_environment, free_port, started, wait_ready
+from app.stack.processes import free_port
+from bench.servers import Server, clean_environment, started, wait_ready
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 TTS = {"text": "hello there", "language_code": "en-US", "provider": "deepgram"}

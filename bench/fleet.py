@@ -40,7 +40,7 @@ from app.config import load_settings
 from app.monitoring import Monitoring
 from app.monitoring.fleet import FleetRecorder
 from app.resilience.shared_state import StateHealth
-from bench.servers import free_port
+from app.stack.processes import free_port
 
 OPERATIONS = [("sarvam", "translate"), ("sarvam", "tts"), ("sarvam", "stt"), ("deepgram", "stt"), ("deepgram", "tts"),
               ("openai", "chat"), ("openai", "embeddings"), ("rag", "query"), ("rag", "ingest")]

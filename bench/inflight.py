@@ -34,8 +34,9 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.stack.processes import free_port
 from bench.concurrency import CHAT, Bench, gateway_env
-from bench.servers import ROOT, Server, clean_environment, free_port, started, wait_ready
+from bench.servers import ROOT, Server, clean_environment, started, wait_ready
 
 HOOK = Path(__file__).resolve().parent / "tracemalloc_hook"
 PLACES = ((sysconfig.get_paths()["purelib"] + "/", ""), (str(ROOT) + "/", ""),

@@ -39,7 +39,8 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.servers import ROOT, Server, clean_environment, free_port, started, wait_ready
+from app.stack.processes import free_port
+from bench.servers import ROOT, Server, clean_environment, started, wait_ready
 
 DOCUMENTED = {
     400: {"invalid_input"}, 413: {"invalid_input"}, 415: {"invalid_input"}, 422: {"invalid_input", "upstream_4xx"},

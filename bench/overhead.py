@@ -58,7 +58,8 @@ import aiohttp
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.servers import ROOT, Server, clean_environment, free_port, started, wait_ready
+from app.stack.processes import free_port
+from bench.servers import ROOT, Server, clean_environment, started, wait_ready
 
 MEDIAN_ADDED_MS_TARGET = 1.5
 THROUGHPUT_RATIO_TARGET = 0.75

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,12 +18,6 @@ GATEWAY_VARIABLES = ("SARVAM_", "DEEPGRAM_", "OPENAI_", "RAG_", "OTEL_", "ALERT"
                      "METRICS_", "ENABLE_METRICS", "ENVIRONMENT", "RATE_LIMIT", "LOG_", "FALLBACKS_",
                      "HEALTH_CHECK", "MONITORING_", "SHUTDOWN_")
 """Prefixes of the gateway's settings, which the benchmarks set themselves."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_environment(extra: Mapping[str, str]) -> dict[str, str]:

@@ -46,7 +46,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import Server, clean_environment, free_port, started, wait_ready
+from app.stack.processes import free_port
+from bench.servers import Server, clean_environment, started, wait_ready
 
 RATE = 16000
 FRAME = b"\0" * (RATE * 2 // 10)

@@ -37,7 +37,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.servers import ROOT, Server, clean_environment, free_port, started, wait_ready
+from app.stack.processes import free_port
+from bench.servers import ROOT, Server, clean_environment, started, wait_ready
 
 DOCUMENTED = {(400, "invalid_input"), (408, "invalid_input"), (413, "invalid_input"), (415, "invalid_input"),
               (422, "invalid_input"), (422, "upstream_4xx"), (429, "rate_limited"),

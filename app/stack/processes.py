@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import time
@@ -46,12 +47,35 @@ class PortTaken(StackError):
     """A program exited because another process bound one of its free ports first."""
 
 
+LOWEST_PORT = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports() -> range:
+    """The kernel's range for outgoing connections and port-0 binds (Linux's default if unknown)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, from below the kernel's ephemeral
+    range: a port-0 bind or an outgoing connection (a client's, or another server's) never takes
+    it before the server meant for it binds it, as one did to a port from that range in CI. Not
+    handed out twice by this process."""
+    ephemeral = _ephemeral_ports()
+    candidates = [port for port in range(LOWEST_PORT, 65536) if port not in ephemeral and port not in _handed_out]
+    for port in random.sample(candidates, len(candidates)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise StackError("no free loopback port outside the ephemeral range")
 
 
 class Daemon:
