@@ -25,6 +25,22 @@ def clean_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith(GATEWAY_VARIABLES)}, **extra}
 
 
+def machine_cpu() -> tuple[int, int]:
+    """The machine's stolen and total CPU time so far, in clock ticks (Linux ``/proc/stat``).
+
+    Steal is the time this virtual machine's cores were ready to run and the host ran something
+    else: while it is more than a few percent, latency tails measure the host's other tenants.
+    """
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return ticks[7], sum(ticks)
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time the host took between two :func:`machine_cpu` readings."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total, 3) if total else 0.0
+
+
 @dataclass
 class Server:
     """A server subprocess on a loopback port; ``direct`` servers are called on the simulator's routes."""

@@ -19,7 +19,9 @@ about ten messages' CPU: its span, its metrics, its price). Measured:
 * how late the senders ran against their 100 ms schedule (is the run itself real time?);
 * the gateway's CPU time per relayed frame (caller frames in plus provider messages out);
 * the gateway's RSS per open session (RSS with every session open minus idle RSS);
-* the cores each process (gateway, simulator, this client) used while the sessions ran;
+* the cores each process (gateway, simulator, this client) used while the sessions ran, and the
+  share of the machine's CPU time the host took meanwhile (``host_steal``: on a shared virtual
+  machine, a run with more than a few percent measures the host's other tenants in its tails);
 * the bulkhead slots in flight after every session closed (must be 0).
 
     python bench/streams.py                          # 500 sessions for 20 s
@@ -47,7 +49,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.stack.processes import free_port
-from bench.servers import Server, clean_environment, started, wait_ready
+from bench.servers import Server, clean_environment, machine_cpu, started, steal_share, wait_ready
 
 RATE = 16000
 FRAME = b"\0" * (RATE * 2 // 10)
@@ -129,7 +131,8 @@ async def in_flight(http: aiohttp.ClientSession, gateway: Server) -> int:
 async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...], frames: int, sessions: int,
                 spread: float, gateway: Server, simulator: Server) -> tuple[float, float, dict[str, float]]:
     """``sessions`` sessions to each URL of ``group`` at once: the gateway's RSS with all of them
-    open, its CPU seconds while they ran, and the cores each process used meanwhile."""
+    open, its CPU seconds while they ran, and the cores each process used meanwhile (with the
+    host's steal)."""
     opened, go = asyncio.Event(), asyncio.Event()
     count = [0]
     total = len(group) * sessions
@@ -138,7 +141,7 @@ async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...]
              for i in range(sessions) for url, side in group]
     await asyncio.wait_for(opened.wait(), 300)
     held_rss = gateway.rss_mib()
-    before = gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()
+    before, machine = (gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()), machine_cpu()
     wall = time.perf_counter()
     go.set()
     await asyncio.gather(*tasks)
@@ -146,6 +149,7 @@ async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...]
     after = gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()
     names = ("gateway", "simulator", "client")
     shares = {name: round((b - a) / wall, 2) for name, a, b in zip(names, before, after, strict=True)}
+    shares["host_steal"] = steal_share(machine, machine_cpu())
     return held_rss, after[0] - before[0], shares
 
 

@@ -31,3 +31,5 @@ def test_paced_sessions_through_the_gateway_and_direct(tmp_path: Path) -> None:
                  "gateway_rss_kib_per_session"):
         assert math.isfinite(figures[name]) and figures[name] > 0, (name, figures)
     assert figures["gateway_p99_ms"] >= figures["gateway_p50_ms"]
+    for phase in ("direct", "gateway"):
+        assert 0 <= figures["cpu_cores_used"][phase]["host_steal"] < 1, figures["cpu_cores_used"]
