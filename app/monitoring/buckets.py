@@ -12,6 +12,21 @@ from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS
 from .promql import bucket_quantile
 
 
+def slot_of(t: float, bucket: float) -> int:
+    """The time slot that holds ``t``: slot ``s`` holds ``(s * bucket, (s + 1) * bucket]``."""
+    return math.ceil(t / bucket) - 1
+
+
+def ring_size(horizon: float, bucket: float) -> int:
+    """Slots a ring keeps so that a window of ``horizon`` ending at any moment is all in it."""
+    return math.ceil(horizon / bucket) + 1
+
+
+def slots_between(start: float, end: float, bucket: float) -> range:
+    """The time slots that overlap ``(start, end]``."""
+    return range(math.floor(start / bucket), slot_of(end, bucket) + 1)
+
+
 class Bucket:
     """One time slot of one provider operation (this replica's, or the fleet's merged)."""
 

@@ -43,11 +43,11 @@ from redis.exceptions import RedisError
 from ..background import cancel
 from ..calls import LOOP_LAG_BUCKETS, ServiceKey
 from ..resilience.shared_state import StateHealth, text
-from .buckets import Bucket, cumulative
-from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, copy_spend, decode, decode_period, spend_updates
+from .buckets import Bucket, cumulative, slot_of, slots_between
+from .fleet_wire import SYNC_SCRIPT, bucket_updates, copy, decode, decode_period, spend_updates
 from .recorder import STATE_VALUES, LastError, Recorder
 from .stats import Key
-from .usage import Spend, UsageKey, UsageRecorder, day_period, month_period, window_slots
+from .usage import Spend, UsageKey, UsageRecorder, day_period, month_period
 
 log = logging.getLogger("app.monitoring.fleet")
 
@@ -101,7 +101,7 @@ class FleetUsage:
 
     def window(self, now: float, window: float) -> dict[UsageKey, Spend]:
         totals: dict[UsageKey, Spend] = {}
-        for slot in window_slots(self.bucket, now, window):
+        for slot in slots_between(now - window, now, self.bucket):
             for key, spend in self.slots.get(slot, {}).items():
                 totals.setdefault(key, Spend()).add(spend)
         return totals
@@ -273,7 +273,7 @@ class FleetRecorder(Recorder):
             return False
         for _ in range(2):  # a second time only right after a new epoch: everything is resent then
             now = self.clock()
-            current = math.ceil(now / self.bucket) - 1
+            current = slot_of(now, self.bucket)
             oldest = current - self._size + 1
             self._queue(oldest, current)
             argv: list[Any] = [self._prefix, self._epoch, uuid.uuid4().hex, math.ceil(self.horizon + self.bucket),
@@ -362,13 +362,13 @@ class FleetRecorder(Recorder):
             updates = spend_updates(name, spend, self._usage_sent.get(((provider, operation, client), slot)))
             if updates:
                 groups.setdefault(slot, []).extend(updates)
-                self._usage_sent[((provider, operation, client), slot)] = copy_spend(spend)
+                self._usage_sent[((provider, operation, client), slot)] = spend.copy()
         for period, providers in self.usage.periods.items():
             for provider, spend in providers.items():
                 updates = spend_updates(provider, spend, self._periods_sent.get((period, provider)))
                 if updates:
                     groups.setdefault(period, []).extend(updates)
-                    self._periods_sent[(period, provider)] = copy_spend(spend)
+                    self._periods_sent[(period, provider)] = spend.copy()
         self._periods_sent = {k: s for k, s in self._periods_sent.items() if k[0] in self.usage.periods}
 
     def _periods_read(self, now: float) -> list[str]:

@@ -158,10 +158,6 @@ def spend_updates(name: str, spend: Spend, sent: Spend | None) -> list[Any]:
     return out
 
 
-def copy_spend(spend: Spend) -> Spend:
-    return Spend(spend.requests, spend.unpriced, spend.cost_usd, dict(spend.units))
-
-
 def decode_spend(spend: Spend, field: str, value: str) -> None:
     """One spend field (``n``, ``x``, ``c``, ``q:<unit>``) into ``spend``."""
     if field == "n":

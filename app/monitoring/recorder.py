@@ -30,7 +30,7 @@ from typing import Literal
 
 from ..calls import LATENCY_BUCKETS, LOOP_LAG_BUCKETS, CallEvent, CallSpec, ErrorType
 from ..resilience.shared_state import StateHealth
-from .buckets import Aggregate, Bucket, LagBucket, accumulate, cumulative, merge
+from .buckets import Aggregate, Bucket, LagBucket, accumulate, cumulative, merge, ring_size, slot_of, slots_between
 from .promql import bucket_quantile
 from .stats import Key, WindowStats
 
@@ -82,7 +82,7 @@ class Recorder:
         self.horizon = horizon
         self.clock = clock
         self.started_at = clock()
-        self._size = math.ceil(horizon / bucket) + 1
+        self._size = ring_size(horizon, bucket)
         self._series: dict[Key, _Series] = {}
         self._checks: dict[Key, deque[HealthCheck]] = {}
         self._reset_timeouts = dict(reset_timeouts or {})
@@ -158,7 +158,7 @@ class Recorder:
 
     def record_loop_lag(self, seconds: float) -> None:
         """One measurement of this process's event-loop lag."""
-        slot = math.ceil(self.clock() / self.bucket) - 1
+        slot = slot_of(self.clock(), self.bucket)
         b = self._lag[slot % self._size]
         if b is None or b.slot != slot:
             b = self._lag[slot % self._size] = LagBucket(slot)
@@ -166,7 +166,7 @@ class Recorder:
 
     def _bucket(self, key: Key, now: float) -> Bucket:
         series = self._series.get(key) or self._add(key)
-        slot = math.ceil(now / self.bucket) - 1
+        slot = slot_of(now, self.bucket)
         b = series.ring[slot % self._size]
         if b is None or b.slot != slot:
             b = series.ring[slot % self._size] = Bucket(slot)
@@ -210,9 +210,8 @@ class Recorder:
 
     def _slots(self, start: float, end: float) -> range:
         """The slots that cover ``(start, end]`` and are still in the ring."""
-        first = math.floor(start / self.bucket)
-        last = math.ceil(end / self.bucket) - 1
-        return range(max(first, last - self._size + 1), last + 1)
+        slots = slots_between(start, end, self.bucket)
+        return range(max(slots.start, slots.stop - self._size), slots.stop)
 
     def aggregate(self, keys: Iterable[Key], start: float, end: float) -> Aggregate:
         """Everything recorded for ``keys`` in ``(start, end]``, at bucket granularity."""
@@ -267,7 +266,7 @@ class Recorder:
         """The alert conditions' inputs for every provider operation, counted exactly."""
         stats: dict[Key, WindowStats] = {}
         slots = self._slots(now - window, now)
-        current = math.ceil(self.clock() / self.bucket) - 1  # the slot recording now, and later ones, may grow
+        current = slot_of(self.clock(), self.bucket)  # the slot recording now, and later ones, may grow
         sealed = range(slots.start, max(slots.start, min(slots.stop, current)))
         growing = range(sealed.stop, slots.stop)
         view = self.view

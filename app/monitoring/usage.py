@@ -11,7 +11,6 @@ and reads back the fleet's (:class:`UsageSource`), so the reports are the fleet'
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Literal, Protocol
 from ..calls import CallEvent, CallSpec, ErrorType, ServiceKey
 from ..pricing import billed_usage
 from ..resilience.budgets import Periods
+from .buckets import ring_size, slot_of, slots_between
 
 UsageKey = tuple[str, str, str]
 """(provider, operation, client)."""
@@ -41,6 +41,9 @@ class Spend:
         self.cost_usd += other.cost_usd
         for unit, amount in other.units.items():
             self.units[unit] = self.units.get(unit, 0.0) + amount
+
+    def copy(self) -> Spend:
+        return Spend(self.requests, self.unpriced, self.cost_usd, dict(self.units))
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class UsageRecorder:
     def __init__(self, bucket: float = 10.0, horizon: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
         self.bucket = bucket
         self.clock = clock
-        self._size = math.ceil(horizon / bucket) + 1
+        self._size = ring_size(horizon, bucket)
         self._rings: dict[UsageKey, list[tuple[int, Spend] | None]] = {}
         self.periods: dict[str, dict[str, Spend]] = {}
         """Running totals per provider of the current period and the one before (the fleet
@@ -130,7 +133,7 @@ class UsageRecorder:
 
     def _bucket(self, key: UsageKey, now: float) -> Spend:
         """Slot ``s`` holds ``(s * bucket, (s + 1) * bucket]``, as the request recorder's."""
-        slot = math.ceil(now / self.bucket) - 1
+        slot = slot_of(now, self.bucket)
         ring = self._rings.get(key)
         if ring is None:
             ring = self._rings[key] = [None] * self._size
@@ -157,17 +160,12 @@ class UsageRecorder:
 
     def window(self, now: float, window: float) -> dict[UsageKey, Spend]:
         totals: dict[UsageKey, Spend] = {}
-        for key, _, spend in self.held(window_slots(self.bucket, now, window)):
+        for key, _, spend in self.held(slots_between(now - window, now, self.bucket)):
             totals.setdefault(key, Spend()).add(spend)
         return totals
 
     def spent(self, period: str) -> dict[str, Spend]:
         return self.periods.get(period, {})
-
-
-def window_slots(bucket: float, now: float, window: float) -> range:
-    """The slots that overlap ``(now - window, now]``."""
-    return range(math.floor((now - window) / bucket), math.ceil(now / bucket))
 
 
 def usage_report(source: UsageSource, now: float, window: float, window_text: str,
