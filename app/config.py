@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 PROVIDERS: tuple[str, ...] = ("sarvam", "deepgram", "openai", "rag")
+SPEECH_ORDERS = ("auto", "sarvam,deepgram", "deepgram,sarvam")
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "sarvam": ("translate", "tts", "stt"), "deepgram": ("stt", "tts"), "openai": ("chat", "embeddings"),
     "rag": ("query", "ingest"),
@@ -236,6 +237,9 @@ class Settings:
     admin_api_key: Secret | None = field(repr=False)
     metrics_require_auth: bool
     fallbacks_enabled: bool
+    speech_order: str
+    """``FALLBACKS_SPEECH_ORDER``: ``auto`` (Sarvam first for ``-IN`` languages, Deepgram first
+    otherwise), or ``sarvam,deepgram`` / ``deepgram,sarvam`` for every language both speak."""
     openai_model: str
     rag_db_path: str
     log_format: Literal["json", "text"]
@@ -303,6 +307,7 @@ class Settings:
             "admin_auth": self.admin_api_key is not None,
             "metrics_require_auth": self.metrics_require_auth,
             "fallbacks_enabled": self.fallbacks_enabled,
+            "speech_order": self.speech_order,
             "openai_model": self.openai_model,
             "log_format": self.log_format,
             "log_level": self.log_level,
@@ -394,6 +399,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_api_key=env.secret("ADMIN_API_KEY"),
         metrics_require_auth=env.boolean("METRICS_REQUIRE_AUTH", False),
         fallbacks_enabled=env.boolean("FALLBACKS_ENABLED", True),
+        speech_order=env.choice("FALLBACKS_SPEECH_ORDER", "auto", SPEECH_ORDERS),
         openai_model=env.raw("OPENAI_MODEL") or "gpt-4o-mini",
         rag_db_path=env.raw("RAG_DB_PATH") or ":memory:",
         log_format="json" if env.choice("LOG_FORMAT", "json" if production else "text", ("json", "text")) == "json"

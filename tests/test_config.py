@@ -104,6 +104,7 @@ def test_a_key_makes_a_provider_live_with_its_real_url() -> None:
     ("ALERT_SUCCESS_RATE_WARNING", "95", "ratio"),
     ("ALERTMANAGER_URL", "localhost:9093", "http:// or https:// URL"),
     ("SARVAM_BASE_URL", "ftp://x", "http:// or https:// URL"),
+    ("FALLBACKS_SPEECH_ORDER", "openai,sarvam", "auto or sarvam,deepgram or deepgram,sarvam"),
 ])
 def test_invalid_values_stop_start_up_naming_the_variable(variable: str, value: str, accepts: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -83,9 +83,13 @@ class Fallbacks:
 
         return await self._with_fallback(["sarvam", "openai"], False, call)
 
-    @staticmethod
-    def _speech_order(language: str, deepgram_languages: frozenset[str]) -> list[str]:
-        order = ["sarvam", "deepgram"] if language.endswith("-IN") else ["deepgram", "sarvam"]
+    def _speech_order(self, language: str, deepgram_languages: frozenset[str]) -> list[str]:
+        """The speech providers to try for ``language``, by ``FALLBACKS_SPEECH_ORDER``; only
+        those that speak it."""
+        if self.settings.speech_order != "auto":
+            order = self.settings.speech_order.split(",")
+        else:
+            order = ["sarvam", "deepgram"] if language.endswith("-IN") else ["deepgram", "sarvam"]
         supported = {"sarvam": SARVAM_LANGUAGES, "deepgram": deepgram_languages}
         usable = [p for p in order if language in supported[p]]
         if not usable:

@@ -91,3 +91,19 @@ async def test_a_session_is_priced_at_its_close_for_the_keys_name() -> None:
                                                      operation="stt", model="nova-3", client="team-s"),
                                       5, "the session's cost")
         assert cost == pytest.approx(3.2 * 0.0048 / 60, rel=1e-9)
+
+
+async def test_with_deepgram_first_a_session_starts_on_sarvam_while_deepgrams_breaker_is_open() -> None:
+    """``FALLBACKS_SPEECH_ORDER=deepgram,sarvam``: Hindi, which both speak, goes to Deepgram first."""
+    with running_gateway({"FALLBACKS_SPEECH_ORDER": "deepgram,sarvam", "DEEPGRAM_MAX_FAILURES": "1"}) as gw:
+        greeting, _ = await transcribe(gw, "language_code=hi-IN", 1.0)
+        assert greeting == {"type": "session", "provider": "deepgram", "fallback": False}
+        gw.fault("deepgram", operation="stt", error_rate=1.0, status_code=503)
+        refused = await raw.refusal(gw.url, "/v1/stt/stream?language_code=hi-IN&provider=deepgram", AUTH)
+        assert refused.body["error_type"] == "upstream_5xx"
+        gw.clear_faults()
+        gw.clear_upstream_requests()
+        greeting, transcripts = await transcribe(gw, "language_code=hi-IN", 1.0)
+        assert greeting == {"type": "session", "provider": "sarvam", "fallback": True}
+        assert transcripts
+        assert [r["provider"] for r in gw.upstream_requests()] == ["sarvam"]  # the open breaker refused
