@@ -45,20 +45,27 @@ async def test_transcripts_stream_back_from_the_provider_picked(language: str, p
         assert counted == pytest.approx(2.5)
 
 
-async def test_a_session_starts_on_the_other_provider_while_the_first_ones_breaker_is_open() -> None:
-    """Hindi goes to Sarvam first, Deepgram second (English outside India has only Deepgram)."""
-    with running_gateway({"SARVAM_MAX_FAILURES": "1"}) as gw:
-        gw.fault("sarvam", operation="stt", error_rate=1.0, status_code=503)
-        refused = await raw.refusal(gw.url, "/v1/stt/stream?language_code=hi-IN&provider=sarvam", AUTH)
+@pytest.mark.parametrize(("order", "first", "second"), [("auto", "sarvam", "deepgram"),
+                                                         ("deepgram,sarvam", "deepgram", "sarvam")])
+async def test_a_session_starts_on_the_other_provider_while_the_first_ones_breaker_is_open(
+    order: str, first: str, second: str,
+) -> None:
+    """Hindi, which both speak, goes to Sarvam first by default, to Deepgram first when
+    ``FALLBACKS_SPEECH_ORDER`` says so (English outside India has only Deepgram)."""
+    with running_gateway({"FALLBACKS_SPEECH_ORDER": order, f"{first.upper()}_MAX_FAILURES": "1"}) as gw:
+        greeting, _ = await transcribe(gw, "language_code=hi-IN", 1.0)
+        assert greeting == {"type": "session", "provider": first, "fallback": False}
+        gw.fault(first, operation="stt", error_rate=1.0, status_code=503)
+        refused = await raw.refusal(gw.url, f"/v1/stt/stream?language_code=hi-IN&provider={first}", AUTH)
         assert refused.status == 502
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.body["error_type"] == "upstream_5xx"
         gw.clear_faults()
         gw.clear_upstream_requests()
         greeting, transcripts = await transcribe(gw, "language_code=hi-IN", 1.0)
-        assert greeting == {"type": "session", "provider": "deepgram", "fallback": True}
+        assert greeting == {"type": "session", "provider": second, "fallback": True}
         assert transcripts
-        assert [r["provider"] for r in gw.upstream_requests()] == ["deepgram"]  # the open breaker refused
+        assert [r["provider"] for r in gw.upstream_requests()] == [second]  # the open breaker refused
 
 
 @pytest.mark.parametrize(("query", "named"), [("", "language_code"), ("language_code=hi-IN&sample_rate=44100",
@@ -91,19 +98,3 @@ async def test_a_session_is_priced_at_its_close_for_the_keys_name() -> None:
                                                      operation="stt", model="nova-3", client="team-s"),
                                       5, "the session's cost")
         assert cost == pytest.approx(3.2 * 0.0048 / 60, rel=1e-9)
-
-
-async def test_with_deepgram_first_a_session_starts_on_sarvam_while_deepgrams_breaker_is_open() -> None:
-    """``FALLBACKS_SPEECH_ORDER=deepgram,sarvam``: Hindi, which both speak, goes to Deepgram first."""
-    with running_gateway({"FALLBACKS_SPEECH_ORDER": "deepgram,sarvam", "DEEPGRAM_MAX_FAILURES": "1"}) as gw:
-        greeting, _ = await transcribe(gw, "language_code=hi-IN", 1.0)
-        assert greeting == {"type": "session", "provider": "deepgram", "fallback": False}
-        gw.fault("deepgram", operation="stt", error_rate=1.0, status_code=503)
-        refused = await raw.refusal(gw.url, "/v1/stt/stream?language_code=hi-IN&provider=deepgram", AUTH)
-        assert refused.body["error_type"] == "upstream_5xx"
-        gw.clear_faults()
-        gw.clear_upstream_requests()
-        greeting, transcripts = await transcribe(gw, "language_code=hi-IN", 1.0)
-        assert greeting == {"type": "session", "provider": "sarvam", "fallback": True}
-        assert transcripts
-        assert [r["provider"] for r in gw.upstream_requests()] == ["sarvam"]  # the open breaker refused
