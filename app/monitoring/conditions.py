@@ -305,7 +305,7 @@ class _BudgetBurn(Condition):
     signal: ClassVar[Signal]
 
     def promql(self, rule: Rule, recorded: bool) -> str:
-        return _slo(rule).burn_expr(self.signal, rule.page, recorded)
+        return _slo(rule).burn_expr(self.signal, rule.page, recorded, rule.min_requests)
 
     def holding(self, rule: Rule, reading: Reading) -> dict[AlertKey, float]:
         slo = _slo(rule)
@@ -313,7 +313,7 @@ class _BudgetBurn(Condition):
         for pair in slo.pairs(rule.page):
             short = reading.window_stats(pair.short)
             for key, stats in reading.window_stats(pair.long).items():
-                if key in found:
+                if key in found or slo.calls(self.signal, stats) < rule.min_requests:
                     continue
                 long_burn = slo.burn_rate(self.signal, key[0], stats)
                 short_burn = slo.burn_rate(self.signal, key[0], short.get(key))

@@ -18,8 +18,9 @@ same rules to the in-app recorder. Both engines compute, per ``provider`` and ``
 
 Two rules per severity watch error budgets instead of fixed thresholds: ``ProviderErrorBudgetBurn``
 and ``ProviderLatencyBudgetBurn``, the multi-window, multi-burn-rate alerts of
-:mod:`app.monitoring.slo` (objectives from ``SLO_*``, recording rules of their own, ``for`` 0, no
-minimum of calls, an annotation ``budget_left`` that queries the recorded budget left).
+:mod:`app.monitoring.slo` (objectives from ``SLO_*``, recording rules of their own, ``for`` 0, at
+least ``min_requests`` attempted calls over a pair's long window, so that one failed call with no
+other traffic does not page, an annotation ``budget_left`` that queries the recorded budget left).
 
 One rule is about the gateway rather than a provider operation: ``GatewayStateBackendDown``, per
 ``backend`` (``redis`` or ``memory``), fires while ``min by (backend) (gateway_state_backend_up) ==
@@ -194,7 +195,7 @@ def alert_rules(alerts: AlertSettings, runbook_base_url: str = DEFAULT_RUNBOOK_B
         query = (f'{{{{ with printf "{budget_record(signal)}{{provider=%q, operation=%q}}" $labels.provider '
                  f"$labels.operation | query }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ end }}}}")
         return AlertRule(
-            name, severity, kind, 0.0, max(p.long for p in slo.pairs(page)), 0.0, 0,
+            name, severity, kind, 0.0, max(p.long for p in slo.pairs(page)), 0.0, alerts.min_requests,
             summary=f"Provider {signal} error budget burning {'fast' if page else 'steadily'}",
             description=f"{_TARGET}: {spent} spend the {signal} error budget {{{{ $value | printf \"%.1f\" }}}}x "
                         f"as fast as the objective allows over the long window ({pairs}).",

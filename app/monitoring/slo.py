@@ -107,6 +107,14 @@ class Slo:
             return None
         return 1 - below[0] / total
 
+    @staticmethod
+    def calls(signal: Signal, stats: WindowStats) -> float:
+        """The calls the signal's ratio counts: the attempted ones; for latency, the histogram's
+        (``+Inf`` bucket), which is all the latency ratio reads."""
+        if signal == "availability":
+            return stats.attempted or 0.0
+        return stats.buckets[-1][1] if stats.buckets else 0.0
+
     def burn_rate(self, signal: Signal, provider: str, stats: WindowStats | None) -> float | None:
         ratio = self.ratio(signal, provider, stats)
         return None if ratio is None else ratio / (1 - self.objective(signal, provider))
@@ -172,8 +180,9 @@ class Slo:
     def _over_budget(ratio: str, signal: Signal) -> str:
         return f"{ratio} / on (provider) group_left () (1 - {objective_record(signal)})"
 
-    def burn_expr(self, signal: Signal, page: bool, recorded: bool) -> str:
-        """The alert expression: each pair's long and short burn rates above its factor, or'ed."""
+    def burn_expr(self, signal: Signal, page: bool, recorded: bool, min_requests: int) -> str:
+        """The alert expression: each pair's long and short burn rates above its factor, with at
+        least ``min_requests`` attempted calls over the long window, or'ed."""
         def burn(window: float) -> str:
             w = format_duration(window)
             if recorded:
@@ -182,8 +191,14 @@ class Slo:
             ratio = self.ratio_rule(signal, w).expr
             return f"({ratio}) / on (provider) group_left () (1 - ({objective}))"
 
-        pairs = [f"({burn(p.long)} > {r.num(p.factor)} and {r.ON} {burn(p.short)} > {r.num(p.factor)})"
-                 for p in self.pairs(page)]
+        # The calls the signal's ratio counts: the latency ratio reads only the buckets.
+        calls = f"{r.DURATION}_count" if signal == "availability" else f'{r.DURATION}_bucket{{le="+Inf"}}'
+
+        def enough(window: float) -> str:
+            return f"sum {r.BY} (increase({calls}[{format_duration(window)}])) >= {min_requests}"
+
+        pairs = [f"({burn(p.long)} > {r.num(p.factor)} and {r.ON} {burn(p.short)} > {r.num(p.factor)}"
+                 f" and {r.ON} {enough(p.long)})" for p in self.pairs(page)]
         return " or ".join(pairs)
 
 

@@ -42,9 +42,9 @@ def test_the_rules_of_the_alert_table() -> None:
         assert all(f"{{{{ $labels.{label} }}}}" in rule.description for label in rule.by)
         assert "{{" not in rule.summary
         assert rule.runbook_url == f"alerts/RUNBOOK.md#{rule.name.lower()}"
-        if rule.slo is not None:  # the error-budget rules: their own windows, no `for`, no minimum
+        if rule.slo is not None:  # the error-budget rules: their own windows, no `for`
             assert (rule.window, rule.for_, rule.min_requests) == (
-                (21600.0 if rule.page else 259200.0), 0.0, 0)
+                (21600.0 if rule.page else 259200.0), 0.0, 10)
             continue
         assert (rule.window, rule.for_) == (300.0, 60.0)
         assert rule.min_requests == (10 if rule.kind in ("success_rate", "latency_p95") else 0)

@@ -3,6 +3,7 @@ budget-burn alerts as the rules, and ``/health/slo`` and the status page show th
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from tests.support import Clock, wait_until
 
 from ..gateway import running_gateway
 from .helpers import BUDGET_BURN, record, settings
+
+ALERT_MIN_REQUESTS = 10
 
 HOUR = 3600.0
 
@@ -110,10 +113,11 @@ def test_slow_calls_burn_the_latency_budget_at_the_providers_threshold() -> None
 
 @pytest.mark.stack
 def test_health_slo_alerts_and_status_page_over_http() -> None:
-    env = {"ALERT_EVAL_INTERVAL": "100ms", "SARVAM_MAX_FAILURES": "50", "FALLBACKS_ENABLED": "false"}
+    env = {"ALERT_EVAL_INTERVAL": "100ms", "ALERT_MIN_REQUESTS": str(ALERT_MIN_REQUESTS), "SARVAM_MAX_FAILURES": "50",
+           "FALLBACKS_ENABLED": "false"}
     with running_gateway(env) as gateway:
         gateway.fault("sarvam", operation="translate", error_rate=1.0, status_code=500)
-        for _ in range(4):
+        for _ in range(ALERT_MIN_REQUESTS - 1):
             gateway.translate()
         body = gateway.client.get("/health/slo").json()
         assert (body["period"], body["budget_over"], body["budget_window"]) == ("30d", "history", "3d")
@@ -129,6 +133,9 @@ def test_health_slo_alerts_and_status_page_over_http() -> None:
             alerts = gateway.client.get("/health/alerts", params={"severity": "critical"}).json()["alerts"]
             return [a for a in alerts if a["name"] == "ProviderErrorBudgetBurn" and a["state"] == "firing"]
 
+        time.sleep(0.5)  # five evaluations: the burn is 200x, but over fewer calls than ALERT_MIN_REQUESTS
+        assert not paged()
+        gateway.translate()
         wait_until(paged, 5, "ProviderErrorBudgetBurn firing", interval=0.05)
         [alert] = paged()
         assert alert["annotations"]["budget_left"] == "-1.99e+04% of the 30d availability error budget left"
