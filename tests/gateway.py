@@ -12,7 +12,7 @@ from litestar import Litestar
 from app.config import load_settings
 from app.main import create_app
 
-from .support import LOOP_LAG_WARNING, LiveServer, free_port, wait_until
+from .support import KEEPALIVE, LOOP_LAG_WARNING, LiveServer, free_port, wait_until
 
 # Quiet, fast defaults for tests; each test overrides what it exercises.
 TEST_ENV = {
@@ -30,7 +30,7 @@ class Gateway:
         self.url = server.url
         self.app = app
         self.manager = app.state.service_manager
-        self.client = httpx.Client(base_url=server.url, timeout=30)
+        self.client = httpx.Client(base_url=server.url, timeout=30, limits=KEEPALIVE)
 
     def fault(self, provider: str, **fields: Any) -> None:
         response = self.client.put("/_sim/faults", json={"provider": provider, **fields})

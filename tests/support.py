@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import uvicorn
 
@@ -35,6 +36,11 @@ def stack_binary(name: str) -> str:
         pytest.fail(str(error))
 
 
+KEEPALIVE = httpx.Limits(keepalive_expiry=1.0)
+"""For the tests' long-lived clients of a server in another thread or process: a pooled connection
+is dropped after 1 s idle, well before uvicorn closes it (after 5 s). A request sent on a connection
+in the moment the server closes it fails with a reset; one did in CI, after a fixture's wait of
+about 5 s between a replica's readiness check and the test's first request."""
 LOOP_LAG_WARNING = "60s"
 """``ALERT_EVENT_LOOP_LAG_WARNING`` of the tests' gateways and rule files: a machine busy with other
 tests lags, and no test may fail on an alert it did not cause; a test of that alert sets its own."""

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import redis
 
-from tests.support import LOOP_LAG_WARNING, free_port, wait_until
+from tests.support import KEEPALIVE, LOOP_LAG_WARNING, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -107,7 +107,7 @@ class AppProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", command, "--port", str(self.port), *args],
             cwd=ROOT, env=clean_environ(env), stdout=self._log, stderr=subprocess.STDOUT)
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.client = httpx.Client(base_url=self.url, timeout=30, limits=KEEPALIVE)
 
     def wait_ready(self, path: str, timeout: float = 30) -> AppProcess:
         def ready() -> bool:
