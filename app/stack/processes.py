@@ -11,6 +11,7 @@ records go to ``Options.logs_url`` or, by default, to a :mod:`~app.stack.logsink
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -51,23 +52,27 @@ LOWEST_PORT = 10_000
 _handed_out: set[int] = set()
 
 
-def _ephemeral_ports() -> range:
-    """The kernel's range for outgoing connections and port-0 binds (Linux's default if unknown)."""
+@functools.cache
+def _candidate_ports() -> tuple[int, ...]:
+    """Ports from :data:`LOWEST_PORT` up, outside the kernel's range for outgoing connections and
+    port-0 binds (Linux's default if it cannot be read)."""
     try:
         low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     except (OSError, ValueError):
         low, high = 32768, 60999
-    return range(low, high + 1)
+    return tuple(port for port in range(LOWEST_PORT, 65536) if not low <= port <= high)
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, from below the kernel's ephemeral
-    range: a port-0 bind or an outgoing connection (a client's, or another server's) never takes
-    it before the server meant for it binds it, as one did to a port from that range in CI. Not
-    handed out twice by this process."""
-    ephemeral = _ephemeral_ports()
-    candidates = [port for port in range(LOWEST_PORT, 65536) if port not in ephemeral and port not in _handed_out]
-    for port in random.sample(candidates, len(candidates)):
+    """A TCP port on 127.0.0.1 that nothing listens on right now, from outside the kernel's
+    ephemeral range: a port-0 bind or an outgoing connection (a client's, or another server's) never
+    takes it before the server meant for it binds it, as one did to a port from that range in CI.
+    Not handed out twice by this process."""
+    candidates = _candidate_ports()
+    for _ in candidates:
+        port = random.choice(candidates)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
