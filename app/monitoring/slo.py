@@ -115,6 +115,12 @@ class Slo:
             return stats.attempted or 0.0
         return stats.buckets[-1][1] if stats.buckets else 0.0
 
+    @staticmethod
+    def calls_expr(signal: Signal, w: str) -> str:
+        """:meth:`calls` in PromQL, over the window ``w``."""
+        counted = f"{r.DURATION}_count" if signal == "availability" else f'{r.DURATION}_bucket{{le="+Inf"}}'
+        return f"sum {r.BY} (increase({counted}[{w}]))"
+
     def burn_rate(self, signal: Signal, provider: str, stats: WindowStats | None) -> float | None:
         ratio = self.ratio(signal, provider, stats)
         return None if ratio is None else ratio / (1 - self.objective(signal, provider))
@@ -145,7 +151,7 @@ class Slo:
 
     def ratio_rule(self, signal: Signal, w: str) -> r.RecordingRule:
         if signal == "availability":
-            attempted = f"sum {r.BY} (increase({r.DURATION}_count[{w}]))"
+            attempted = self.calls_expr(signal, w)
             failed = f'sum {r.BY} (increase({r.DURATION}_count{{outcome!="success"}}[{w}]))'
             return r.RecordingRule(ratio_record(signal, w), f"({failed} or {attempted} * 0) / {attempted}")
         total = f'sum {r.BY} (rate({r.DURATION}_bucket{{le="+Inf"}}[{w}]))'
@@ -191,14 +197,9 @@ class Slo:
             ratio = self.ratio_rule(signal, w).expr
             return f"({ratio}) / on (provider) group_left () (1 - ({objective}))"
 
-        # The calls the signal's ratio counts: the latency ratio reads only the buckets.
-        calls = f"{r.DURATION}_count" if signal == "availability" else f'{r.DURATION}_bucket{{le="+Inf"}}'
-
-        def enough(window: float) -> str:
-            return f"sum {r.BY} (increase({calls}[{format_duration(window)}])) >= {min_requests}"
-
         pairs = [f"({burn(p.long)} > {r.num(p.factor)} and {r.ON} {burn(p.short)} > {r.num(p.factor)}"
-                 f" and {r.ON} {enough(p.long)})" for p in self.pairs(page)]
+                 f" and {r.ON} {self.calls_expr(signal, format_duration(p.long))} >= {min_requests})"
+                 for p in self.pairs(page)]
         return " or ".join(pairs)
 
 
