@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
@@ -58,16 +59,31 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time of the process so far (Linux ``/proc``)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU time of the process and its children so far (Linux ``/proc``)."""
+        total = 0
+        for pid in self.processes():
+            with contextlib.suppress(OSError):  # a process that ended meanwhile
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rss_mib(self) -> float:
-        """Resident memory of the process (Linux ``/proc``)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError(f"{self.name}: no VmRSS")
+        """Resident memory of the process and its children (Linux ``/proc``)."""
+        kib = 0
+        for pid in self.processes():
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{pid}/status").read_text()
+                kib += int(status.split("VmRSS:", 1)[1].split()[0])
+        return kib / 1024
+
+    def processes(self) -> list[int]:
+        """The server's process and its descendants (``--workers``: the supervisor and each worker)."""
+        pids = [self.process.pid]
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(child) for child in (task / "children").read_text().split()]
+        return pids
 
 
 @contextmanager

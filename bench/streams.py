@@ -11,21 +11,25 @@ audio, right after the frame that completes it. Every session is open before any
 then starts i/N of ``--spread`` seconds after the first, so that frames, results and ends spread
 over time as real speakers' do (started at one instant, every session's result would fall in the
 same 100 ms each second, and all N would end in the same moment; a session's end costs the gateway
-about ten messages' CPU: its span, its metrics, its price). Measured:
+about ten messages' CPU: its span, its metrics, its price). One pacer sends every session's frames
+on a 1 ms clock. Both phases run ``--rounds`` times, one after the other; each latency figure is
+the median of the rounds' (a few seconds in which the host's other tenants take a fifth of the
+CPUs spoil one round's tail, not the run's), and every round's figures are printed too. Measured:
 
 * latency per result message (from sending the frame that completes a second of audio to the
   ``Results`` for it), p50 and p99, through the gateway and directly: the difference is what the
   gateway adds per message;
 * how late the senders ran against their 100 ms schedule (is the run itself real time?);
 * the gateway's CPU time per relayed frame (caller frames in plus provider messages out);
-* the gateway's RSS per open session (RSS with every session open minus idle RSS);
+* the gateway's RSS per open session (RSS with every session of the first round open minus idle
+  RSS);
 * the cores each process (gateway, simulator, this client) used while the sessions ran, and the
   share of the machine's CPU time the host took meanwhile (``host_steal``: on a shared virtual
   machine, a run with more than a few percent measures the host's other tenants in its tails);
 * the bulkhead slots in flight after every session closed (must be 0).
 
-    python bench/streams.py                          # 500 sessions for 20 s
-    python bench/streams.py --sessions 20 --seconds 3 --json out.json
+    python bench/streams.py                          # 5 rounds of 500 sessions for 20 s
+    python bench/streams.py --sessions 20 --seconds 3 --rounds 2 --json out.json
 
 Exits 0 when every session got every result and every slot was returned, 1 otherwise.
 """
@@ -34,7 +38,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -76,51 +83,74 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def session(http: aiohttp.ClientSession, url: str, frames: int, side: Side, opened: asyncio.Event,
-                  go: asyncio.Event, open_count: list[int], total: int, offset: float = 0.0) -> None:
-    """One paced session: ``frames`` frames of 100 ms, a result timed for each full second; it
-    waits for ``go`` once open (``opened`` is set when every session is open or failed to), then
-    ``offset`` seconds more, so that sessions send at different moments as real speakers do."""
-    counted = False
+TICK = 0.001
+"""The senders' clock: every frame is due on a 1 ms tick, and one wakeup sends every frame due on
+it (a timer and a task switch per session and frame cost the client more CPU than its sends)."""
+TICKS_PER_FRAME = round(0.1 / TICK)
 
-    def count() -> None:
-        nonlocal counted
-        if not counted:
-            counted = True
-            open_count[0] += 1
-            if open_count[0] == total:
-                opened.set()
 
+@dataclass
+class Speaker:
+    """One open session as the pacer sees it: when it starts sending, and its frames in flight."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    side: Side
+    offset: int
+    """Ticks after the first session's start."""
+    sent: deque[float] = field(default_factory=deque)
+    """When each frame that completes a second of audio went out, until its ``Results`` comes."""
+    error: BaseException | None = None
+
+
+async def pace(speakers: list[Speaker], frames: int) -> None:
+    """Send every speaker's ``frames`` frames in real time, then ``CloseStream``; a failed send
+    ends that speaker's sending (its session reports it), not the others'."""
+    loop = asyncio.get_running_loop()
+    slots: list[list[Speaker]] = [[] for _ in range(TICKS_PER_FRAME)]
+    for speaker in speakers:
+        slots[speaker.offset % TICKS_PER_FRAME].append(speaker)
+    start = loop.time()
+    for tick in range(1, max((s.offset for s in speakers), default=0) + TICKS_PER_FRAME * frames + 1):
+        due = start + tick * TICK
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        for speaker in slots[tick % TICKS_PER_FRAME]:
+            n = (tick - speaker.offset) // TICKS_PER_FRAME
+            if not 1 <= n <= frames or speaker.error is not None:
+                continue
+            speaker.side.lateness.append(loop.time() - due)
+            if n % FRAMES_PER_RESULT == 0:
+                speaker.sent.append(time.perf_counter())
+            try:
+                await speaker.ws.send_bytes(FRAME)
+                if n == frames:
+                    await speaker.ws.send_str('{"type":"CloseStream"}')
+            except Exception as exc:  # the session reports it
+                speaker.error = exc
+
+
+async def session(http: aiohttp.ClientSession, url: str, side: Side, offset: int, speakers: list[Speaker],
+                  ready: asyncio.Future[None]) -> None:
+    """One session: open it and hand it to the pacer (``ready`` is set once it is open or failed
+    to), then time each ``Results`` against the frame that completed its second of audio until the
+    provider closes after ``CloseStream``."""
     try:
         async with http.ws_connect(url, headers=AUTH, max_msg_size=0) as ws:
-            count()
-            await go.wait()
-            sent: deque[float] = deque()
-
-            async def receive() -> None:
-                async for message in ws:
-                    if message.type is not aiohttp.WSMsgType.TEXT:
-                        break
-                    if '"Results"' in message.data and sent:
-                        side.latencies.append(time.perf_counter() - sent.popleft())
-                        side.results += 1
-
-            reader = asyncio.create_task(receive())
-            loop = asyncio.get_running_loop()
-            start = loop.time() + offset
-            for n in range(1, frames + 1):
-                due = start + n * 0.1
-                await asyncio.sleep(max(0.0, due - loop.time()))
-                side.lateness.append(loop.time() - due)
-                if n % FRAMES_PER_RESULT == 0:
-                    sent.append(time.perf_counter())
-                await ws.send_bytes(FRAME)
-            await ws.send_str('{"type":"CloseStream"}')
-            await asyncio.wait_for(reader, 30)
+            speaker = Speaker(ws, side, offset)
+            speakers.append(speaker)
+            ready.set_result(None)
+            async for message in ws:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                if '"Results"' in message.data and speaker.sent:
+                    side.latencies.append(time.perf_counter() - speaker.sent.popleft())
+                    side.results += 1
+            if speaker.error is not None:
+                raise speaker.error
     except Exception as exc:  # reported, not raised: one failed session must not hide the others
         side.failures.append(f"{type(exc).__name__}: {exc}")
     finally:
-        count()
+        if not ready.done():
+            ready.set_result(None)
 
 
 async def in_flight(http: aiohttp.ClientSession, gateway: Server) -> int:
@@ -129,28 +159,34 @@ async def in_flight(http: aiohttp.ClientSession, gateway: Server) -> int:
 
 
 async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...], frames: int, sessions: int,
-                spread: float, gateway: Server, simulator: Server) -> tuple[float, float, dict[str, float]]:
+                spread: float, servers: dict[str, Server]) -> tuple[float, float, dict[str, float]]:
     """``sessions`` sessions to each URL of ``group`` at once: the gateway's RSS with all of them
     open, its CPU seconds while they ran, and the cores each process used meanwhile (with the
     host's steal)."""
-    opened, go = asyncio.Event(), asyncio.Event()
-    count = [0]
-    total = len(group) * sessions
-    # Session i starts sending i/N of the spread late (see the module's description).
-    tasks = [asyncio.create_task(session(http, url, frames, side, opened, go, count, total, spread * i / sessions))
-             for i in range(sessions) for url, side in group]
-    await asyncio.wait_for(opened.wait(), 300)
-    held_rss = gateway.rss_mib()
-    before, machine = (gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()), machine_cpu()
+    loop = asyncio.get_running_loop()
+    speakers: list[Speaker] = []
+    sides: dict[asyncio.Task[None], Side] = {}
+    readies: list[asyncio.Future[None]] = []
+    for i in range(sessions):
+        offset = round(spread * i / sessions / TICK)  # session i starts i/N of the spread late
+        for url, side in group:
+            readies.append(loop.create_future())
+            sides[asyncio.create_task(session(http, url, side, offset, speakers, readies[-1]))] = side
+    await asyncio.wait_for(asyncio.gather(*readies), 300)
+    held_rss = servers["gateway"].rss_mib()
+    before, machine = {**{name: s.cpu_seconds() for name, s in servers.items()}, "client": time.process_time()}, \
+        machine_cpu()
     wall = time.perf_counter()
-    go.set()
-    await asyncio.gather(*tasks)
+    await pace(speakers, frames)
+    _, late = await asyncio.wait(sides, timeout=30)
+    for task in late:
+        task.cancel()
+        sides[task].failures.append("no close within 30 s of the last frame")
     wall = time.perf_counter() - wall
-    after = gateway.cpu_seconds(), simulator.cpu_seconds(), time.process_time()
-    names = ("gateway", "simulator", "client")
-    shares = {name: round((b - a) / wall, 2) for name, a, b in zip(names, before, after, strict=True)}
+    after = {**{name: s.cpu_seconds() for name, s in servers.items()}, "client": time.process_time()}
+    shares = {name: round((after[name] - before[name]) / wall, 2) for name in before}
     shares["host_steal"] = steal_share(machine, machine_cpu())
-    return held_rss, after[0] - before[0], shares
+    return held_rss, after["gateway"] - before["gateway"], shares
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -162,48 +198,88 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         env = {"ENVIRONMENT": "production", "HEALTH_CHECK_INTERVAL": "3600", "DEEPGRAM_BASE_URL": sim + "/deepgram",
                "DEEPGRAM_RATE_LIMIT": "10000000", "DEEPGRAM_MAX_CONCURRENCY": str(args.sessions + 100)}
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
-        with started("simulator", [sys.executable, "-m", "app", "simulate", "--port", str(sim_port)], sim_port,
-                     "/_sim/faults", logs, env=clean_environment({})) as simulator, \
-             started("gateway", [sys.executable, "-m", "app", "serve", "--port", str(gw_port)], gw_port,
-                     "/health/ready", logs, env=clean_environment(env)) as gateway:
+        with contextlib.ExitStack() as stack:
+            servers: dict[str, Server] = {}
+            if args.workers > 1:  # the worker processes share their state (limits, bulkhead, breaker) in Redis
+                redis_port = free_port()
+                servers["redis"] = stack.enter_context(started(
+                    "redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], redis_port, "", logs))
+                env["STATE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            servers["simulator"] = simulator = stack.enter_context(started(
+                "simulator", [sys.executable, "-m", "app", "simulate", "--port", str(sim_port)], sim_port,
+                "/_sim/faults", logs, env=clean_environment({})))
+            servers["gateway"] = gateway = stack.enter_context(started(
+                "gateway", [sys.executable, "-m", "app", "serve", "--port", str(gw_port), "--workers",
+                            str(args.workers)], gw_port, "/health/ready", logs, env=clean_environment(env)))
             async with http:
                 await wait_ready(http, [simulator, gateway])
                 gw_url = f"ws://127.0.0.1:{gw_port}/deepgram/v1/listen{QUERY}"
                 sim_url = f"ws://127.0.0.1:{sim_port}/_sim/deepgram/v1/listen{QUERY}"
-                now = asyncio.Event()
-                now.set()  # first-session set-up (imports, the upstream client) is not per session:
-                await session(http, gw_url, FRAMES_PER_RESULT, Side(), asyncio.Event(), now, [0], 1)
+                # First-session set-up (imports, the upstream client) is not per session (a few, so
+                # that each worker process is likely to have had one):
+                await phase(http, ((gw_url, Side()),), FRAMES_PER_RESULT, 2 * args.workers, 1.0, servers)
                 await asyncio.sleep(0.5)
                 idle_rss = gateway.rss_mib()
-                through, direct = Side(), Side()
-                phases = {"together": ((gw_url, through), (sim_url, direct))} if args.together else \
-                    {"direct": ((sim_url, direct),), "gateway": ((gw_url, through),)}
-                results = {name: await phase(http, group, frames, args.sessions, args.spread, gateway, simulator)
-                           for name, group in phases.items()}
-                held_rss, cpu, _ = results["together" if args.together else "gateway"]
+                rounds = []
+                for _ in range(args.rounds):
+                    through, direct = Side(), Side()
+                    phases = {"together": ((gw_url, through), (sim_url, direct))} if args.together else \
+                        {"direct": ((sim_url, direct),), "gateway": ((gw_url, through),)}
+                    results = {name: await phase(http, group, frames, args.sessions, args.spread, servers)
+                               for name, group in phases.items()}
+                    held_rss, cpu, _ = results["together" if args.together else "gateway"]
+                    rounds.append((through, direct, held_rss, cpu, {name: r[2] for name, r in results.items()}))
                 await asyncio.sleep(0.5)
                 left = await in_flight(http, gateway)
-    relayed = args.sessions * (frames + 1) + through.results
-    expected = args.sessions * (frames // FRAMES_PER_RESULT)
-    figures = {
-        "sessions": args.sessions, "seconds": args.seconds, "spread": args.spread,
-        "gateway_p50_ms": round(percentile(through.latencies, 0.5) * 1000, 2),
-        "gateway_p99_ms": round(percentile(through.latencies, 0.99) * 1000, 2),
-        "direct_p50_ms": round(percentile(direct.latencies, 0.5) * 1000, 2),
-        "direct_p99_ms": round(percentile(direct.latencies, 0.99) * 1000, 2),
-        "sender_lateness_p99_ms": round(percentile(through.lateness + direct.lateness, 0.99) * 1000, 2),
-        "gateway_cpu_us_per_frame": round(cpu / relayed * 1e6, 1) if relayed else None,
-        "gateway_rss_kib_per_session": round((held_rss - idle_rss) * 1024 / args.sessions, 1),
-        "cpu_cores_used": {name: shares for name, (_, _, shares) in results.items()},
-        "results": {"gateway": through.results, "direct": direct.results, "expected_each": expected},
-        "failures": {"gateway": through.failures[:5], "direct": direct.failures[:5]},
+    return figures_of(args, frames, idle_rss, rounds, left)
+
+
+Round = tuple[Side, Side, float, float, dict[str, dict[str, float]]]
+"""One round: what the sessions through the gateway and the direct ones saw, the gateway's RSS
+with its sessions open, its CPU seconds while they ran, and the cores used per phase."""
+
+
+def figures_of(args: argparse.Namespace, frames: int, idle_rss: float, rounds: list[Round],
+                left: int) -> dict[str, Any]:
+    """The run's figures: latencies are each round's, then the median over the rounds (a burst of
+    the host's other tenants spoils a round, not the run); counts and CPU are over every round."""
+
+    def ms(values: list[float], q: float) -> float:
+        return round(percentile(values, q) * 1000, 2)
+
+    latencies: list[dict[str, float]] = []
+    for through, direct, *_ in rounds:
+        figures = {"gateway_p50_ms": ms(through.latencies, 0.5), "gateway_p99_ms": ms(through.latencies, 0.99),
+                   "direct_p50_ms": ms(direct.latencies, 0.5), "direct_p99_ms": ms(direct.latencies, 0.99)}
+        figures["added_p50_ms"] = round(figures["gateway_p50_ms"] - figures["direct_p50_ms"], 2)
+        figures["added_p99_ms"] = round(figures["gateway_p99_ms"] - figures["direct_p99_ms"], 2)
+        latencies.append(figures)
+    through_results = sum(r[0].results for r in rounds)
+    direct_results = sum(r[1].results for r in rounds)
+    relayed = len(rounds) * args.sessions * (frames + 1) + through_results
+    expected = len(rounds) * args.sessions * (frames // FRAMES_PER_RESULT)
+    failures = {"gateway": [f for r in rounds for f in r[0].failures][:5],
+                "direct": [f for r in rounds for f in r[1].failures][:5]}
+    cores = [r[4] for r in rounds]
+    run: dict[str, Any] = {
+        "sessions": args.sessions, "seconds": args.seconds, "spread": args.spread, "rounds": len(rounds),
+        "workers": args.workers,
+        **{name: round(statistics.median(r[name] for r in latencies), 2) for name in latencies[0]},
+        "sender_lateness_p99_ms": ms([x for r in rounds for x in (*r[0].lateness, *r[1].lateness)], 0.99),
+        "gateway_cpu_us_per_frame": round(sum(r[3] for r in rounds) / relayed * 1e6, 1) if relayed else None,
+        # The first round's: memory freed by a round's sessions stays with the process for the next.
+        "gateway_rss_kib_per_session": round((rounds[0][2] - idle_rss) * 1024 / args.sessions, 1),
+        "cpu_cores_used": {phase: {name: round(statistics.mean(c[phase][name] for c in cores), 3)
+                                   for name in cores[0][phase]} for phase in cores[0]},
+        "per_round": [{**r, "cpu_cores_used": c} for r, c in zip(latencies, cores, strict=True)],
+        "results": {"gateway": through_results, "direct": direct_results, "expected_each": expected},
+        "failures": failures,
         "in_flight_after": left,
     }
-    figures["added_p50_ms"] = round(figures["gateway_p50_ms"] - figures["direct_p50_ms"], 2)
-    figures["added_p99_ms"] = round(figures["gateway_p99_ms"] - figures["direct_p99_ms"], 2)
-    figures["passed"] = (through.results == expected == direct.results and left == 0
-                         and not through.failures and not direct.failures)
-    return figures
+    run["passed"] = (through_results == expected == direct_results and left == 0
+                          and not failures["gateway"] and not failures["direct"])
+    return run
 
 
 def main() -> int:
@@ -214,8 +290,15 @@ def main() -> int:
                         help="seconds over which the sessions start sending (and so end), 1 at the least")
     parser.add_argument("--together", action="store_true",
                         help="run both sides at once (default: the direct sessions, then as many through the gateway)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="the gateway's worker processes, one per core by default (more than 1: their state "
+                             "shared in a redis-server, as --workers requires)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of both phases, one after the other; latencies are the median round's")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if args.rounds < 1 or args.workers < 1:
+        parser.error("--rounds and --workers: at least 1")
     if args.spread < 1:
         parser.error("--spread: at least 1 (a second), so that results spread over each second")
     figures = uvloop.run(measure(args))  # the client on the loop the gateway and simulator run on
