@@ -134,7 +134,8 @@ async def session(http: aiohttp.ClientSession, url: str, side: Side, offset: int
     to), then time each ``Results`` against the frame that completed its second of audio until the
     provider closes after ``CloseStream``."""
     try:
-        async with http.ws_connect(url, headers=AUTH, max_msg_size=0) as ws:
+        # No per-message deflate on either side (aiohttp offers it by default; the gateway refuses it):
+        async with http.ws_connect(url, headers=AUTH, max_msg_size=0, compress=0) as ws:
             speaker = Speaker(ws, side, offset)
             speakers.append(speaker)
             ready.set_result(None)
