@@ -1,7 +1,9 @@
 """Live speech sessions through the gateway, against the simulator, and directly, side by side.
 
 Starts, as subprocesses on free loopback ports, the standalone simulator and the gateway in its
-production profile (Deepgram pointed at the simulator, its rate limit and bulkhead out of the way),
+production profile (Deepgram pointed at the simulator, its rate limit and bulkhead out of the way;
+``--workers`` processes, one per core by default, sharing their state in a ``redis-server`` it
+starts when there are more than one, as a gateway on a machine of its own would run),
 then opens ``--sessions`` sessions directly to the simulator's ``/_sim/deepgram/v1/listen``, all at
 once, and after them as many to ``/deepgram/v1/listen`` through the gateway (``--together``: both
 sides at once, which on a small machine measures the client and the simulator competing for the
@@ -23,7 +25,7 @@ CPUs spoil one round's tail, not the run's), and every round's figures are print
 * the gateway's CPU time per relayed frame (caller frames in plus provider messages out);
 * the gateway's RSS per open session (RSS with every session of the first round open minus idle
   RSS);
-* the cores each process (gateway, simulator, this client) used while the sessions ran, and the
+* the cores each process (gateway, simulator, redis-server, this client) used while the sessions ran, and the
   share of the machine's CPU time the host took meanwhile (``host_steal``: on a shared virtual
   machine, a run with more than a few percent measures the host's other tenants in its tails);
 * the bulkhead slots in flight after every session closed (must be 0).
