@@ -101,12 +101,12 @@ class Speaker:
     """Ticks after the first session's start."""
     sent: deque[float] = field(default_factory=deque)
     """When each frame that completes a second of audio went out, until its ``Results`` comes."""
-    error: BaseException | None = None
+    error: Exception | None = None
 
 
 async def pace(speakers: list[Speaker], frames: int) -> None:
     """Send every speaker's ``frames`` frames in real time, then ``CloseStream``; a failed send
-    ends that speaker's sending (its session reports it), not the others'."""
+    ends that speaker's sending (and is reported as its side's failure), not the others'."""
     loop = asyncio.get_running_loop()
     slots: list[list[Speaker]] = [[] for _ in range(TICKS_PER_FRAME)]
     for speaker in speakers:
@@ -126,8 +126,9 @@ async def pace(speakers: list[Speaker], frames: int) -> None:
                 await speaker.ws.send_bytes(FRAME)
                 if n == frames:
                     await speaker.ws.send_str('{"type":"CloseStream"}')
-            except Exception as exc:  # the session reports it
+            except Exception as exc:  # reported, not raised: one failed session must not stop the others
                 speaker.error = exc
+                speaker.side.failures.append(f"{type(exc).__name__}: {exc}")
 
 
 async def session(http: aiohttp.ClientSession, url: str, side: Side, offset: int, speakers: list[Speaker],
@@ -147,8 +148,6 @@ async def session(http: aiohttp.ClientSession, url: str, side: Side, offset: int
                 if '"Results"' in message.data and speaker.sent:
                     side.latencies.append(time.perf_counter() - speaker.sent.popleft())
                     side.results += 1
-            if speaker.error is not None:
-                raise speaker.error
     except Exception as exc:  # reported, not raised: one failed session must not hide the others
         side.failures.append(f"{type(exc).__name__}: {exc}")
     finally:
@@ -177,8 +176,8 @@ async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...]
             sides[asyncio.create_task(session(http, url, side, offset, speakers, readies[-1]))] = side
     await asyncio.wait_for(asyncio.gather(*readies), 300)
     held_rss = servers["gateway"].rss_mib()
-    before, machine = {**{name: s.cpu_seconds() for name, s in servers.items()}, "client": time.process_time()}, \
-        machine_cpu()
+    machine = machine_cpu()
+    before = {**{name: s.cpu_seconds() for name, s in servers.items()}, "client": time.process_time()}
     wall = time.perf_counter()
     await pace(speakers, frames)
     _, late = await asyncio.wait(sides, timeout=30)
