@@ -25,9 +25,10 @@ CPUs spoil one round's tail, not the run's), and every round's figures are print
 * the gateway's CPU time per relayed frame (caller frames in plus provider messages out);
 * the gateway's RSS per open session (RSS with every session of the first round open minus idle
   RSS);
-* the cores each process (gateway, simulator, redis-server, this client) used while the sessions ran, and the
-  share of the machine's CPU time the host took meanwhile (``host_steal``: on a shared virtual
-  machine, a run with more than a few percent measures the host's other tenants in its tails);
+* the cores each process (gateway, simulator, redis-server, this client) used while the sessions
+  ran, and the share of the machine's CPU time the host took meanwhile (``host_steal``: on a shared
+  virtual machine, a run with more than a few percent measures the host's other tenants in its
+  tails);
 * the bulkhead slots in flight after every session closed (must be 0).
 
     python bench/streams.py                          # 5 rounds of 500 sessions for 20 s
@@ -176,8 +177,11 @@ async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...]
             sides[asyncio.create_task(session(http, url, side, offset, speakers, readies[-1]))] = side
     await asyncio.wait_for(asyncio.gather(*readies), 300)
     held_rss = servers["gateway"].rss_mib()
-    machine = machine_cpu()
-    before = {**{name: s.cpu_seconds() for name, s in servers.items()}, "client": time.process_time()}
+
+    def cpu_seconds() -> dict[str, float]:
+        return {**{name: server.cpu_seconds() for name, server in servers.items()}, "client": time.process_time()}
+
+    machine, before = machine_cpu(), cpu_seconds()
     wall = time.perf_counter()
     await pace(speakers, frames)
     _, late = await asyncio.wait(sides, timeout=30)
@@ -185,7 +189,7 @@ async def phase(http: aiohttp.ClientSession, group: tuple[tuple[str, Side], ...]
         task.cancel()
         sides[task].failures.append("no close within 30 s of the last frame")
     wall = time.perf_counter() - wall
-    after = {**{name: s.cpu_seconds() for name, s in servers.items()}, "client": time.process_time()}
+    after = cpu_seconds()
     shares = {name: round((after[name] - before[name]) / wall, 2) for name in before}
     shares["host_steal"] = steal_share(machine, machine_cpu())
     return held_rss, after["gateway"] - before["gateway"], shares
@@ -223,7 +227,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await phase(http, ((gw_url, Side()),), FRAMES_PER_RESULT, 2 * args.workers, 1.0, servers)
                 await asyncio.sleep(0.5)
                 idle_rss = gateway.rss_mib()
-                rounds = []
+                rounds: list[Round] = []
                 for _ in range(args.rounds):
                     through, direct = Side(), Side()
                     phases = {"together": ((gw_url, through), (sim_url, direct))} if args.together else \
@@ -231,15 +235,24 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     results = {name: await phase(http, group, frames, args.sessions, args.spread, servers)
                                for name, group in phases.items()}
                     held_rss, cpu, _ = results["together" if args.together else "gateway"]
-                    rounds.append((through, direct, held_rss, cpu, {name: r[2] for name, r in results.items()}))
+                    rounds.append(Round(through, direct, held_rss, cpu, {name: r[2] for name, r in results.items()}))
                 await asyncio.sleep(0.5)
                 left = await in_flight(http, gateway)
     return figures_of(args, frames, idle_rss, rounds, left)
 
 
-Round = tuple[Side, Side, float, float, dict[str, dict[str, float]]]
-"""One round: what the sessions through the gateway and the direct ones saw, the gateway's RSS
-with its sessions open, its CPU seconds while they ran, and the cores used per phase."""
+@dataclass(frozen=True)
+class Round:
+    """One round of both phases."""
+
+    through: Side
+    direct: Side
+    held_rss: float
+    """The gateway's RSS (MiB) with the round's sessions open."""
+    cpu: float
+    """The gateway's CPU seconds while they ran."""
+    cores: dict[str, dict[str, float]]
+    """The cores each process used, per phase."""
 
 
 def figures_of(args: argparse.Namespace, frames: int, idle_rss: float, rounds: list[Round],
@@ -251,27 +264,27 @@ def figures_of(args: argparse.Namespace, frames: int, idle_rss: float, rounds: l
         return round(percentile(values, q) * 1000, 2)
 
     latencies: list[dict[str, float]] = []
-    for through, direct, *_ in rounds:
-        figures = {"gateway_p50_ms": ms(through.latencies, 0.5), "gateway_p99_ms": ms(through.latencies, 0.99),
-                   "direct_p50_ms": ms(direct.latencies, 0.5), "direct_p99_ms": ms(direct.latencies, 0.99)}
+    for r in rounds:
+        figures = {"gateway_p50_ms": ms(r.through.latencies, 0.5), "gateway_p99_ms": ms(r.through.latencies, 0.99),
+                   "direct_p50_ms": ms(r.direct.latencies, 0.5), "direct_p99_ms": ms(r.direct.latencies, 0.99)}
         figures["added_p50_ms"] = round(figures["gateway_p50_ms"] - figures["direct_p50_ms"], 2)
         figures["added_p99_ms"] = round(figures["gateway_p99_ms"] - figures["direct_p99_ms"], 2)
         latencies.append(figures)
-    through_results = sum(r[0].results for r in rounds)
-    direct_results = sum(r[1].results for r in rounds)
+    through_results = sum(r.through.results for r in rounds)
+    direct_results = sum(r.direct.results for r in rounds)
     relayed = len(rounds) * args.sessions * (frames + 1) + through_results
     expected = len(rounds) * args.sessions * (frames // FRAMES_PER_RESULT)
-    failures = {"gateway": [f for r in rounds for f in r[0].failures][:5],
-                "direct": [f for r in rounds for f in r[1].failures][:5]}
-    cores = [r[4] for r in rounds]
+    failures = {"gateway": [f for r in rounds for f in r.through.failures][:5],
+                "direct": [f for r in rounds for f in r.direct.failures][:5]}
+    cores = [r.cores for r in rounds]
     run: dict[str, Any] = {
         "sessions": args.sessions, "seconds": args.seconds, "spread": args.spread, "rounds": len(rounds),
         "workers": args.workers,
         **{name: round(statistics.median(r[name] for r in latencies), 2) for name in latencies[0]},
-        "sender_lateness_p99_ms": ms([x for r in rounds for x in (*r[0].lateness, *r[1].lateness)], 0.99),
-        "gateway_cpu_us_per_frame": round(sum(r[3] for r in rounds) / relayed * 1e6, 1) if relayed else None,
+        "sender_lateness_p99_ms": ms([x for r in rounds for x in (*r.through.lateness, *r.direct.lateness)], 0.99),
+        "gateway_cpu_us_per_frame": round(sum(r.cpu for r in rounds) / relayed * 1e6, 1) if relayed else None,
         # The first round's: memory freed by a round's sessions stays with the process for the next.
-        "gateway_rss_kib_per_session": round((rounds[0][2] - idle_rss) * 1024 / args.sessions, 1),
+        "gateway_rss_kib_per_session": round((rounds[0].held_rss - idle_rss) * 1024 / args.sessions, 1),
         "cpu_cores_used": {phase: {name: round(statistics.mean(c[phase][name] for c in cores), 3)
                                    for name in cores[0][phase]} for phase in cores[0]},
         "per_round": [{**r, "cpu_cores_used": c} for r, c in zip(latencies, cores, strict=True)],
@@ -280,7 +293,7 @@ def figures_of(args: argparse.Namespace, frames: int, idle_rss: float, rounds: l
         "in_flight_after": left,
     }
     run["passed"] = (through_results == expected == direct_results and left == 0
-                          and not failures["gateway"] and not failures["direct"])
+                     and not failures["gateway"] and not failures["direct"])
     return run
 
 
