@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import shutil
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +39,7 @@ from app.monitoring import Monitoring
 from app.monitoring.fleet import FleetRecorder
 from app.resilience.shared_state import StateHealth
 from app.stack.processes import free_port
+from bench.servers import Server, redis_server
 
 OPERATIONS = [("sarvam", "translate"), ("sarvam", "tts"), ("sarvam", "stt"), ("deepgram", "stt"), ("deepgram", "tts"),
               ("openai", "chat"), ("openai", "embeddings"), ("rag", "query"), ("rag", "ingest")]
@@ -55,12 +54,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, from ``/proc``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def priced_calls() -> list[CallEvent]:
@@ -93,7 +86,7 @@ def per_call_us(monitoring: Monitoring, calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: int) -> None:
+async def run(seconds: int, rate: int, server: Server, port: int) -> None:
     url = f"redis://127.0.0.1:{port}/0"
     settings = load_settings({"STATE_REDIS_URL": url})
     clock = Clock(1_800_000_000.0)
@@ -116,7 +109,7 @@ async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: in
         rng = random.Random(13)
         events = priced_calls()
         flush_cpu = 0.0
-        redis_before = cpu_seconds(server.pid)
+        redis_before = server.cpu_seconds()
         for _second in range(seconds):
             start = clock.now
             for monitoring in replicas:
@@ -126,7 +119,7 @@ async def run(seconds: int, rate: int, server: subprocess.Popen[bytes], port: in
                 assert await recorder.sync()
                 if n == 0:
                     flush_cpu += time.thread_time() - began
-        redis_cpu = cpu_seconds(server.pid) - redis_before
+        redis_cpu = server.cpu_seconds() - redis_before
         measured = replicas[0]
         assert await recorders[0].sync()  # what the others flushed after replica 0's last flush
         window = settings.alerts.window
@@ -166,13 +159,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="requests per second per replica")
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-                               "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    try:
+    with tempfile.TemporaryDirectory() as logs, redis_server(port, Path(logs)) as server:
         asyncio.run(run(args.seconds, args.rate, server, port))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

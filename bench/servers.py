@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,13 @@ def started(name: str, argv: Sequence[str], port: int, ready_path: str, logs: Pa
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def redis_server(port: int, logs: Path) -> AbstractContextManager[Server]:
+    """A throwaway ``redis-server`` without persistence on a loopback port, for the block."""
+    argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no"]
+    return started("redis", argv, port, "", logs)
 
 
 async def wait_ready(session: aiohttp.ClientSession, servers: Sequence[Server], timeout: float = 60.0) -> None:

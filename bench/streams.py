@@ -59,7 +59,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.stack.processes import free_port
-from bench.servers import Server, clean_environment, machine_cpu, started, steal_share, wait_ready
+from bench.servers import Server, clean_environment, machine_cpu, redis_server, started, steal_share, wait_ready
 
 RATE = 16000
 FRAME = b"\0" * (RATE * 2 // 10)
@@ -208,9 +208,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             servers: dict[str, Server] = {}
             if args.workers > 1:  # the worker processes share their state (limits, bulkhead, breaker) in Redis
                 redis_port = free_port()
-                servers["redis"] = stack.enter_context(started(
-                    "redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no"], redis_port, "", logs))
+                servers["redis"] = stack.enter_context(redis_server(redis_port, logs))
                 env["STATE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
             servers["simulator"] = simulator = stack.enter_context(started(
                 "simulator", [sys.executable, "-m", "app", "simulate", "--port", str(sim_port)], sim_port,
