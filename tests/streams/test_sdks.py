@@ -7,11 +7,13 @@ in the stream metrics, the usage counters and the in-app recorder once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.gateway import Gateway, running_gateway
 from tests.providers.test_bulkhead import in_flight, sample
+from tests.support import wait_until_async
 
 from . import clients
 
@@ -71,9 +73,13 @@ async def test_a_session_is_counted_once_at_its_end(gateway: Gateway) -> None:
     audio = sample(gateway, "provider_client_audio_duration_seconds_total", **labels) or 0
     first = sample(gateway, "provider_stream_time_to_first_result_seconds_count", **labels) or 0
     await clients.deepgram_transcripts(gateway.url, 2.0)
-    summary = gateway.client.get("/health/metrics").json()["services"]["deepgram.stt"]
-    assert summary["requests"] == before + 1
-    assert summary["failures"] == 0
+
+    def summary() -> dict[str, Any]:
+        return dict(gateway.client.get("/health/metrics").json()["services"]["deepgram.stt"])
+
+    # The gateway records a session after closing both sockets: the caller may see the close first.
+    await wait_until_async(lambda: summary()["requests"] == before + 1, 5, "the session to be recorded")
+    assert summary()["failures"] == 0
     assert sample(gateway, "provider_stream_messages_total", direction="in", **labels) == messages_in + 21
     assert sample(gateway, "provider_client_audio_duration_seconds_total", **labels) == pytest.approx(audio + 2.0)
     assert sample(gateway, "provider_stream_time_to_first_result_seconds_count", **labels) == first + 1
@@ -85,4 +91,6 @@ async def test_characters_are_counted_for_speech(gateway: Gateway) -> None:
     labels = {"provider": "sarvam", "operation": "tts"}
     before = sample(gateway, "provider_client_characters_total", **labels) or 0
     await clients.sarvam_speech(gateway.url, "namaste dost")
-    assert sample(gateway, "provider_client_characters_total", **labels) == before + len("namaste dost")
+    # Counted when the session ends, which can come after the SDK's client has returned.
+    await wait_until_async(lambda: sample(gateway, "provider_client_characters_total", **labels)
+                           == before + len("namaste dost"), 5, "the session's characters to be counted")
